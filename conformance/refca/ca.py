@@ -1,0 +1,145 @@
+"""The embedded reference CA: configuration, issuer, store, DCOM and RPC, assembled.
+
+``ReferenceCA(config).start()`` listens on the activation port (OXID resolver and
+SCM) and on the object exporter's port, and serves until ``stop()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from scapy.layers.ntlm import NTLMSSP
+from scapy.layers.spnego import SPNEGOSSP
+
+from conformance.refca.config import CAConfig
+from conformance.refca.dcom.exporter import ObjectExporter
+from conformance.refca.dcom.objects import ObjectTable
+from conformance.refca.dcom.scm import ScmServices
+from conformance.refca.issuer import CertificateAuthority
+from conformance.refca.listener import Listener
+from conformance.refca.rpc.association import Association, AssociationPolicy
+from conformance.refca.rpc.calls import AssocGroups, Call, ConnectionInfo
+from conformance.refca.rpc.dispatch import InterfaceDispatcher
+from conformance.refca.service import WcceService
+from conformance.refca.store import RequestStore
+from conformance.refca.templates import load_templates
+from conformance.wire.dcom import DualStringArray, SecurityBinding, StringBinding, TowerId
+
+__all__ = ["ReferenceCA", "event_logger"]
+
+log = logging.getLogger("conformance.refca")
+
+RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
+RPC_C_AUTHN_WINNT = 0x0A
+
+
+def event_logger(prefix: str) -> Callable[..., None]:
+    def emit(event: str, **fields) -> None:
+        if log.isEnabledFor(logging.INFO):
+            detail = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            log.info("%s %s %s", prefix, event, detail)
+    return emit
+
+
+class ReferenceCA:
+    def __init__(self, config: CAConfig) -> None:
+        self.config = config
+        self.templates = load_templates(config.templates_file)
+        self.ca = CertificateAuthority(state_dir=config.state_dir, ca_name=config.ca_name,
+                                       key_algorithm=config.key_algorithm)
+        self.store = RequestStore(config.state_dir / "requests.sqlite3")
+        self.objects = ObjectTable()
+        self.groups = AssocGroups()
+        self.service = WcceService(config=config, ca=self.ca, store=self.store,
+                                   templates=self.templates, log=event_logger("wcce"))
+        policy = config.policy
+        # The hint is the level the exporter wants: privacy when the CA enforces it.
+        authn_hint = 6 if policy.enforce_privacy else max(policy.exporter_min_level, 5)
+        self.exporter = ObjectExporter(objects=self.objects, wcce_handlers=self.service.handlers(),
+                                       min_level=policy.exporter_min_level,
+                                       bindings=self._exporter_bindings,
+                                       log=event_logger("exporter"))
+        self.scm = ScmServices(objects=self.objects, exporter_bindings=self._exporter_bindings,
+                               activation_min_level=policy.activation_min_level,
+                               authn_hint=authn_hint, log=event_logger("scm"))
+        self.activation_dispatcher = InterfaceDispatcher(self.scm.interfaces())
+        self.association_policy = AssociationPolicy()
+        self._activation: Listener | None = None
+        self._exporter: Listener | None = None
+
+    # -- security providers -------------------------------------------------------------
+
+    def _ntlm(self) -> NTLMSSP:
+        return NTLMSSP(IDENTITIES=dict(self.config.users), DOMAIN_NB_NAME=self.config.domain,
+                       DOMAIN_FQDN=self.config.dns_domain, COMPUTER_NB_NAME=self.config.computer)
+
+    def acceptors(self) -> dict[int, Callable]:
+        return {
+            RPC_C_AUTHN_GSS_NEGOTIATE: lambda: SPNEGOSSP([self._ntlm()]),
+            RPC_C_AUTHN_WINNT: self._ntlm,
+        }
+
+    # -- bindings -------------------------------------------------------------------------
+
+    def _exporter_bindings(self, call: Call) -> DualStringArray:
+        """The exporter's string bindings carry the address the client connected to
+        (impacket requires it) and the exporter's port."""
+        assert self._exporter is not None
+        host = call.connection.local_host
+        return DualStringArray(
+            string_bindings=(StringBinding(tower_id=TowerId.NCACN_IP_TCP,
+                                           network_address=f"{host}[{self._exporter.port}]"),),
+            security_bindings=tuple(SecurityBinding(authn_svc=svc, principal_name="")
+                                    for svc in sorted(self.acceptors())),
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _association_factory(self, dispatcher, name: str):
+        acceptors = self.acceptors()
+
+        def make(connection: ConnectionInfo) -> Association:
+            return Association(dispatcher=dispatcher, acceptors=acceptors, connection=connection,
+                               groups=self.groups, policy=self.association_policy,
+                               log=event_logger(f"{name} {connection.peer_host}:{connection.peer_port}"))
+        return make
+
+    def start(self) -> "ReferenceCA":
+        listen = self.config.listen
+        self._exporter = Listener(name="exporter", host=listen.host, port=listen.exporter_port,
+                                  make_association=self._association_factory(self.exporter, "exporter"))
+        try:
+            self._activation = Listener(
+                name="activation", host=listen.host, port=listen.activation_port,
+                make_association=self._association_factory(self.activation_dispatcher, "activation"))
+        except Exception:
+            self._exporter.stop()
+            raise
+        self._exporter.start()
+        self._activation.start()
+        log.info("reference CA %r: activation %s:%s, exporter %s:%s", self.config.ca_name,
+                 listen.host, self._activation.port, listen.host, self._exporter.port)
+        return self
+
+    @property
+    def activation_port(self) -> int:
+        assert self._activation is not None
+        return self._activation.port
+
+    @property
+    def exporter_port(self) -> int:
+        assert self._exporter is not None
+        return self._exporter.port
+
+    def stop(self) -> None:
+        for listener in (self._activation, self._exporter):
+            if listener is not None:
+                listener.stop()
+        self.store.close()
+
+    def __enter__(self) -> "ReferenceCA":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

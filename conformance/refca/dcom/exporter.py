@@ -1,0 +1,182 @@
+"""The object exporter: ORPC dispatch by IPID, and IRemUnknown2 ([MS-DCOM] 3.1.1.5).
+
+Every ORPC request carries PFC_OBJECT_UUID with the IPID of the interface it
+calls and starts its stub with ORPCTHIS; every response starts with ORPCTHAT.
+Server rules applied, in the order of [MS-DCOM] 3.1.1.5.4: COM version, the
+exporter's minimum authentication level, ORPCTHIS.flags, the IPID.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+
+from scapy.layers.msrpce.raw import ms_dcom
+from scapy.layers.msrpce.raw.ms_dcom import GUID, ORPCTHAT, ORPCTHIS
+
+from conformance.refca.dcom.objects import ObjectTable
+from conformance.refca.rpc.calls import Call, Fault, Reply
+from conformance.refca.rpc.dispatch import BadStubData, dissect_stub, encode
+from conformance.wire import wcce
+from conformance.wire.dcom import (
+    COM_VERSION, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, IID_IUNKNOWN, HResult, DualStringArray,
+    objref_standard,
+)
+from conformance.wire.rpc import FaultStatus
+
+__all__ = ["ObjectExporter", "guid_bytes", "guid_uuid"]
+
+LogFn = Callable[..., None]
+
+#: COM interface -> the interfaces it inherits from (a call bound as a base interface
+#: may address the IPID of a derived one).
+_BASES = {
+    wcce.IID_ICERTREQUESTD2: {wcce.IID_ICERTREQUESTD, IID_IUNKNOWN},
+    wcce.IID_ICERTREQUESTD: {IID_IUNKNOWN},
+    IID_IREMUNKNOWN2: {IID_IREMUNKNOWN, IID_IUNKNOWN},
+}
+_OPNUMS = {
+    wcce.IID_ICERTREQUESTD: wcce.ICERTREQUESTD_OPNUMS,
+    wcce.IID_ICERTREQUESTD2: wcce.ICERTREQUESTD2_OPNUMS,
+    IID_IREMUNKNOWN: ms_dcom.IREMUNKNOWN_OPNUMS,
+    IID_IREMUNKNOWN2: ms_dcom.IREMUNKNOWN2_OPNUMS,
+}
+
+
+def _signed(hresult: int) -> int:
+    """HRESULT as the signed 32-bit value an NDR ``HRESULT``/``long`` field holds."""
+    return hresult - (1 << 32) if hresult & 0x80000000 else hresult
+
+
+def guid_uuid(value: GUID) -> uuid.UUID:
+    return uuid.UUID(bytes_le=bytes(value))
+
+
+def guid_bytes(value: uuid.UUID) -> GUID:
+    return GUID(value.bytes_le)
+
+
+class ObjectExporter:
+    """Dispatcher for the exporter port (implements rpc.calls.Dispatcher)."""
+
+    def __init__(self, *, objects: ObjectTable, wcce_handlers: Mapping[int, Callable],
+                 min_level: int, bindings: Callable[[Call], DualStringArray],
+                 log: LogFn | None = None) -> None:
+        self.objects = objects
+        self._wcce = wcce_handlers
+        self._min_level = min_level
+        self._bindings = bindings
+        self._log = log or (lambda event, **fields: None)
+
+    @staticmethod
+    def exported_iids() -> set[uuid.UUID]:
+        return set(_OPNUMS)
+
+    def supports_interface(self, if_uuid: uuid.UUID, if_version: int) -> bool:
+        # "The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1)
+        return if_uuid in _OPNUMS and if_version == 0
+
+    def dispatch(self, call: Call) -> Reply | Fault:
+        try:
+            orpc = ORPCTHIS(call.stub, ndr64=False)
+            args = orpc.load if orpc.payload else b""
+        except Exception:
+            return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
+        major, minor = orpc.version.MajorVersion, orpc.version.MinorVersion
+        if major != COM_VERSION[0] or minor > COM_VERSION[1]:
+            return Fault(HResult.RPC_E_VERSION_MISMATCH)
+        if call.auth.auth_level < self._min_level:
+            # "Windows returns E_ACCESSDENIED for IRemUnknown/IRemUnknown2 and
+            # ERROR_ACCESS_DENIED for all other interfaces" ([MS-DCOM] 3.1.1.5.4 <40>)
+            if call.interface in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
+                return Fault(HResult.E_ACCESSDENIED)
+            return Fault(FaultStatus.ACCESS_DENIED)
+        if orpc.flags != 0:
+            return Fault(HResult.RPC_E_INVALID_HEADER)
+        target = self.objects.lookup(call.object_uuid) if call.object_uuid else None
+        if target is None:
+            return Fault(HResult.RPC_E_DISCONNECTED)
+        if call.interface != target.iid and call.interface not in _BASES.get(target.iid, ()):
+            return Fault(FaultStatus.NCA_S_UNK_IF)
+        op = _OPNUMS[call.interface].get(call.opnum)
+        if op is None:
+            return Fault(FaultStatus.NCA_S_OP_RNG_ERROR)
+        try:
+            request = dissect_stub(op.request, args, little_endian=call.little_endian)
+        except BadStubData:
+            return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
+        self.objects.touch(target.ipid)
+        if call.interface in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
+            result = self._rem_unknown(call, request)
+        else:
+            result = self._wcce[call.opnum](call, request)
+        if isinstance(result, Fault):
+            return result
+        return Reply(bytes(ORPCTHAT(flags=0, extensions=None, ndr64=False))
+                     + encode(result, call.little_endian))
+
+    # -- IRemUnknown / IRemUnknown2 ([MS-DCOM] 3.1.1.5.6, 3.1.1.5.7) -----------------------
+
+    def _rem_unknown(self, call: Call, request):
+        opnum = call.opnum
+        if opnum == 3:
+            return self._rem_query_interface(request)
+        if opnum == 4:
+            results = [self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs))
+                       for ref in request.InterfaceRefs]
+            return ms_dcom.RemAddRef_Response(pResults=results, status=HResult.S_OK, ndr64=False)
+        if opnum == 5:
+            for ref in request.InterfaceRefs:
+                self.objects.release(guid_uuid(ref.ipid), int(ref.cPublicRefs))
+            return ms_dcom.RemRelease_Response(status=HResult.S_OK, ndr64=False)
+        return self._rem_query_interface2(call, request)
+
+    def _rem_query_interface(self, request):
+        ripid = guid_uuid(request.ripid)
+        if self.objects.lookup(ripid) is None:
+            return ms_dcom.RemQueryInterface_Response(ppQIResults=[], status=HResult.RPC_E_INVALID_OBJECT,
+                                                      ndr64=False)
+        results, overall = [], HResult.S_OK
+        for iid_guid in request.iids:
+            iid = guid_uuid(iid_guid)
+            entry = None
+            if iid in _OPNUMS and iid not in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
+                entry = self.objects.query_interface(ripid, iid, int(request.cRefs) or 1)
+            if entry is None:
+                overall = HResult.E_NOINTERFACE
+                results.append(ms_dcom.REMQIRESULT(hResult=_signed(HResult.E_NOINTERFACE),
+                                                   std=ms_dcom.STDOBJREF(), ndr64=False))
+                continue
+            results.append(ms_dcom.REMQIRESULT(
+                hResult=0,
+                std=ms_dcom.STDOBJREF(flags=0, cPublicRefs=int(request.cRefs) or 1,
+                                      oxid=self.objects.oxid, oid=entry.oid,
+                                      ipid=guid_bytes(entry.ipid), ndr64=False),
+                ndr64=False))
+        if any(r.hResult == 0 for r in results):
+            overall = HResult.S_OK
+        return ms_dcom.RemQueryInterface_Response(ppQIResults=results, status=overall, ndr64=False)
+
+    def _rem_query_interface2(self, call: Call, request):
+        ripid = guid_uuid(request.ripid)
+        if self.objects.lookup(ripid) is None:
+            return ms_dcom.RemQueryInterface2_Response(phr=[], ppMIF=[],
+                                                       status=HResult.RPC_E_INVALID_OBJECT,
+                                                       ndr64=False)
+        hrs, mifs = [], []
+        for iid_guid in request.iids:
+            iid = guid_uuid(iid_guid)
+            entry = None
+            if iid in _OPNUMS and iid not in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
+                entry = self.objects.query_interface(ripid, iid, 1)
+            if entry is None:
+                hrs.append(_signed(HResult.E_NOINTERFACE))
+                mifs.append(ms_dcom.MInterfacePointer(abData=b"", ndr64=False))
+                continue
+            hrs.append(0)
+            mifs.append(ms_dcom.MInterfacePointer(abData=objref_standard(
+                iid=iid, oxid=self.objects.oxid, oid=entry.oid, ipid=entry.ipid, public_refs=1,
+                bindings=self._bindings(call)), ndr64=False))
+        return ms_dcom.RemQueryInterface2_Response(phr=hrs, ppMIF=mifs, status=HResult.S_OK,
+                                                   ndr64=False)
+

@@ -1,0 +1,222 @@
+"""The activation port: OXID resolver (IObjectExporter) and SCM (IRemoteSCMActivator).
+
+[MS-DCOM] 3.1.2.5.1 (IObjectExporter) and 3.1.2.5.2 (IRemoteSCMActivator).  The
+SCM activates exactly one class, the CA's CCertRequestD ([MS-WCCE] 1.9), and
+answers with an ActivationPropertiesOut blob holding PropsOutInfo then
+ScmReplyInfoData, in that order (impacket reads them by position).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from scapy.layers.msrpce.msdcom import (
+    CLSID_ActivationPropertiesOut, CLSID_PropsOutInfo, CLSID_ScmReplyInfo,
+    ActivationPropertiesBlob, CustomHeader, InstantiationInfoData, OBJREF, OBJREF_CUSTOM,
+    PropsOutInfo, ScmReplyInfoData, ScmRequestInfoData, customREMOTE_REPLY_SCM_INFO,
+)
+from scapy.layers.msrpce.raw import ms_dcom
+from scapy.layers.msrpce.raw.ms_dcom import COMVERSION, MInterfacePointer, ORPCTHAT
+
+from conformance.refca.dcom.exporter import guid_bytes, guid_uuid
+from conformance.refca.dcom.objects import ObjectTable
+from conformance.refca.rpc.calls import Call, Fault
+from conformance.refca.rpc.dispatch import InterfaceSpec
+from conformance.wire import wcce
+from conformance.wire.dcom import (
+    COM_VERSION, IID_IACTIVATION_PROPERTIES_OUT, IID_IOBJECT_EXPORTER,
+    IID_IREMOTE_SCM_ACTIVATOR, IID_IUNKNOWN, HResult, DualStringArray, StringBinding, TowerId,
+    objref_standard,
+)
+from conformance.wire.rpc import FaultStatus
+
+__all__ = ["ScmServices"]
+
+LogFn = Callable[..., None]
+
+#: Interfaces an activation of CCertRequestD can return.
+_ACTIVATABLE = {wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2, IID_IUNKNOWN}
+#: Public references handed out with each activated interface.
+_REFS = 5
+
+
+def _signed(hresult: int) -> int:
+    return hresult - (1 << 32) if hresult & 0x80000000 else hresult
+
+
+class ScmServices:
+    """IObjectExporter and IRemoteSCMActivator handlers for the activation port."""
+
+    def __init__(self, *, objects: ObjectTable, exporter_bindings: Callable[[Call], DualStringArray],
+                 activation_min_level: int, authn_hint: int, log: LogFn | None = None) -> None:
+        self.objects = objects
+        self._bindings = exporter_bindings
+        self._activation_min_level = activation_min_level
+        self._authn_hint = authn_hint
+        self._log = log or (lambda event, **fields: None)
+
+    def interfaces(self) -> list[InterfaceSpec]:
+        return [
+            InterfaceSpec(name="IObjectExporter", uuid=IID_IOBJECT_EXPORTER, version=0,
+                          opnums=ms_dcom.IOBJECTEXPORTER_OPNUMS, handlers={
+                              0: self.resolve_oxid, 1: self.simple_ping, 2: self.complex_ping,
+                              3: self.server_alive, 4: self.resolve_oxid2,
+                              5: self.server_alive2}),
+            InterfaceSpec(name="IRemoteSCMActivator", uuid=IID_IREMOTE_SCM_ACTIVATOR, version=0,
+                          opnums=ms_dcom.IREMOTESCMACTIVATOR_OPNUMS, handlers={
+                              3: self.remote_get_class_object, 4: self.remote_create_instance}),
+        ]
+
+    # -- IObjectExporter -----------------------------------------------------------------
+
+    def server_alive2(self, call: Call, _req):
+        """"the object resolver MUST NOT check permissions"; the bindings "MUST NOT
+        contain endpoints" ([MS-DCOM] 3.1.2.5.1.6)."""
+        exporter = self._bindings(call)
+        resolver = DualStringArray(
+            string_bindings=(StringBinding(tower_id=TowerId.NCACN_IP_TCP,
+                                           network_address=call.connection.local_host),),
+            security_bindings=exporter.security_bindings)
+        return ms_dcom.ServerAlive2_Response(
+            pComVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]),
+            ppdsaOrBindings=resolver.to_ndr(), pReserved=0, status=0, ndr64=False)
+
+    def server_alive(self, call: Call, _req):
+        return ms_dcom.ServerAlive_Response(status=0, ndr64=False)
+
+    def _resolve(self, call: Call, req):
+        if not call.auth.authenticated:
+            return Fault(FaultStatus.ACCESS_DENIED)
+        if int(req.pOxid) != self.objects.oxid:
+            return None
+        if 7 not in [int(p) for p in req.arRequestedProtseqs]:
+            return None
+        return self._bindings(call).to_ndr()
+
+    def resolve_oxid(self, call: Call, req):
+        bindings = self._resolve(call, req)
+        if isinstance(bindings, Fault):
+            return bindings
+        if bindings is None:
+            return ms_dcom.ResolveOxid_Response(ppdsaOxidBindings=None, status=FaultStatus.OR_INVALID_OXID,
+                                                ndr64=False)
+        return ms_dcom.ResolveOxid_Response(
+            ppdsaOxidBindings=bindings, pipidRemUnknown=guid_bytes(self.objects.ipid_remunknown),
+            pAuthnHint=self._authn_hint, status=0, ndr64=False)
+
+    def resolve_oxid2(self, call: Call, req):
+        bindings = self._resolve(call, req)
+        if isinstance(bindings, Fault):
+            return bindings
+        if bindings is None:
+            return ms_dcom.ResolveOxid2_Response(ppdsaOxidBindings=None, status=FaultStatus.OR_INVALID_OXID,
+                                                 ndr64=False)
+        return ms_dcom.ResolveOxid2_Response(
+            ppdsaOxidBindings=bindings, pipidRemUnknown=guid_bytes(self.objects.ipid_remunknown),
+            pAuthnHint=self._authn_hint,
+            pComVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]),
+            status=0, ndr64=False)
+
+    def simple_ping(self, call: Call, req):
+        ok = self.objects.simple_ping(int(req.pSetId))
+        return ms_dcom.SimplePing_Response(status=0 if ok else FaultStatus.OR_INVALID_SET, ndr64=False)
+
+    def complex_ping(self, call: Call, req):
+        if not call.auth.authenticated:
+            return Fault(FaultStatus.ACCESS_DENIED)
+        setid = self.objects.complex_ping(int(req.pSetId), [int(o) for o in req.AddToSet or []],
+                                          [int(o) for o in req.DelFromSet or []])
+        if setid is None:
+            return ms_dcom.ComplexPing_Response(pSetId=0, pPingBackoffFactor=0,
+                                                status=FaultStatus.OR_INVALID_SET, ndr64=False)
+        # "Windows servers return PingBackoffFactor 0" ([MS-DCOM] note <58>)
+        return ms_dcom.ComplexPing_Response(pSetId=setid, pPingBackoffFactor=0, status=0, ndr64=False)
+
+    # -- IRemoteSCMActivator ---------------------------------------------------------------
+
+    def remote_get_class_object(self, call: Call, req):
+        # The CA registers no class factory for remote callers: every requested
+        # interface of the class object is unavailable.
+        return self._activation_error(req, ms_dcom.RemoteGetClassObject_Response, HResult.E_NOINTERFACE)
+
+    def _activation_error(self, req, response_cls, hresult: int):
+        return response_cls(orpcthat=ORPCTHAT(flags=0, extensions=None), ppActProperties=None,
+                            status=hresult, ndr64=False)
+
+    def remote_create_instance(self, call: Call, req):
+        response = ms_dcom.RemoteCreateInstance_Response
+        if call.auth.auth_level < self._activation_min_level:
+            # KB5004442 hardening: "raise the activation authentication level at least
+            # to RPC_C_AUTHN_LEVEL_PKT_INTEGRITY" (event 10036 on the server).
+            self._log("activation_refused", auth_level=call.auth.auth_level,
+                      min_level=self._activation_min_level)
+            return Fault(FaultStatus.ACCESS_DENIED)
+        # pUnkOuter "MUST be NULL and MUST be ignored by the recipient" (3.1.2.5.2.3.2)
+        try:
+            blob = OBJREF(req.valueof("pActProperties").abData)
+            props = blob.pObjectData.Property
+        except Exception:
+            return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
+        inst = next((p[InstantiationInfoData] for p in props if InstantiationInfoData in p), None)
+        scm_req = next((p[ScmRequestInfoData] for p in props if ScmRequestInfoData in p), None)
+        if inst is None or scm_req is None:
+            return self._activation_error(req, response, HResult.E_INVALIDARG)
+        clsid = guid_uuid(inst.classId)
+        if clsid != wcce.CLSID_CCERTREQUESTD:
+            self._log("activation_refused", clsid=str(clsid), why="class not registered")
+            return self._activation_error(req, response, HResult.REGDB_E_CLASSNOTREG)
+        iids = [guid_uuid(g) for g in inst.valueof("pIID")]
+        if not iids:
+            return self._activation_error(req, response, HResult.E_INVALIDARG)
+        wanted = [iid for iid in iids if iid in _ACTIVATABLE]
+        oid, made = self.objects.create_object(clsid, wanted, refs=_REFS)
+        bindings = self._bindings(call)
+        hresults, pointers = [], []
+        for iid in iids:
+            entry = made.get(iid)
+            if entry is None:
+                hresults.append(_signed(HResult.E_NOINTERFACE))
+                pointers.append(MInterfacePointer(abData=b"", ndr64=False))
+                continue
+            hresults.append(0)
+            pointers.append(MInterfacePointer(abData=objref_standard(
+                iid=iid, oxid=self.objects.oxid, oid=oid, ipid=entry.ipid, public_refs=_REFS,
+                bindings=bindings), ndr64=False))
+        self._log("activated", clsid=str(clsid), iids=[str(i) for i in iids], oid=hex(oid),
+                  user=call.auth.user, auth_level=call.auth.auth_level)
+        status = HResult.S_OK if made else HResult.E_NOINTERFACE
+        out = self._properties_out(iids, hresults, pointers, bindings)
+        return response(
+            orpcthat=ORPCTHAT(flags=0, extensions=None, ndr64=False),
+            ppActProperties=MInterfacePointer(abData=out, ndr64=False),
+            status=status, ndr64=False)
+
+    def _properties_out(self, iids, hresults, pointers, bindings: DualStringArray) -> bytes:
+        props_out = PropsOutInfo(piid=[guid_bytes(i) for i in iids], phresults=hresults,
+                                 ppIntfData=pointers, ndr64=False)
+        scm_reply = ScmReplyInfoData(
+            pdwReserved=None,
+            remoteReply=customREMOTE_REPLY_SCM_INFO(
+                Oxid=self.objects.oxid, pdsaOxidBindings=bindings.to_ndr(),
+                ipidRemUnknown=guid_bytes(self.objects.ipid_remunknown),
+                authnHint=self._authn_hint,
+                serverVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]),
+                ndr64=False),
+            ndr64=False)
+        properties = [props_out, scm_reply]
+        header = CustomHeader(
+            destCtx=2,
+            pclsid=[guid_bytes(CLSID_PropsOutInfo), guid_bytes(CLSID_ScmReplyInfo)],
+            # each property is an NDR type-serialization-1 stream: 16-byte header + body,
+            # padded to 8
+            pSizes=[len(p) + 16 + (-len(p) % 8) for p in properties],
+            pdwReserved=None,
+            ndr64=False)
+        header.headerSize = len(header) + 16
+        header.totalSize = header.headerSize + sum(header.valueof("pSizes"))
+        objref = OBJREF(iid=IID_IACTIVATION_PROPERTIES_OUT) / OBJREF_CUSTOM(
+            clsid=CLSID_ActivationPropertiesOut,
+            pObjectData=ActivationPropertiesBlob(CustomHeader=header, Property=properties))
+        return bytes(objref)
+

@@ -1,0 +1,514 @@
+"""One connection-oriented DCE/RPC association, server side, sans-IO.
+
+Theory of operation
+-------------------
+Rule 1: every decision that depends on (association state, PDU type) lives in
+``TRANSITIONS``; a pair missing from the table takes ``DEFAULT_ACTION``.  A mutant
+that should behave differently changes an entry, not the code.
+Rule 2: this module does not know any interface.  It asks the dispatcher whether
+an abstract syntax is served and hands it whole, verified, unsealed calls.
+
+The caller feeds one framed PDU at a time (``conformance.wire.framing``) and
+writes back what :meth:`Association.receive` returns.  :class:`DropConnection`
+means "send its ``final`` PDUs, then close".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import struct
+import uuid
+from collections.abc import Callable, Mapping
+
+from scapy.layers.dcerpc import DceRpc5, DceRpc5AlterContext, DceRpc5Bind, RPC_C_AUTHN_LEVEL
+
+from conformance.refca.rpc.calls import (
+    AssocGroups, Call, CallAuth, ConnectionInfo, Dispatcher, Fault, Reply,
+)
+from conformance.refca.rpc.security import (
+    AcceptorFactory, ContextState, GssFailure, SecurityContext, SecurityContexts,
+)
+from conformance.refca.rpc.syntax import PresentationContext, negotiate_contexts
+from conformance.refca.rpc.vtrailer import VerificationError, strip_verification_trailer
+from conformance.wire import pdu as build
+from conformance.wire.framing import CommonHeader
+from conformance.wire.protection import SecTrailer, ProtectionError
+from conformance.wire.rpc import SEC_TRAILER_LEN, BindNakReason, FaultStatus, PfcFlag, PType
+
+__all__ = ["AssocState", "Action", "TRANSITIONS", "AssociationPolicy", "Association",
+           "DropConnection"]
+
+LogFn = Callable[..., None]
+
+
+class AssocState(enum.Enum):
+    AWAITING_BIND = "awaiting_bind"
+    BOUND = "bound"
+
+
+class Action(enum.Enum):
+    BIND = "bind"
+    ALTER = "alter"
+    AUTH3 = "auth3"
+    REQUEST = "request"
+    ORPHANED = "orphaned"
+    IGNORE = "ignore"
+    NAK_AND_DROP = "nak_and_drop"
+    FAULT_AND_DROP = "fault_and_drop"
+    DROP = "drop"
+
+
+TRANSITIONS: Mapping[tuple[AssocState, PType], Action] = {
+    (AssocState.AWAITING_BIND, PType.BIND): Action.BIND,
+    (AssocState.AWAITING_BIND, PType.ALTER_CONTEXT): Action.FAULT_AND_DROP,
+    (AssocState.AWAITING_BIND, PType.REQUEST): Action.FAULT_AND_DROP,
+    (AssocState.BOUND, PType.BIND): Action.NAK_AND_DROP,
+    (AssocState.BOUND, PType.ALTER_CONTEXT): Action.ALTER,
+    (AssocState.BOUND, PType.AUTH3): Action.AUTH3,
+    (AssocState.BOUND, PType.REQUEST): Action.REQUEST,
+    (AssocState.BOUND, PType.CO_CANCEL): Action.IGNORE,
+    (AssocState.BOUND, PType.ORPHANED): Action.ORPHANED,
+}
+#: Server-bound PDUs of other types (responses, bind_acks, shutdown ...) are a
+#: protocol violation with no reply defined: the connection is dropped.
+DEFAULT_ACTION = Action.DROP
+
+# Request header (C706 12.6.4.9): alloc_hint u32, p_cont_id u16, opnum u16, object.
+_OFF_ALLOC_HINT = 16
+_OFF_OBJECT = 24
+_REQUEST_HEADER_LEN = 24
+_RESPONSE_HEADER_LEN = 24
+#: MUST_RECV_FRAG_SIZE of C706 12.6.3.1: no smaller fragments can be negotiated.
+MIN_FRAG = 1432
+
+
+class DropConnection(Exception):
+    def __init__(self, reason: str, final: list[bytes] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.final = final or []
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AssociationPolicy:
+    """Knobs of the RPC layer; defaults follow Windows where it is known."""
+
+    max_frag: int = 5840
+    header_signing: bool = True
+    #: [MS-RPCE] 2.2.2.14 bits we support: security context multiplexing (0x1)
+    #: and keep connection on orphan (0x2).
+    bind_time_features: int = 0x3
+    accepted_minor_versions: frozenset[int] = frozenset({0, 1})
+    max_call_size: int = 4 * 1024 * 1024
+    transitions: Mapping[tuple[AssocState, PType], Action] = dataclasses.field(
+        default_factory=lambda: dict(TRANSITIONS)
+    )
+
+
+@dataclasses.dataclass(slots=True)
+class _PendingCall:
+    call_id: int
+    cont_id: int
+    opnum: int
+    object_uuid: uuid.UUID | None
+    auth: CallAuth
+    security: SecurityContext | None
+    chunks: list[bytes]
+    size: int = 0
+
+
+class Association:
+    def __init__(self, *, dispatcher: Dispatcher, acceptors: AcceptorFactory,
+                 connection: ConnectionInfo, groups: AssocGroups,
+                 policy: AssociationPolicy | None = None, log: LogFn | None = None) -> None:
+        self.dispatcher = dispatcher
+        self.connection = connection
+        self.policy = policy or AssociationPolicy()
+        self.state = AssocState.AWAITING_BIND
+        self.security = SecurityContexts(acceptors)
+        self.contexts: dict[int, PresentationContext] = {}
+        self.max_xmit_frag = self.policy.max_frag  # server -> client
+        self.max_recv_frag = self.policy.max_frag  # client -> server
+        self.assoc_group_id = 0
+        self._groups = groups
+        self._pending: _PendingCall | None = None
+        self._log = log or (lambda event, **fields: None)
+
+    def close(self) -> None:
+        if self.assoc_group_id:
+            self._groups.leave(self.assoc_group_id)
+            self.assoc_group_id = 0
+
+    # -- entry point -----------------------------------------------------------------
+
+    def receive(self, pdu: bytes) -> list[bytes]:
+        header = CommonHeader.parse(pdu)
+        try:
+            ptype = PType(header.ptype)
+        except ValueError:
+            raise DropConnection(f"unknown PDU type {header.ptype}") from None
+        if header.frag_len > self.max_recv_frag and self.state is AssocState.BOUND:
+            raise DropConnection(
+                f"fragment of {header.frag_len} bytes exceeds max_recv_frag {self.max_recv_frag}"
+            )
+        action = self.policy.transitions.get((self.state, ptype), DEFAULT_ACTION)
+        if action is Action.BIND:
+            return self._on_bind(pdu, header, alter=False)
+        if action is Action.ALTER:
+            return self._on_bind(pdu, header, alter=True)
+        if action is Action.AUTH3:
+            self._on_auth3(pdu, header)
+            return []
+        if action is Action.REQUEST:
+            return self._on_request(pdu, header)
+        if action is Action.ORPHANED:
+            if self._pending is not None and self._pending.call_id == header.call_id:
+                self._pending = None
+            return []
+        if action is Action.IGNORE:
+            return []
+        if action is Action.NAK_AND_DROP:
+            raise DropConnection(f"{ptype.name} in state {self.state.value}", [
+                bytes(build.bind_nak(call_id=header.call_id, reason=BindNakReason.NOT_SPECIFIED,
+                                     little_endian=header.little_endian))])
+        if action is Action.FAULT_AND_DROP:
+            raise DropConnection(f"{ptype.name} in state {self.state.value}", [
+                self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
+        raise DropConnection(f"{ptype.name} not expected from a client in state {self.state.value}")
+
+    # -- bind / alter_context ------------------------------------------------------------
+
+    def _reject_bind(self, header: CommonHeader, alter: bool, reason: BindNakReason,
+                     status: FaultStatus, why: str) -> list[bytes]:
+        """A bind is answered with bind_nak; a failed alter_context with a fault, after
+        which the association is unusable and dropped (Samba, [MS-RPCE] 3.3.1.5.2.1)."""
+        self._log("bind_rejected", call_id=header.call_id, alter=alter, why=why)
+        if alter:
+            raise DropConnection(why, [self._fault(header, status)])
+        raise DropConnection(why, [bytes(build.bind_nak(call_id=header.call_id, reason=reason,
+                                                        little_endian=header.little_endian))])
+
+    def _on_bind(self, pdu: bytes, header: CommonHeader, *, alter: bool) -> list[bytes]:
+        if not alter and header.rpc_vers_minor not in self.policy.accepted_minor_versions:
+            return self._reject_bind(header, alter, BindNakReason.PROTOCOL_VERSION_NOT_SUPPORTED,
+                                     FaultStatus.NCA_S_PROTO_ERROR,
+                                     f"rpc_vers_minor {header.rpc_vers_minor}")
+        try:
+            trailer = SecTrailer.parse(pdu, header)
+            pkt = DceRpc5(pdu)
+            body = pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
+            proposals = list(body.context_elem)
+        except Exception as exc:  # malformed body: scapy raises various errors
+            return self._reject_bind(header, alter, BindNakReason.NOT_SPECIFIED,
+                                     FaultStatus.NCA_S_PROTO_ERROR, f"malformed: {exc}")
+        if not proposals or len(proposals) != body.n_context_elem:
+            return self._reject_bind(header, alter, BindNakReason.NOT_SPECIFIED,
+                                     FaultStatus.NCA_S_PROTO_ERROR, "no presentation context")
+        if not alter:
+            if body.max_xmit_frag < MIN_FRAG or body.max_recv_frag < MIN_FRAG:
+                return self._reject_bind(header, alter, BindNakReason.NOT_SPECIFIED,
+                                         FaultStatus.NCA_S_PROTO_ERROR, "fragment size too small")
+            if body.assoc_group_id and not self._groups.join(body.assoc_group_id):
+                return self._reject_bind(header, alter, BindNakReason.NOT_SPECIFIED,
+                                         FaultStatus.NCA_S_PROTO_ERROR,
+                                         f"unknown association group 0x{body.assoc_group_id:x}")
+            group = body.assoc_group_id or self._groups.new()
+        try:
+            results, accepted = negotiate_contexts(
+                proposals, self.contexts, self.dispatcher.supports_interface,
+                bind_time_features=self.policy.bind_time_features)
+        except ValueError as exc:
+            if not alter:
+                self._groups.leave(group)
+            return self._reject_bind(header, alter, BindNakReason.NOT_SPECIFIED,
+                                     FaultStatus.NCA_S_PROTO_ERROR, str(exc))
+        verifier, flags, failure = None, PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, None
+        if trailer is not None:
+            verifier, sign_echo, failure = self._bind_auth(pdu, header, trailer, alter)
+            if sign_echo:
+                flags |= PfcFlag.SUPPORT_HEADER_SIGN
+        if failure is not None:
+            if not alter:
+                self._groups.leave(group)
+            return self._reject_bind(header, alter, failure[0], failure[1], failure[2])
+        if not alter:
+            self.assoc_group_id = group
+            self.max_recv_frag = min(body.max_xmit_frag, self.policy.max_frag)
+            self.max_xmit_frag = min(body.max_recv_frag, self.policy.max_frag)
+            self.state = AssocState.BOUND
+        self.contexts.update(accepted)
+        self._log("bind", call_id=header.call_id, alter=alter,
+                  contexts=[f"{c.cont_id}:{c.interface}" for c in accepted.values()],
+                  auth_type=trailer.auth_type if trailer else 0,
+                  auth_level=trailer.auth_level if trailer else RPC_C_AUTHN_LEVEL.NONE)
+        reply = build.bind_ack(
+            call_id=header.call_id, alter=alter, max_xmit_frag=self.max_xmit_frag,
+            max_recv_frag=self.max_recv_frag, assoc_group_id=self.assoc_group_id,
+            port_spec=str(self.connection.local_port), results=results, pfc_flags=flags,
+            little_endian=header.little_endian, auth=verifier)
+        return [bytes(reply)]
+
+    def _bind_auth(self, pdu: bytes, header: CommonHeader, trailer: SecTrailer, alter: bool):
+        """Run one GSS leg carried by a bind/alter_context.
+
+        Returns (auth verifier for the reply or None, echo header signing, failure),
+        failure being (nak reason, fault status, why) or None.
+        """
+        if not self.security.supports(trailer.auth_type):
+            return None, False, (BindNakReason.AUTHENTICATION_TYPE_NOT_RECOGNIZED,
+                                 FaultStatus.ACCESS_DENIED,
+                                 f"auth_type {trailer.auth_type} not supported")
+        if not RPC_C_AUTHN_LEVEL.CONNECT <= trailer.auth_level <= RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
+            return None, False, (BindNakReason.NOT_SPECIFIED, FaultStatus.ACCESS_DENIED,
+                                 f"auth_level {trailer.auth_level}")
+        token = pdu[trailer.offset + SEC_TRAILER_LEN:header.frag_len]
+        ctx = self.security.get(trailer.auth_context_id)
+        if ctx is None:
+            if self.security.full():
+                return None, False, (BindNakReason.LOCAL_LIMIT_EXCEEDED,
+                                     FaultStatus.ACCESS_DENIED, "too many security contexts")
+            ctx = self.security.create(
+                context_id=trailer.auth_context_id, auth_type=trailer.auth_type,
+                auth_level=trailer.auth_level,
+                header_sign=self.policy.header_signing
+                and bool(header.pfc_flags & PfcFlag.SUPPORT_HEADER_SIGN))
+        elif (ctx.auth_type, ctx.auth_level) != (trailer.auth_type, trailer.auth_level):
+            status = (FaultStatus.RPC_S_SEC_PKG_ERROR if ctx.auth_type != trailer.auth_type
+                      else FaultStatus.ACCESS_DENIED)
+            return None, False, (BindNakReason.NOT_SPECIFIED, status,
+                                 "auth_type/level changed within a security context")
+        elif ctx.state is ContextState.ESTABLISHED:
+            if token:
+                return None, False, (BindNakReason.NOT_SPECIFIED, FaultStatus.ACCESS_DENIED,
+                                     "new token on an established security context")
+            return None, False, None
+        if not token:
+            self.security.discard(ctx.context_id)
+            return None, False, (BindNakReason.NOT_SPECIFIED, FaultStatus.ACCESS_DENIED,
+                                 "no auth token")
+        try:
+            out, complete = ctx.accept(token)
+        except GssFailure as exc:
+            self.security.discard(ctx.context_id)
+            self._log("auth_failed", context_id=ctx.context_id, auth_type=ctx.auth_type,
+                      why=str(exc))
+            return None, False, (BindNakReason.INVALID_CHECKSUM, FaultStatus.ACCESS_DENIED, str(exc))
+        if complete:
+            self._log("authenticated", context_id=ctx.context_id, auth_type=ctx.auth_type,
+                      auth_level=ctx.auth_level, user=ctx.user, header_sign=ctx.header_sign)
+        verifier = None
+        if out:
+            verifier = build.auth_verifier(auth_type=ctx.auth_type, auth_level=ctx.auth_level,
+                                           context_id=ctx.context_id, token=out)
+        return verifier, ctx.header_sign and ctx.legs == 1, None
+
+    def _on_auth3(self, pdu: bytes, header: CommonHeader) -> None:
+        """rpc_auth3: the third leg of NTLM.  "The server MUST NOT respond" ([MS-RPCE]
+        3.3.1.5.2.1): a failure leaves the context FAILED, and calls on it fault."""
+        try:
+            trailer = SecTrailer.parse(pdu, header)
+        except ProtectionError as exc:
+            raise DropConnection(f"malformed auth3: {exc}") from None
+        ctx = self.security.get(trailer.auth_context_id) if trailer else None
+        if ctx is None or ctx.state is not ContextState.ESTABLISHING:
+            self._log("auth3_ignored", call_id=header.call_id)
+            return
+        token = pdu[trailer.offset + SEC_TRAILER_LEN:header.frag_len]
+        try:
+            out, complete = ctx.accept(token)
+        except GssFailure as exc:
+            self._log("auth_failed", context_id=ctx.context_id, auth_type=ctx.auth_type,
+                      why=str(exc))
+            return
+        if complete:
+            self._log("authenticated", context_id=ctx.context_id, auth_type=ctx.auth_type,
+                      auth_level=ctx.auth_level, user=ctx.user, header_sign=ctx.header_sign)
+        else:
+            ctx.state = ContextState.FAILED
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _fault(self, header: CommonHeader, status: int, cont_id: int = 0) -> bytes:
+        return bytes(build.fault(call_id=header.call_id, status=status, cont_id=cont_id,
+                                 little_endian=header.little_endian))
+
+    def _call_auth(self, trailer: SecTrailer | None) -> tuple[CallAuth, SecurityContext | None]:
+        """Which security context protects a request; raises _CallRefused."""
+        if trailer is None:
+            established = self.security.established()
+            connect = [c for c in established if c.auth_level == RPC_C_AUTHN_LEVEL.CONNECT]
+            if connect:
+                ctx = connect[0]
+                return self._auth_of(ctx), ctx
+            if established:
+                raise _CallRefused(FaultStatus.NCA_S_PROTO_ERROR, "request without sec_trailer",
+                                   drop=True)
+            if any(c.state is ContextState.FAILED for c in self.security.all()):
+                # a failed NTLM auth3 leaves the association unauthenticated
+                raise _CallRefused(FaultStatus.ACCESS_DENIED, "authentication failed", drop=True)
+            return CallAuth(), None
+        ctx = self.security.get(trailer.auth_context_id)
+        if ctx is None or ctx.state is not ContextState.ESTABLISHED:
+            raise _CallRefused(FaultStatus.ACCESS_DENIED,
+                               f"no established security context {trailer.auth_context_id}",
+                               drop=True)
+        if (trailer.auth_type, trailer.auth_level) != (ctx.auth_type, ctx.auth_level):
+            raise _CallRefused(FaultStatus.ACCESS_DENIED,
+                               f"sec_trailer {trailer.auth_type}/{trailer.auth_level} does not "
+                               f"match context {ctx.auth_type}/{ctx.auth_level}", drop=True)
+        return self._auth_of(ctx), ctx
+
+    @staticmethod
+    def _auth_of(ctx: SecurityContext) -> CallAuth:
+        return CallAuth(auth_type=ctx.auth_type, auth_level=ctx.auth_level,
+                        context_id=ctx.context_id, user=ctx.user,
+                        mechanism=ctx.mechanism.value)
+
+    def _on_request(self, pdu: bytes, header: CommonHeader) -> list[bytes]:
+        has_object = bool(header.pfc_flags & PfcFlag.OBJECT_UUID)
+        header_len = _REQUEST_HEADER_LEN + (16 if has_object else 0)
+        if header.frag_len < header_len:
+            raise DropConnection("request shorter than its header",
+                                 [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
+        order = "<" if header.little_endian else ">"
+        _, cont_id, opnum = struct.unpack_from(order + "IHH", pdu, _OFF_ALLOC_HINT)
+        object_uuid = None
+        if has_object:
+            raw = pdu[_OFF_OBJECT:_OFF_OBJECT + 16]
+            object_uuid = uuid.UUID(bytes_le=raw) if header.little_endian else uuid.UUID(bytes=raw)
+        first = bool(header.pfc_flags & PfcFlag.FIRST_FRAG)
+        last = bool(header.pfc_flags & PfcFlag.LAST_FRAG)
+        pending = self._pending
+        if pending is not None and (first or header.call_id != pending.call_id):
+            self._pending = None
+            raise DropConnection("new call while a fragmented call is pending",
+                                 [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
+        if pending is None and not first:
+            raise DropConnection("middle fragment without a first fragment",
+                                 [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
+        try:
+            trailer = SecTrailer.parse(pdu, header)
+            if pending is None:
+                if cont_id not in self.contexts:
+                    raise _CallRefused(FaultStatus.NCA_S_UNK_IF,
+                                       f"presentation context {cont_id} not negotiated")
+                auth, sec = self._call_auth(trailer)
+                pending = _PendingCall(call_id=header.call_id, cont_id=cont_id, opnum=opnum,
+                                       object_uuid=object_uuid, auth=auth, security=sec, chunks=[])
+            elif (cont_id, opnum) != (pending.cont_id, pending.opnum):
+                raise _CallRefused(FaultStatus.NCA_S_PROTO_ERROR, "fragment changes context/opnum")
+            else:
+                self._call_auth(trailer)  # same context rules for every fragment
+            stub = self._unprotect(pdu, header, trailer, pending.security)
+        except _CallRefused as refusal:
+            self._pending = None
+            self._log("call_refused", call_id=header.call_id, opnum=opnum, why=refusal.why,
+                      status=hex(refusal.status))
+            fault = self._fault(header, refusal.status, cont_id)
+            if refusal.drop:
+                raise DropConnection(refusal.why, [fault]) from None
+            return [fault]
+        except ProtectionError as exc:
+            self._pending = None
+            self._log("integrity_failure", call_id=header.call_id, why=str(exc))
+            raise DropConnection(str(exc), [self._fault(header, FaultStatus.RPC_S_SEC_PKG_ERROR,
+                                                        cont_id)]) from None
+        pending.chunks.append(stub)
+        pending.size += len(stub)
+        if pending.size > self.policy.max_call_size:
+            self._pending = None
+            raise DropConnection("call exceeds the size limit",
+                                 [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR, cont_id)])
+        if not last:
+            self._pending = pending
+            return []
+        self._pending = None
+        return self._complete(header, pending)
+
+    def _unprotect(self, pdu: bytes, header: CommonHeader, trailer: SecTrailer | None,
+                   sec: SecurityContext | None) -> bytes:
+        if trailer is None:
+            start = _REQUEST_HEADER_LEN + (16 if header.pfc_flags & PfcFlag.OBJECT_UUID else 0)
+            return pdu[start:header.frag_len]
+        level = trailer.auth_level
+        if level == RPC_C_AUTHN_LEVEL.CONNECT:
+            start = _REQUEST_HEADER_LEN + (16 if header.pfc_flags & PfcFlag.OBJECT_UUID else 0)
+            body = pdu[start:trailer.offset]
+            return body[:len(body) - trailer.auth_pad_length]
+        assert sec is not None and sec.protection is not None
+        return sec.protection.unprotect(pdu, header, trailer,
+                                        privacy=level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)
+
+    def _complete(self, header: CommonHeader, pending: _PendingCall) -> list[bytes]:
+        context = self.contexts[pending.cont_id]
+        stub = b"".join(pending.chunks)
+        try:
+            stub = strip_verification_trailer(
+                stub, context=context, ptype=PType.REQUEST, drep=header.drep,
+                call_id=pending.call_id, opnum=pending.opnum)
+        except VerificationError as exc:
+            self._log("call_refused", call_id=pending.call_id, why=f"verification trailer: {exc}")
+            return [self._fault(header, FaultStatus.ACCESS_DENIED, pending.cont_id)]
+        call = Call(connection=self.connection, interface=context.interface,
+                    if_version=context.if_version, opnum=pending.opnum,
+                    object_uuid=pending.object_uuid, stub=stub,
+                    little_endian=header.little_endian, auth=pending.auth,
+                    call_id=pending.call_id)
+        outcome = self.dispatcher.dispatch(call)
+        if isinstance(outcome, Fault):
+            return [self._fault(header, outcome.status, pending.cont_id)]
+        return self._respond(header, pending, outcome)
+
+    def _respond(self, header: CommonHeader, pending: _PendingCall, reply: Reply) -> list[bytes]:
+        sec = pending.security
+        level = pending.auth.auth_level
+        protected = sec is not None and level > RPC_C_AUTHN_LEVEL.CONNECT
+        overhead = _RESPONSE_HEADER_LEN
+        if protected:
+            overhead += SEC_TRAILER_LEN + sec.protection.signature_length() + 15
+        chunk = max(16, (self.max_xmit_frag - overhead) // 16 * 16)
+        stub = reply.stub
+        pieces = [stub[i:i + chunk] for i in range(0, len(stub), chunk)] or [b""]
+        out, remaining = [], len(stub)
+        for index, piece in enumerate(pieces):
+            flags = 0
+            if index == 0:
+                flags |= PfcFlag.FIRST_FRAG
+            if index == len(pieces) - 1:
+                flags |= PfcFlag.LAST_FRAG
+            out.append(self._response_fragment(header, pending, piece, remaining, flags, sec,
+                                               protected, level))
+            remaining -= len(piece)
+        return out
+
+    def _response_fragment(self, header, pending, piece, alloc_hint, flags, sec, protected,
+                           level) -> bytes:
+        if not protected:
+            return bytes(build.response(call_id=pending.call_id, cont_id=pending.cont_id,
+                                        stub=piece, alloc_hint=alloc_hint, pfc_flags=flags,
+                                        little_endian=header.little_endian))
+        pad = (-len(piece)) % 16
+        verifier = build.auth_verifier(
+            auth_type=sec.auth_type, auth_level=level, context_id=sec.context_id,
+            token=b"\0" * sec.protection.signature_length(), pad_length=pad)
+        unsigned = bytes(build.response(
+            call_id=pending.call_id, cont_id=pending.cont_id, stub=piece, alloc_hint=alloc_hint,
+            pfc_flags=flags, little_endian=header.little_endian, auth=verifier,
+            auth_padding=b"\0" * pad))
+        out_header = CommonHeader.parse(unsigned)
+        out_trailer = SecTrailer.parse(unsigned, out_header)
+        return sec.protection.protect(unsigned, out_header, out_trailer,
+                                      privacy=level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)
+
+
+class _CallRefused(Exception):
+    """A request refused before dispatch; ``drop`` closes the connection after the fault
+    (Samba's ``dcesrv_fault_disconnect``, which its tests hold Windows to)."""
+
+    def __init__(self, status: int, why: str, *, drop: bool = False) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+        self.drop = drop
+

@@ -1,0 +1,88 @@
+"""Method dispatch for plain (non-ORPC) RPC interfaces on scapy NDR definitions.
+
+A handler receives the :class:`~conformance.refca.rpc.calls.Call` and the
+dissected request packet and returns the response packet or a
+:class:`~conformance.refca.rpc.calls.Fault`.  Stub data that does not dissect is
+answered with RPC_X_BAD_STUB_DATA, an opnum the interface lacks with
+nca_s_op_rng_error (C706 appendix N).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping
+
+from scapy.config import conf
+from scapy.layers.dcerpc import DceRpcOp, NDRPacket
+
+from conformance.refca.rpc.calls import Call, Fault, Reply
+from conformance.wire.rpc import FaultStatus
+
+__all__ = ["Handler", "InterfaceSpec", "InterfaceDispatcher", "BadStubData", "dissect_stub"]
+
+Handler = Callable[[Call, NDRPacket], "NDRPacket | Fault"]
+
+
+class BadStubData(ValueError):
+    """The stub is not the NDR of the method's [in] parameters."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class InterfaceSpec:
+    name: str
+    uuid: uuid.UUID
+    version: int  # wire if_version: minor << 16 | major
+    opnums: Mapping[int, DceRpcOp]
+    handlers: Mapping[int, Handler]
+
+
+def dissect_stub(cls: type[NDRPacket], stub: bytes, *, little_endian: bool) -> NDRPacket:
+    """Dissect NDR ``stub`` as ``cls``; raise :class:`BadStubData` when it is not one."""
+    try:
+        pkt = cls(stub, ndr64=False, ndrendian="little" if little_endian else "big")
+    except Exception as exc:  # scapy's NDR engine raises many types on garbage
+        raise BadStubData(f"{cls.__name__}: {type(exc).__name__}: {exc}") from exc
+    # scapy does not raise on a short stub; it leaves fields unset.  A request that
+    # does not re-encode to its own prefix did not hold the whole structure.
+    if conf.raw_layer in pkt and not isinstance(pkt, conf.raw_layer):
+        pkt[conf.raw_layer].underlayer.remove_payload()
+    try:
+        encoded = bytes(pkt)
+    except Exception as exc:
+        raise BadStubData(f"{cls.__name__} does not re-encode: {exc}") from exc
+    if len(encoded) > len(stub):
+        raise BadStubData(f"{cls.__name__}: stub of {len(stub)} bytes is truncated")
+    return pkt
+
+
+class InterfaceDispatcher:
+    """Serves a fixed set of plain RPC interfaces, version-checked on bind."""
+
+    def __init__(self, specs: list[InterfaceSpec]) -> None:
+        self._specs = {spec.uuid: spec for spec in specs}
+
+    def supports_interface(self, if_uuid: uuid.UUID, if_version: int) -> bool:
+        spec = self._specs.get(if_uuid)
+        return spec is not None and spec.version == if_version
+
+    def dispatch(self, call: Call) -> Reply | Fault:
+        spec = self._specs[call.interface]
+        op = spec.opnums.get(call.opnum)
+        handler = spec.handlers.get(call.opnum)
+        if op is None or handler is None:
+            return Fault(FaultStatus.NCA_S_OP_RNG_ERROR)
+        try:
+            request = dissect_stub(op.request, call.stub, little_endian=call.little_endian)
+        except BadStubData:
+            return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
+        result = handler(call, request)
+        if isinstance(result, Fault):
+            return result
+        return Reply(encode(result, call.little_endian))
+
+
+def encode(pkt: NDRPacket, little_endian: bool) -> bytes:
+    pkt.ndr64 = False
+    pkt.ndrendian = "little" if little_endian else "big"
+    return bytes(pkt)

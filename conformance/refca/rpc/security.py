@@ -1,0 +1,149 @@
+"""Acceptor-side security contexts of one association ([MS-RPCE] 3.3.1.5.2).
+
+An association may carry several security contexts, told apart by
+``auth_context_id`` (impacket's ``alter_ctx`` authenticates a second one on the
+same connection).  Each context is served with the SSP the client asked for by
+``auth_type`` and keeps its own level, header-signing choice and protection state,
+so responses carry exactly the auth_type that was negotiated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping
+
+from scapy.layers.gssapi import GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
+from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2
+
+from conformance.wire.protection import Mechanism, ProtectionContext, mechanism_of
+
+__all__ = ["ContextState", "SecurityContext", "AcceptorFactory", "SecurityContexts", "GssFailure",
+           "authenticated_user"]
+
+_NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
+
+#: auth_type -> a function returning the acceptor SSP for that auth_type.
+AcceptorFactory = Mapping[int, Callable[[], SSP]]
+
+
+class ContextState(enum.Enum):
+    ESTABLISHING = "establishing"
+    ESTABLISHED = "established"
+    FAILED = "failed"
+
+
+def authenticated_user(token: bytes) -> str | None:
+    """``DOMAIN\\user`` from an NTLM AUTHENTICATE message inside ``token`` (raw or SPNEGO)."""
+    at = token.find(_NTLM_AUTHENTICATE_MARK)
+    if at < 0:
+        return None
+    try:
+        msg = NTLM_AUTHENTICATE_V2(token[at:])
+        user = msg.UserName or ""
+        domain = msg.DomainName or ""
+    except Exception:  # a malformed message: the SSP will reject it anyway
+        return None
+    return f"{domain}\\{user}" if domain else user
+
+
+@dataclasses.dataclass(slots=True)
+class SecurityContext:
+    context_id: int
+    auth_type: int
+    auth_level: int
+    ssp: SSP
+    header_sign: bool
+    gss_context: object = None
+    state: ContextState = ContextState.ESTABLISHING
+    user: str | None = None
+    protection: ProtectionContext | None = None
+    legs: int = 0
+
+    @property
+    def mechanism(self) -> Mechanism:
+        return mechanism_of(self.ssp, self.gss_context)
+
+    def accept(self, token: bytes) -> tuple[bytes | None, bool]:
+        """Feed one token to the SSP.
+
+        Returns ``(output token or None, complete)``; raises :class:`GssFailure`.
+        """
+        self.legs += 1
+        try:
+            self.gss_context, output, status = self.ssp.GSS_Accept_sec_context(
+                self.gss_context, _as_token(self.ssp, token)
+            )
+        except Exception as exc:  # scapy raises on tokens it cannot parse
+            self.state = ContextState.FAILED
+            raise GssFailure(f"{type(exc).__name__}: {exc}") from exc
+        if status not in (GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED):
+            self.state = ContextState.FAILED
+            raise GssFailure(f"GSS status 0x{status:08x}")
+        user = authenticated_user(token)
+        if user is not None:
+            self.user = user
+        out = bytes(output) if output is not None else None
+        if status == GSS_S_COMPLETE:
+            self.state = ContextState.ESTABLISHED
+            self.protection = ProtectionContext(
+                ssp=self.ssp, context=self.gss_context, header_sign=self.header_sign
+            )
+        return out, status == GSS_S_COMPLETE
+
+
+class GssFailure(Exception):
+    """The SSP rejected a token (bad credentials, malformed token, wrong state)."""
+
+
+def _as_token(ssp: SSP, token: bytes):
+    """Dissect raw token bytes into the packet class the SSP expects."""
+    from scapy.layers.gssapi import GSSAPI_BLOB
+    from scapy.layers.ntlm import NTLM_Header
+
+    if ssp.auth_type == 0x0A:
+        return NTLM_Header(token)
+    if ssp.auth_type == 0x09:
+        return GSSAPI_BLOB(token)
+    from scapy.layers.kerberos import Kerberos
+
+    return Kerberos(token)
+
+
+class SecurityContexts:
+    """The security contexts of one association, keyed by auth_context_id."""
+
+    def __init__(self, acceptors: AcceptorFactory, *, limit: int = 16) -> None:
+        self._acceptors = acceptors
+        self._limit = limit
+        self._by_id: dict[int, SecurityContext] = {}
+
+    def supports(self, auth_type: int) -> bool:
+        return auth_type in self._acceptors
+
+    def get(self, context_id: int) -> SecurityContext | None:
+        return self._by_id.get(context_id)
+
+    def full(self) -> bool:
+        return len(self._by_id) >= self._limit
+
+    def create(self, *, context_id: int, auth_type: int, auth_level: int,
+               header_sign: bool) -> SecurityContext:
+        ctx = SecurityContext(
+            context_id=context_id,
+            auth_type=auth_type,
+            auth_level=auth_level,
+            ssp=self._acceptors[auth_type](),
+            header_sign=header_sign,
+        )
+        self._by_id[context_id] = ctx
+        return ctx
+
+    def discard(self, context_id: int) -> None:
+        self._by_id.pop(context_id, None)
+
+    def all(self) -> list[SecurityContext]:
+        return list(self._by_id.values())
+
+    def established(self) -> list[SecurityContext]:
+        return [c for c in self._by_id.values() if c.state is ContextState.ESTABLISHED]

@@ -1,0 +1,73 @@
+"""Presentation-context negotiation for bind and alter_context ([MS-RPCE] 3.3.1.5.6).
+
+"one p_result per p_cont_elem, same order; unknown abstract syntax => result
+provider_rejection + reason abstract_syntax_not_supported; known syntax => accept
+exactly one transfer syntax; nothing acceptable => bind_ack with all rejected".
+DCOM interfaces "support the NDR transfer syntax only" ([MS-DCOM] 2.2), so NDR64
+is always declined.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+
+from conformance.wire.pdu import ContextResultSpec, rejected
+from conformance.wire.rpc import BTFN_PREFIX, NDR20, ContextResult, ProviderReason
+
+__all__ = ["PresentationContext", "negotiate_contexts"]
+
+_NULL_UUID = uuid.UUID(int=0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PresentationContext:
+    cont_id: int
+    interface: uuid.UUID
+    if_version: int
+    transfer_syntax: uuid.UUID
+    transfer_version: int
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def negotiate_contexts(
+    proposals: Sequence, bound: Mapping[int, PresentationContext],
+    supports: Callable[[uuid.UUID, int], bool], *, bind_time_features: int,
+) -> tuple[list[ContextResultSpec], dict[int, PresentationContext]]:
+    """Results for scapy ``DceRpc5Context`` proposals and the contexts they accept.
+
+    Raises ValueError when a proposal re-uses a context id bound to another
+    abstract syntax (a protocol error, not a rejection).
+    """
+    results: list[ContextResultSpec] = []
+    accepted: dict[int, PresentationContext] = {}
+    for proposal in proposals:
+        interface = _uuid(proposal.abstract_syntax.if_uuid)
+        if_version = int(proposal.abstract_syntax.if_version)
+        syntaxes = [(_uuid(t.if_uuid), int(t.if_version)) for t in proposal.transfer_syntaxes]
+        previous = bound.get(proposal.cont_id)
+        if previous is not None and (previous.interface, previous.if_version) != (interface, if_version):
+            raise ValueError(f"context id {proposal.cont_id} already bound to {previous.interface}")
+        btfn = [s for s in syntaxes if s[0].bytes[:8] == BTFN_PREFIX]
+        if btfn:
+            # [MS-RPCE] 2.2.2.14: the request bitmask is the last 8 bytes of the UUID;
+            # the response echoes the bits we support.
+            requested = int.from_bytes(btfn[0][0].bytes[8:], "little")
+            results.append((ContextResult.NEGOTIATE_ACK, requested & bind_time_features,
+                            _NULL_UUID, 0))
+            continue
+        if not supports(interface, if_version):
+            results.append(rejected(ProviderReason.ABSTRACT_SYNTAX_NOT_SUPPORTED))
+            continue
+        if NDR20 not in syntaxes:
+            results.append(rejected(ProviderReason.PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED))
+            continue
+        results.append((ContextResult.ACCEPTANCE, 0, NDR20[0], NDR20[1]))
+        accepted[proposal.cont_id] = PresentationContext(
+            cont_id=proposal.cont_id, interface=interface, if_version=if_version,
+            transfer_syntax=NDR20[0], transfer_version=NDR20[1])
+    return results, accepted

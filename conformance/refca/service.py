@@ -1,0 +1,324 @@
+"""ICertRequestD / ICertRequestD2 semantics ([MS-WCCE] 3.2.1.4).
+
+Handlers take the :class:`~conformance.refca.rpc.calls.Call` and the dissected
+[in] parameters (ORPCTHIS already removed by the exporter) and return the
+response packet (ORPCTHAT is added by the exporter) or a Fault.
+
+Processing order for every method ([MS-WCCE] 3.2.1.4.2.1): IF_NOREMOTEICERTREQUEST,
+then the privacy rule of IF_ENFORCEENCRYPTICERTREQUEST, then the CA name, then the
+method itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
+
+from conformance.refca.config import CAConfig, RequestDenial
+from conformance.refca.issuer import CertificateAuthority, IssuanceError, Requester
+from conformance.refca.properties import (
+    NAME_CHECK_EXEMPT, CAFacts, PropertyError, ca_cert_value, property_info, property_value,
+    sanitize_ca_name,
+)
+from conformance.refca.requests import RequestRejected, parse_attributes, parse_request
+from conformance.refca.rpc.calls import Call, Fault
+from conformance.refca.store import RequestStatus, RequestStore, StoredRequest
+from conformance.refca.templates import IssuePolicy, Template, templates_property
+from conformance.wire import wcce
+from conformance.wire.rpc import FaultStatus
+from conformance.wire.wcce import (
+    CAINFO, Disposition, HResult, InterfaceFlag, Opnum, RequestFlag, blob, blob_bytes, utf16z,
+)
+
+__all__ = ["WcceService", "Outcome"]
+
+LogFn = Callable[..., None]
+
+# Disposition messages as Windows words them ([MS-WCCE] 3.2.1.4.2.1 note <82>).
+MSG_ISSUED = "Issued"
+MSG_PENDING = "Taken Under Submission"
+MSG_DENIED = "Denied by Policy Module"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """Result of Request/Request2 before it is put into either response shape."""
+
+    request_id: int = 0
+    disposition: int = Disposition.ERROR
+    chain: bytes = b""
+    certificate: bytes = b""
+    message: str = ""
+    status: int = HResult.S_OK
+
+
+class _Refused(Exception):
+    """A method refuses before doing anything; ``hresult`` or a fault."""
+
+    def __init__(self, *, hresult: int | None = None, fault: int | None = None) -> None:
+        super().__init__(hex(hresult if hresult is not None else fault))
+        self.hresult = hresult
+        self.fault = fault
+
+
+class WcceService:
+    def __init__(self, *, config: CAConfig, ca: CertificateAuthority, store: RequestStore,
+                 templates: dict[str, Template], log: LogFn | None = None) -> None:
+        self.config = config
+        self.ca = ca
+        self.store = store
+        self.templates = templates
+        self._log = log or (lambda event, **fields: None)
+        name = config.ca_name
+        # "CN, sanitized CN, or short sanitized CN of the latest signing cert,
+        # compared case-insensitively" ([MS-WCCE] 3.2.1.4.2.1.1).
+        self._names = {name.lower(), sanitize_ca_name(name).lower()}
+        self.facts = CAFacts(
+            ca_name=name, dns_name=config.dns_name, ca_type=config.ca_type,
+            ca_cert_der=ca.certificate_der, ca_chain_pkcs7=ca.chain_pkcs7(),
+            crl_der=self._crl, templates=templates_property(templates),
+            cainfo=CAINFO(CAType=config.ca_type, cExitAlgorithms=0, cKRACertCount=0,
+                          fAdvancedServer=0),
+        )
+
+    def _crl(self) -> bytes:
+        return self.ca.crl_der()
+
+    def handlers(self) -> dict[int, Callable]:
+        return {
+            Opnum.REQUEST: self.request,
+            Opnum.GET_CA_CERT: self.get_ca_cert,
+            Opnum.PING: self.ping,
+            Opnum.REQUEST2: self.request2,
+            Opnum.GET_CA_PROPERTY: self.get_ca_property,
+            Opnum.GET_CA_PROPERTY_INFO: self.get_ca_property_info,
+            Opnum.PING2: self.ping2,
+        }
+
+    # -- common checks -------------------------------------------------------------------
+
+    def _admit(self, call: Call, *, enroll_denied: int = HResult.CERTSRV_E_ENROLL_DENIED) -> None:
+        policy = self.config.policy
+        if policy.interface_flags & InterfaceFlag.NOREMOTEICERTREQUEST:
+            raise _Refused(hresult=enroll_denied)
+        # [MS-WCCE] 2.1: with IF_ENFORCEENCRYPTICERTREQUEST the CA "MUST refuse to
+        # establish a connection with the client by returning a nonzero error" unless
+        # the call is at RPC_C_AUTHN_LEVEL_PKT_PRIVACY.
+        if policy.enforce_privacy and call.auth.auth_level < RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
+            denial = policy.request_denial
+            self._log("privacy_refused", opnum=call.opnum, auth_level=call.auth.auth_level,
+                      form=denial.value)
+            if denial is RequestDenial.FAULT_ACCESS_DENIED:
+                raise _Refused(fault=FaultStatus.ACCESS_DENIED)
+            if denial is RequestDenial.HRESULT_LEGACY:
+                raise _Refused(hresult=HResult.E_ACCESSDENIED_LEGACY)
+            raise _Refused(hresult=HResult.E_ACCESSDENIED)
+        if not call.auth.authenticated:
+            raise _Refused(hresult=HResult.E_ACCESSDENIED)
+
+    def _check_name(self, authority: str | None, *, empty_allowed: bool = False) -> None:
+        if not authority and empty_allowed:
+            return
+        if not authority or authority.lower() not in self._names:
+            raise _Refused(hresult=HResult.E_INVALIDARG)
+
+    @staticmethod
+    def _text(req, field: str) -> str | None:
+        value = req.valueof(field)
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            # scapy hands NDR strings back as UTF-8 (already decoded from UTF-16)
+            value = value.decode("utf-8", errors="replace")
+        return value.rstrip("\0")
+
+    def _requester(self, call: Call) -> Requester:
+        domain, _, user = (call.auth.user or "").rpartition("\\")
+        return Requester(user=user, domain=domain or self.config.domain,
+                         dns_domain=self.config.dns_domain)
+
+    def _refusal(self, refused: _Refused, make_response, *, disposition_carrier: bool):
+        if refused.fault is not None:
+            return Fault(refused.fault)
+        if disposition_carrier:
+            return make_response(Outcome(disposition=refused.hresult, status=HResult.S_OK))
+        return make_response(Outcome(status=refused.hresult))
+
+    # -- Request / Request2 ---------------------------------------------------------------
+
+    def request(self, call: Call, req):
+        def make(o: Outcome):
+            return wcce.Request_Response(
+                pdwRequestId=o.request_id, pdwDisposition=o.disposition,
+                pctbCertChain=blob(o.chain), pctbEncodedCert=blob(o.certificate),
+                pctbDispositionMessage=blob(utf16z(o.message) if o.message else b""),
+                status=o.status, ndr64=False)
+
+        return self._enroll(call, req, make, serial=None, full_response=False)
+
+    def request2(self, call: Call, req):
+        def make(o: Outcome):
+            return wcce.Request2_Response(
+                pdwRequestId=o.request_id, pdwDisposition=o.disposition,
+                pctbFullResponse=blob(o.chain), pctbEncodedCert=blob(o.certificate),
+                pctbDispositionMessage=blob(utf16z(o.message) if o.message else b""),
+                status=o.status, ndr64=False)
+
+        return self._enroll(call, req, make, serial=self._text(req, "pwszSerialNumber"),
+                            full_response=True)
+
+    def _enroll(self, call: Call, req, make, *, serial: str | None, full_response: bool):
+        try:
+            self._admit(call)
+        except _Refused as refused:
+            carrier = self.config.policy.request_denial is RequestDenial.DISPOSITION
+            return self._refusal(refused, make, disposition_carrier=carrier)
+        # "The method MUST return zero unless otherwise explicitly stated ... The
+        # server MUST return errors through the pdwDisposition parameter."
+        try:
+            self._check_name(self._text(req, "pwszAuthority"))
+        except _Refused as refused:
+            return self._refusal(refused, make, disposition_carrier=True)
+        flags = int(req.dwFlags)
+        data = blob_bytes(req.pctbRequest)
+        attributes = self._text(req, "pwszAttributes") or ""
+        if flags & RequestFlag.PADDING_MASK:
+            return make(Outcome(disposition=HResult.E_INVALIDARG, message="dwFlags Padding2 is not 0"))
+        if not data:
+            outcome = self._inspect(call, int(req.pdwRequestId), serial)
+        else:
+            outcome = self._submit(call, flags, attributes, data)
+        self._log("enroll", opnum=call.opnum, user=call.auth.user, request_id=outcome.request_id,
+                  disposition=hex(outcome.disposition))
+        return make(outcome)
+
+    def _submit(self, call: Call, flags: int, attributes: str, data: bytes) -> Outcome:
+        pairs = parse_attributes(attributes)
+        template_name = pairs.get("certificatetemplate")
+        template = self.templates.get(template_name.lower()) if template_name else None
+        requester = self._requester(call)
+        request_type = flags & RequestFlag.FORMAT_MASK
+
+        def decide(request_id: int):
+            if template_name is None:
+                return self._failed(HResult.CERTSRV_E_NO_CERT_TYPE, "no CertificateTemplate given")
+            if template is None:
+                return self._failed(HResult.CERTSRV_E_UNSUPPORTED_CERT_TYPE,
+                                    f"template {template_name!r} is not published")
+            try:
+                parsed = parse_request(data, request_type)
+            except RequestRejected as exc:
+                return self._failed(exc.hresult, str(exc))
+            if template.policy is IssuePolicy.DENY:
+                return RequestStatus.DENIED, Disposition.DENIED, MSG_DENIED, None, None
+            if template.policy is IssuePolicy.PENDING:
+                return RequestStatus.PENDING, Disposition.UNDER_SUBMISSION, MSG_PENDING, None, None
+            return self._issue(parsed.csr, template, requester)
+
+        row = self.store.submit(requester=call.auth.user or "", template=template_name,
+                                attributes=attributes, request_der=data,
+                                request_type=request_type, decide=decide)
+        return self._outcome(row)
+
+    def _issue(self, csr, template: Template, requester: Requester):
+        try:
+            cert = self.ca.issue(csr, template, requester)
+        except IssuanceError as exc:
+            return self._failed(exc.hresult, str(exc))
+        der = cert.public_bytes(serialization.Encoding.DER)
+        return RequestStatus.ISSUED, Disposition.ISSUED, MSG_ISSUED, f"{cert.serial_number:x}", der
+
+    @staticmethod
+    def _failed(hresult: int, message: str):
+        return RequestStatus.FAILED, hresult, message, None, None
+
+    def _inspect(self, call: Call, request_id: int, serial: str | None) -> Outcome:
+        """Status inspection ([MS-WCCE] 3.2.1.4.2.1.3, 3.2.1.4.3.1.2)."""
+        if serial and request_id:
+            return Outcome(disposition=HResult.E_INVALIDARG, message="both request ID and serial")
+        if serial:
+            row = self.store.by_serial(serial)
+        elif request_id:
+            row = self.store.get(request_id)
+        else:
+            return Outcome(disposition=HResult.E_INVALIDARG, message="no request ID")
+        if row is None:
+            return Outcome(request_id=request_id, disposition=HResult.CERTSRV_E_PROPERTY_EMPTY)
+        if row.requester.lower() != (call.auth.user or "").lower():
+            return Outcome(request_id=request_id, disposition=HResult.E_ACCESSDENIED)
+        return self._outcome(row)
+
+    def _outcome(self, row: StoredRequest) -> Outcome:
+        if row.status is RequestStatus.ISSUED:
+            leaf = x509.load_der_x509_certificate(row.certificate_der)
+            return Outcome(request_id=row.id, disposition=Disposition.ISSUED,
+                           certificate=row.certificate_der, chain=self.ca.chain_pkcs7(leaf),
+                           message=row.message)
+        return Outcome(request_id=row.id, disposition=row.disposition, message=row.message)
+
+    # -- GetCACert / properties / ping ------------------------------------------------------
+
+    def get_ca_cert(self, call: Call, req):
+        def make(value: bytes = b"", status: int = HResult.S_OK):
+            return wcce.GetCACert_Response(pctbOut=blob(value), status=status, ndr64=False)
+
+        fchain = int(req.fchain)
+        try:
+            self._admit(call)
+            if fchain not in NAME_CHECK_EXEMPT:
+                self._check_name(self._text(req, "pwszAuthority"))
+            return make(ca_cert_value(self.facts, fchain))
+        except _Refused as refused:
+            return Fault(refused.fault) if refused.fault is not None else make(status=refused.hresult)
+        except PropertyError as exc:
+            return make(status=exc.hresult)
+
+    def get_ca_property(self, call: Call, req):
+        def make(value: bytes = b"", status: int = HResult.S_OK):
+            return wcce.GetCAProperty_Response(pctbPropertyValue=blob(value), status=status,
+                                               ndr64=False)
+
+        try:
+            self._admit(call)
+            self._check_name(self._text(req, "pwszAuthority"))
+            return make(property_value(self.facts, int(req.PropID), int(req.PropIndex),
+                                       int(req.PropType)))
+        except _Refused as refused:
+            return Fault(refused.fault) if refused.fault is not None else make(status=refused.hresult)
+        except PropertyError as exc:
+            return make(status=exc.hresult)
+
+    def get_ca_property_info(self, call: Call, req):
+        try:
+            # IF_NOREMOTEICERTREQUEST: "the error is E_ACCESSDENIED (0x80000009)" (note <121>)
+            self._admit(call, enroll_denied=HResult.E_ACCESSDENIED_LEGACY)
+            self._check_name(self._text(req, "pwszAuthority"))
+        except _Refused as refused:
+            if refused.fault is not None:
+                return Fault(refused.fault)
+            return wcce.GetCAPropertyInfo_Response(pcProperty=0, pctbPropInfo=blob(b""),
+                                                   status=refused.hresult, ndr64=False)
+        count, info = property_info()
+        return wcce.GetCAPropertyInfo_Response(pcProperty=count, pctbPropInfo=blob(info),
+                                               status=HResult.S_OK, ndr64=False)
+
+    def _ping(self, call: Call, req, response_cls):
+        try:
+            self._admit(call)
+            # Ping/Ping2: EmptyNameAllowed is true ([MS-WCCE] 3.2.1.4.2.3).
+            self._check_name(self._text(req, "pwszAuthority"), empty_allowed=True)
+        except _Refused as refused:
+            if refused.fault is not None:
+                return Fault(refused.fault)
+            return response_cls(status=refused.hresult, ndr64=False)
+        return response_cls(status=HResult.S_OK, ndr64=False)
+
+    def ping(self, call: Call, req):
+        return self._ping(call, req, wcce.Ping_Response)
+
+    def ping2(self, call: Call, req):
+        return self._ping(call, req, wcce.Ping2_Response)

@@ -1,0 +1,211 @@
+"""[MS-DCOM] identifiers, HRESULTs and the packet-form structures scapy gets wrong.
+
+The NDR definitions of IObjectExporter, IRemoteSCMActivator and IRemUnknown(2)
+come from ``scapy.layers.msrpce.raw.ms_dcom`` and the activation property
+structures from ``scapy.layers.msrpce.msdcom``.  What lives here:
+
+* the UUIDs the protocol fixes ([MS-DCOM] 1.9, [MS-WCCE] 1.9);
+* DCOM HRESULTs ([MS-DCOM] 3.1.1.5.4, [MS-ERREF]);
+* ``DualStringArray``: the *packet* encoding of DUALSTRINGARRAY ([MS-DCOM]
+  2.2.19) used inside OBJREFs, and a builder for its *NDR* encoding.  scapy's
+  ``DUALSTRINGARRAY`` is the NDR form; filled from bytes it computes
+  ``wNumEntries`` in bytes instead of 16-bit units (product.md section 3), so
+  every DUALSTRINGARRAY we emit is built here from typed bindings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import struct
+import uuid
+
+from scapy.fields import ConditionalField, LEShortField, StrNullFieldUtf16, XLEShortField
+from scapy.layers.msrpce.raw.ms_dcom import DUALSTRINGARRAY
+from scapy.packet import Packet
+
+__all__ = [
+    "IID_IUNKNOWN",
+    "IID_IREMUNKNOWN",
+    "IID_IREMUNKNOWN2",
+    "IID_IOBJECT_EXPORTER",
+    "IID_IREMOTE_SCM_ACTIVATOR",
+    "IID_IACTIVATION",
+    "IID_IACTIVATION_PROPERTIES_IN",
+    "IID_IACTIVATION_PROPERTIES_OUT",
+    "HResult",
+    "TowerId",
+    "StringBinding",
+    "SecurityBinding",
+    "DualStringArray",
+    "parse_network_address",
+    "objref_standard",
+    "COM_VERSION",
+]
+
+IID_IUNKNOWN = uuid.UUID("00000000-0000-0000-c000-000000000046")
+IID_IREMUNKNOWN = uuid.UUID("00000131-0000-0000-c000-000000000046")
+IID_IREMUNKNOWN2 = uuid.UUID("00000143-0000-0000-c000-000000000046")
+IID_IOBJECT_EXPORTER = uuid.UUID("99fcfec4-5260-101b-bbcb-00aa0021347a")
+IID_IREMOTE_SCM_ACTIVATOR = uuid.UUID("000001a0-0000-0000-c000-000000000046")
+IID_IACTIVATION = uuid.UUID("4d9f4ab8-7d1c-11cf-861e-0020af6e7c57")
+IID_IACTIVATION_PROPERTIES_IN = uuid.UUID("000001a2-0000-0000-c000-000000000046")
+IID_IACTIVATION_PROPERTIES_OUT = uuid.UUID("000001a3-0000-0000-c000-000000000046")
+
+#: COMVERSION this implementation speaks ([MS-DCOM] 2.2.11: 5.7 is current).
+COM_VERSION = (5, 7)
+
+
+class HResult(enum.IntEnum):
+    """HRESULTs of the DCOM layer ([MS-DCOM] 3.1.1.5.4, 3.1.2.5.2, [MS-ERREF])."""
+
+    S_OK = 0
+    E_NOINTERFACE = 0x80004002
+    E_FAIL = 0x80004005
+    E_ACCESSDENIED = 0x80070005
+    E_OUTOFMEMORY = 0x8007000E
+    E_INVALIDARG = 0x80070057
+    CO_E_OBJNOTREG = 0x800401FB
+    REGDB_E_CLASSNOTREG = 0x80040154
+    CLASS_E_NOAGGREGATION = 0x80040110
+    RPC_E_DISCONNECTED = 0x80010108
+    RPC_E_VERSION_MISMATCH = 0x80010110
+    RPC_E_INVALID_HEADER = 0x80010111
+    RPC_E_INVALID_OBJECT = 0x80010114
+    RPC_E_INVALID_OBJREF = 0x8001011D
+
+
+class TowerId(enum.IntEnum):
+    """[MS-DCOM] 2.2.19.3 wTowerId values we use."""
+
+    NCACN_IP_TCP = 0x0007
+
+
+# -- packet-form DUALSTRINGARRAY ([MS-DCOM] 2.2.19.1, .3, .4) -------------------
+
+
+class StringBindingPacket(Packet):
+    name = "STRINGBINDING"
+    fields_desc = [
+        LEShortField("wTowerId", TowerId.NCACN_IP_TCP),
+        StrNullFieldUtf16("aNetworkAddr", ""),
+    ]
+
+    def extract_padding(self, s):
+        return b"", s
+
+
+class SecurityBindingPacket(Packet):
+    name = "SECURITYBINDING"
+    fields_desc = [
+        LEShortField("wAuthnSvc", 0),
+        # "wAuthnSvc 0 ... Reserved and aPrincName MUST NOT be present" (2.2.19.4)
+        ConditionalField(XLEShortField("Reserved", 0xFFFF), lambda pkt: pkt.wAuthnSvc),
+        ConditionalField(StrNullFieldUtf16("aPrincName", ""), lambda pkt: pkt.wAuthnSvc),
+    ]
+
+    def extract_padding(self, s):
+        return b"", s
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class StringBinding:
+    tower_id: int
+    network_address: str
+
+    def to_bytes(self) -> bytes:
+        return bytes(StringBindingPacket(wTowerId=self.tower_id, aNetworkAddr=self.network_address))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityBinding:
+    authn_svc: int
+    principal_name: str = ""
+
+    def to_bytes(self) -> bytes:
+        return bytes(SecurityBindingPacket(wAuthnSvc=self.authn_svc, aPrincName=self.principal_name))
+
+
+_TERMINATOR = b"\x00\x00"
+
+
+def _dissect(cls: type[Packet], data: bytes) -> tuple[Packet, int]:
+    """Dissect one element of a packed list; return it and the bytes it used."""
+    pkt = cls(data)
+    rest = pkt.payload.load if pkt.payload else b""
+    return pkt, len(data) - len(rest)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DualStringArray:
+    """A DUALSTRINGARRAY as typed values; encodes to both of its wire forms."""
+
+    string_bindings: tuple[StringBinding, ...]
+    security_bindings: tuple[SecurityBinding, ...]
+
+    def _array(self) -> tuple[bytes, int]:
+        strings = b"".join(b.to_bytes() for b in self.string_bindings)
+        # An empty list is a lone terminator pair: "wNumEntries 4 ... 4 x 0" is the
+        # smallest valid array, so each half contributes at least two NULs.
+        strings += _TERMINATOR if self.string_bindings else _TERMINATOR * 2
+        secs = b"".join(b.to_bytes() for b in self.security_bindings)
+        secs += _TERMINATOR if self.security_bindings else _TERMINATOR * 2
+        return strings + secs, len(strings) // 2
+
+    def to_packet_bytes(self) -> bytes:
+        """Packet encoding (inside OBJREF_STANDARD.saResAddr)."""
+        array, security_offset = self._array()
+        return struct.pack("<HH", len(array) // 2, security_offset) + array
+
+    def to_ndr(self) -> DUALSTRINGARRAY:
+        """NDR encoding for ServerAlive2 / ResolveOxid2 / ScmReplyInfoData."""
+        array, security_offset = self._array()
+        ndr = DUALSTRINGARRAY(
+            wNumEntries=len(array) // 2,
+            wSecurityOffset=security_offset,
+            aStringArray=array,
+            ndr64=False,
+        )
+        # scapy derives the conformance count from the byte length; the array is
+        # of 16-bit units, so the count must equal wNumEntries.
+        ndr.max_count = len(array) // 2
+        return ndr
+
+    @classmethod
+    def from_array(cls, array: bytes, security_offset: int) -> "DualStringArray":
+        """Parse the aStringArray bytes of either encoding."""
+        strings, offset = [], 0
+        end = security_offset * 2
+        while offset + 2 <= end and array[offset:offset + 2] != _TERMINATOR:
+            pkt, used = _dissect(StringBindingPacket, array[offset:end])
+            strings.append(StringBinding(tower_id=pkt.wTowerId, network_address=pkt.aNetworkAddr))
+            offset += used
+        secs, offset = [], end
+        while offset + 2 <= len(array) and array[offset:offset + 2] != _TERMINATOR:
+            pkt, used = _dissect(SecurityBindingPacket, array[offset:])
+            name = pkt.aPrincName if pkt.wAuthnSvc else ""
+            secs.append(SecurityBinding(authn_svc=pkt.wAuthnSvc, principal_name=name))
+            offset += used
+        return cls(string_bindings=tuple(strings), security_bindings=tuple(secs))
+
+
+_ADDRESS_WITH_PORT = re.compile(r"^(?P<host>.*)\[(?P<port>\d+)\]$")
+
+
+def parse_network_address(address: str) -> tuple[str, int | None]:
+    """Split ``host[port]`` ([MS-DCOM] 2.2.19.3) into host and port."""
+    m = _ADDRESS_WITH_PORT.match(address)
+    if m:
+        return m.group("host"), int(m.group("port"))
+    return address, None
+
+
+def objref_standard(*, iid: uuid.UUID, oxid: int, oid: int, ipid: uuid.UUID, public_refs: int,
+                    bindings: DualStringArray, flags: int = 0) -> bytes:
+    """OBJREF with OBJREF_STANDARD ([MS-DCOM] 2.2.18.1, 2.2.18.2, 2.2.18.4)."""
+    from scapy.layers.msrpce.msdcom import OBJREF, STDOBJREF
+
+    head = bytes(OBJREF(flags=0x1, iid=iid))
+    std = bytes(STDOBJREF(flags=flags, cPublicRefs=public_refs, oxid=oxid, oid=oid, ipid=ipid))
+    return head + std + bindings.to_packet_bytes()

@@ -1,0 +1,109 @@
+"""Sans-IO framing of a connection-oriented DCE/RPC byte stream into PDUs.
+
+A TCP read can hold half a PDU or three of them; C706 12.6.2 frames PDUs by the
+``frag_length`` field of the 16-byte common header, whose byte order is given by
+the first octet of ``packed_drep``.  This module knows nothing about sockets: the
+caller feeds bytes and gets whole PDUs back (h11 style), or a :class:`FramingError`
+when the stream cannot be framed any more and the connection must be dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+from conformance.wire.rpc import COMMON_HEADER_LEN
+
+__all__ = ["FramingError", "CommonHeader", "PduFramer"]
+
+# Offsets inside the common header (C706 12.6.3.1).
+_OFF_RPC_VERS = 0
+_OFF_DREP = 4
+_OFF_FRAG_LEN = 8
+
+
+class FramingError(ValueError):
+    """The peer's byte stream is not a sequence of CO DCE/RPC PDUs."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CommonHeader:
+    """The 16-byte common header of a connection-oriented PDU."""
+
+    rpc_vers: int
+    rpc_vers_minor: int
+    ptype: int
+    pfc_flags: int
+    drep: bytes
+    frag_len: int
+    auth_len: int
+    call_id: int
+
+    @property
+    def little_endian(self) -> bool:
+        return self.drep[0] >> 4 == 1
+
+    @classmethod
+    def parse(cls, pdu: bytes) -> "CommonHeader":
+        if len(pdu) < COMMON_HEADER_LEN:
+            raise FramingError(f"PDU shorter than the common header: {len(pdu)} bytes")
+        integer_rep = pdu[_OFF_DREP] >> 4
+        if integer_rep not in (0, 1):
+            raise FramingError(f"packed_drep integer representation {integer_rep} is undefined")
+        order = "<" if integer_rep == 1 else ">"
+        vers, minor, ptype, flags = pdu[0], pdu[1], pdu[2], pdu[3]
+        frag_len, auth_len, call_id = struct.unpack_from(order + "HHI", pdu, _OFF_FRAG_LEN)
+        return cls(
+            rpc_vers=vers,
+            rpc_vers_minor=minor,
+            ptype=ptype,
+            pfc_flags=flags,
+            drep=bytes(pdu[_OFF_DREP:_OFF_DREP + 4]),
+            frag_len=frag_len,
+            auth_len=auth_len,
+            call_id=call_id,
+        )
+
+
+class PduFramer:
+    """Accumulates stream bytes and cuts them into PDUs on ``frag_length``.
+
+    ``feed(b"")`` is not special; the caller decides what EOF means.  Once a
+    :class:`FramingError` was raised the framer refuses further input, because
+    the stream has lost its PDU boundaries for good.
+    """
+
+    def __init__(self, *, max_frag_len: int = 0xFFFF) -> None:
+        self._buffer = bytearray()
+        self._max_frag_len = max_frag_len
+        self._broken: FramingError | None = None
+
+    @property
+    def pending(self) -> int:
+        """Bytes received that do not yet form a whole PDU."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._broken is not None:
+            raise self._broken
+        self._buffer += data
+        pdus = []
+        while len(self._buffer) >= COMMON_HEADER_LEN:
+            try:
+                header = CommonHeader.parse(self._buffer[:COMMON_HEADER_LEN])
+                if header.rpc_vers != 5:
+                    raise FramingError(f"rpc_vers {header.rpc_vers} is not connection-oriented (5)")
+                if header.frag_len < COMMON_HEADER_LEN:
+                    raise FramingError(f"frag_length {header.frag_len} is shorter than the header")
+                if header.frag_len > self._max_frag_len:
+                    raise FramingError(
+                        f"frag_length {header.frag_len} exceeds the negotiated {self._max_frag_len}"
+                    )
+            except FramingError as exc:
+                self._broken = exc
+                raise
+            if len(self._buffer) < header.frag_len:
+                break
+            pdus.append(bytes(self._buffer[:header.frag_len]))
+            del self._buffer[:header.frag_len]
+        return pdus

@@ -1,0 +1,132 @@
+"""Builders for connection-oriented DCE/RPC PDUs, on scapy's packet classes.
+
+Each builder's defaults describe a valid PDU (Samba ``raw_testcase`` style), so a
+caller names only what it changes.  Builders return scapy packets; ``bytes()``
+of them is the wire form.  Protection (signature/seal) is applied afterwards by
+:mod:`conformance.wire.protection` on the bytes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from scapy.layers.dcerpc import (
+    CommonAuthVerifier,
+    DceRpc5,
+    DceRpc5BindAck,
+    DceRpc5BindNak,
+    DceRpc5AlterContextResp,
+    DceRpc5Fault,
+    DceRpc5PortAny,
+    DceRpc5Response,
+    DceRpc5Result,
+    DceRpc5TransferSyntax,
+    DceRpc5Version,
+)
+from scapy.packet import Raw
+
+from conformance.wire.rpc import ContextResult, PfcFlag, ProviderReason
+
+__all__ = [
+    "ContextResultSpec",
+    "header",
+    "auth_verifier",
+    "bind_ack",
+    "bind_nak",
+    "rejected",
+    "fault",
+    "response",
+]
+
+_NULL_UUID = uuid.UUID(int=0)
+
+ContextResultSpec = tuple[int, int, uuid.UUID, int]
+"""(result, reason, transfer syntax UUID, transfer syntax version) of one p_result_t."""
+
+
+def header(*, ptype_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, call_id: int,
+           little_endian: bool = True, auth: CommonAuthVerifier | None = None,
+           auth_padding: bytes | None = None) -> DceRpc5:
+    pkt = DceRpc5(
+        pfc_flags=int(ptype_flags),
+        call_id=call_id,
+        endian=1 if little_endian else 0,
+    )
+    if auth is not None:
+        pkt.auth_verifier = auth
+        pkt.auth_padding = auth_padding if auth_padding is not None else b""
+    return pkt
+
+
+def auth_verifier(*, auth_type: int, auth_level: int, context_id: int, token: bytes,
+                  pad_length: int = 0) -> CommonAuthVerifier:
+    return CommonAuthVerifier(
+        auth_type=auth_type,
+        auth_level=auth_level,
+        auth_pad_length=pad_length,
+        auth_context_id=context_id,
+        auth_value=Raw(token) if token else None,
+    )
+
+
+def bind_ack(*, call_id: int, alter: bool, max_xmit_frag: int, max_recv_frag: int,
+             assoc_group_id: int, port_spec: str, results: Sequence[ContextResultSpec],
+             pfc_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG,
+             little_endian: bool = True, auth: CommonAuthVerifier | None = None) -> DceRpc5:
+    """bind_ack (or alter_context_resp when ``alter``), C706 12.6.4.4."""
+    cls = DceRpc5AlterContextResp if alter else DceRpc5BindAck
+    # C706: an alter_context_resp carries an empty port_spec; bind_ack the port,
+    # NUL-terminated ASCII.
+    spec = b"" if alter else port_spec.encode("ascii") + b"\0"
+    body = cls(
+        max_xmit_frag=max_xmit_frag,
+        max_recv_frag=max_recv_frag,
+        assoc_group_id=assoc_group_id,
+        sec_addr=DceRpc5PortAny(port_spec=spec),
+        results=[
+            DceRpc5Result(
+                result=result,
+                reason=reason,
+                transfer_syntax=DceRpc5TransferSyntax(if_uuid=ts_uuid, if_version=ts_version),
+            )
+            for result, reason, ts_uuid, ts_version in results
+        ],
+    )
+    pkt = header(ptype_flags=pfc_flags, call_id=call_id, little_endian=little_endian, auth=auth)
+    if auth is not None:
+        pkt.auth_padding = None  # let scapy align the trailer
+        pkt.auth_verifier.auth_pad_length = None
+    return pkt / body
+
+
+def rejected(reason: ProviderReason) -> ContextResultSpec:
+    return (ContextResult.PROVIDER_REJECTION, reason, _NULL_UUID, 0)
+
+
+def bind_nak(*, call_id: int, reason: int, little_endian: bool = True,
+             versions: Sequence[tuple[int, int]] = ((5, 0),)) -> DceRpc5:
+    """bind_nak, [MS-RPCE] 2.2.2.5 (no extended error signature)."""
+    return header(call_id=call_id, little_endian=little_endian) / DceRpc5BindNak(
+        provider_reject_reason=reason,
+        protocols=[DceRpc5Version(major=a, minor=b) for a, b in versions],
+    )
+
+
+def fault(*, call_id: int, status: int, cont_id: int = 0, did_not_execute: bool = True,
+          little_endian: bool = True) -> DceRpc5:
+    """rpc_fault, C706 12.6.4.7; never carries stub data ([MS-RPCE] 2.2.2.8)."""
+    flags = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG
+    if did_not_execute:
+        flags |= PfcFlag.DID_NOT_EXECUTE
+    return header(ptype_flags=flags, call_id=call_id, little_endian=little_endian) / DceRpc5Fault(
+        alloc_hint=0, cont_id=cont_id, status=status,
+    )
+
+
+def response(*, call_id: int, cont_id: int, stub: bytes, alloc_hint: int,
+             pfc_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, little_endian: bool = True,
+             auth: CommonAuthVerifier | None = None, auth_padding: bytes = b"") -> DceRpc5:
+    pkt = header(ptype_flags=pfc_flags, call_id=call_id, little_endian=little_endian, auth=auth,
+                 auth_padding=auth_padding)
+    return pkt / DceRpc5Response(alloc_hint=alloc_hint, cont_id=cont_id) / Raw(stub)

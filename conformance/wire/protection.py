@@ -1,0 +1,256 @@
+"""Per-PDU signing and sealing of DCE/RPC request/response PDUs ([MS-RPCE] 3.3.1.5.2.2).
+
+Sans-IO: operates on whole PDU byte strings and a GSS context that scapy's SSPs
+hold.  Used by the reference CA (acceptor side) and by the driven client
+(initiator side), so that both ends compute protection the same, explicit way.
+
+Why not scapy's ``DceRpcSession``: it decides header signing from a process-wide
+switch, hands every NTLM header to the SSP as "unsigned" unless header signing
+was negotiated (Windows and impacket sign the whole PDU with NTLMv2), trusts the
+peer's NTLM sequence number (so a replayed PDU is not noticed), and writes the
+SSP's auth_type into responses whatever the peer negotiated.  This module keeps
+all of that per security context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import struct
+
+from scapy.layers.gssapi import SSP
+from scapy.layers.ntlm import NTLMSSP, NTLMSSP_MESSAGE_SIGNATURE
+
+from conformance.wire.framing import CommonHeader
+from conformance.wire.rpc import COMMON_HEADER_LEN, SEC_TRAILER_LEN, PfcFlag, PType
+
+__all__ = [
+    "ProtectionError",
+    "Mechanism",
+    "SecTrailer",
+    "PduLayout",
+    "ProtectionContext",
+    "AUTH_PAD_ALIGNMENT",
+]
+
+#: [MS-RPCE] 2.2.2.11: the sec_trailer is 16-byte aligned relative to the body.
+AUTH_PAD_ALIGNMENT = 16
+
+_REQUEST_HEADER_LEN = 24
+_OBJECT_UUID_LEN = 16
+_RESPONSE_HEADER_LEN = 24
+
+
+class ProtectionError(ValueError):
+    """A protected PDU failed verification (bad signature, sequence, or layout)."""
+
+
+class Mechanism(enum.Enum):
+    NTLM = "ntlm"
+    KERBEROS = "kerberos"
+    UNKNOWN = "unknown"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SecTrailer:
+    """[MS-RPCE] 2.2.2.11 sec_trailer, plus where it sits in the PDU."""
+
+    auth_type: int
+    auth_level: int
+    auth_pad_length: int
+    auth_reserved: int
+    auth_context_id: int
+    offset: int
+
+    @classmethod
+    def parse(cls, pdu: bytes, header: CommonHeader) -> "SecTrailer | None":
+        """The sec_trailer of ``pdu`` or ``None`` when ``auth_length`` is 0."""
+        if header.auth_len == 0:
+            return None
+        offset = header.frag_len - header.auth_len - SEC_TRAILER_LEN
+        if offset < COMMON_HEADER_LEN or header.frag_len > len(pdu):
+            raise ProtectionError(
+                f"auth_length {header.auth_len} does not fit in frag_length {header.frag_len}"
+            )
+        order = "<" if header.little_endian else ">"
+        auth_type, level, pad, reserved = pdu[offset:offset + 4]
+        (context_id,) = struct.unpack_from(order + "I", pdu, offset + 4)
+        return cls(
+            auth_type=auth_type,
+            auth_level=level,
+            auth_pad_length=pad,
+            auth_reserved=reserved,
+            auth_context_id=context_id,
+            offset=offset,
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PduLayout:
+    """Where header, body (stub + auth pad), sec_trailer and token sit in a request/response."""
+
+    header_len: int
+    body_end: int  # == sec_trailer offset, or frag_len when unauthenticated
+    pad_len: int
+    token_offset: int
+
+    @classmethod
+    def of(cls, pdu: bytes, header: CommonHeader, trailer: SecTrailer | None) -> "PduLayout":
+        if header.ptype == PType.REQUEST:
+            header_len = _REQUEST_HEADER_LEN
+            if header.pfc_flags & PfcFlag.OBJECT_UUID:
+                header_len += _OBJECT_UUID_LEN
+        elif header.ptype == PType.RESPONSE:
+            header_len = _RESPONSE_HEADER_LEN
+        else:
+            raise ProtectionError(f"PDU type {header.ptype} carries no protected body")
+        if trailer is None:
+            return cls(header_len=header_len, body_end=header.frag_len, pad_len=0,
+                       token_offset=header.frag_len)
+        if trailer.offset < header_len:
+            raise ProtectionError("sec_trailer overlaps the PDU header")
+        if trailer.auth_pad_length > trailer.offset - header_len:
+            raise ProtectionError(
+                f"auth_pad_length {trailer.auth_pad_length} exceeds the body"
+            )
+        return cls(
+            header_len=header_len,
+            body_end=trailer.offset,
+            pad_len=trailer.auth_pad_length,
+            token_offset=trailer.offset + SEC_TRAILER_LEN,
+        )
+
+
+def mechanism_of(ssp: SSP, context) -> Mechanism:
+    """The mechanism underneath a (possibly SPNEGO-wrapped) GSS context."""
+    inner_ssp = getattr(context, "ssp", None) or ssp
+    if isinstance(inner_ssp, NTLMSSP):
+        return Mechanism.NTLM
+    if type(inner_ssp).__name__ == "KerberosSSP":
+        return Mechanism.KERBEROS
+    return Mechanism.UNKNOWN
+
+
+def _ntlm_context(context):
+    """The NTLMSSP context inside a raw-NTLM or SPNEGO context."""
+    return getattr(context, "ssp_context", None) or context
+
+
+class ProtectionContext:
+    """Signs/seals outgoing and verifies/unseals incoming PDUs of one security context.
+
+    ``header_sign`` is what was negotiated with PFC_SUPPORT_HEADER_SIGN.  With NTLM
+    the header and sec_trailer are signed regardless: "For NTLMv2, all input data
+    buffers are included in the message signature" ([MS-NLMP] 3.4.6).
+    """
+
+    def __init__(self, *, ssp: SSP, context, header_sign: bool) -> None:
+        self.ssp = ssp
+        self.context = context
+        self.header_sign = header_sign
+        self.mechanism = mechanism_of(ssp, context)
+        # [MS-SPNG]: an NTLM mechListMIC is a MAC with sequence number 0, so the first
+        # protected PDU of a context that exchanged one is number 1.
+        self._recv_seq = 1 if getattr(context, "verified_mic", False) else 0
+
+    @property
+    def signs_header(self) -> bool:
+        return self.header_sign or self.mechanism is Mechanism.NTLM
+
+    def signature_length(self) -> int:
+        return self.ssp.MaximumSignatureLength(self.context)
+
+    def _signature_object(self, token: bytes):
+        if self.mechanism is Mechanism.NTLM:
+            sig = NTLMSSP_MESSAGE_SIGNATURE(token)
+            if sig.SeqNum != self._recv_seq:
+                raise ProtectionError(
+                    f"NTLM sequence number {sig.SeqNum}, expected {self._recv_seq} (replay or loss)"
+                )
+            return sig
+        from scapy.layers.kerberos import KRB_InnerToken
+
+        return KRB_InnerToken(token)
+
+    # -- incoming ------------------------------------------------------------------
+
+    def unprotect(self, pdu: bytes, header: CommonHeader, trailer: SecTrailer, *,
+                  privacy: bool) -> bytes:
+        """Verify (and unseal when ``privacy``) one PDU; return its plaintext stub.
+
+        The auth padding is removed; the verification trailer, when present, is
+        still part of the returned stub ([MS-RPCE] 2.2.2.13 puts it in the body).
+        """
+        layout = PduLayout.of(pdu, header, trailer)
+        token = pdu[layout.token_offset:header.frag_len]
+        if not token:
+            raise ProtectionError("protected PDU carries no auth token")
+        signature = self._signature_object(token)
+        head = pdu[:layout.header_len]
+        body = pdu[layout.header_len:layout.body_end]
+        sec_trailer = pdu[layout.body_end:layout.token_offset]
+        try:
+            if privacy:
+                msgs = self.ssp.GSS_UnwrapEx(
+                    self.context,
+                    [
+                        SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=head),
+                        SSP.WRAP_MSG(conf_req_flag=True, sign=True, data=body),
+                        SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=sec_trailer),
+                    ],
+                    signature,
+                )
+                body = msgs[1].data
+            else:
+                self.ssp.GSS_VerifyMICEx(
+                    self.context,
+                    [
+                        SSP.MIC_MSG(sign=self.signs_header, data=head),
+                        SSP.MIC_MSG(sign=True, data=body),
+                        SSP.MIC_MSG(sign=self.signs_header, data=sec_trailer),
+                    ],
+                    signature,
+                )
+        except ProtectionError:
+            raise
+        except Exception as exc:  # scapy raises ValueError and friends on MIC failure
+            raise ProtectionError(f"signature verification failed: {exc}") from exc
+        self._recv_seq += 1
+        return body[:len(body) - layout.pad_len]
+
+    # -- outgoing ------------------------------------------------------------------
+
+    def protect(self, unsigned_pdu: bytes, header: CommonHeader, trailer: SecTrailer, *,
+                privacy: bool) -> bytes:
+        """Fill in the token (and seal the body when ``privacy``) of a PDU built with
+        a zero token of :meth:`signature_length` bytes and its final header fields."""
+        layout = PduLayout.of(unsigned_pdu, header, trailer)
+        head = unsigned_pdu[:layout.header_len]
+        body = unsigned_pdu[layout.header_len:layout.body_end]
+        sec_trailer = unsigned_pdu[layout.body_end:layout.token_offset]
+        if privacy:
+            msgs, signature = self.ssp.GSS_WrapEx(
+                self.context,
+                [
+                    SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=head),
+                    SSP.WRAP_MSG(conf_req_flag=True, sign=True, data=body),
+                    SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=sec_trailer),
+                ],
+            )
+            body = msgs[1].data
+        else:
+            signature = self.ssp.GSS_GetMICEx(
+                self.context,
+                [
+                    SSP.MIC_MSG(sign=self.signs_header, data=head),
+                    SSP.MIC_MSG(sign=True, data=body),
+                    SSP.MIC_MSG(sign=self.signs_header, data=sec_trailer),
+                ],
+            )
+        token = bytes(signature)
+        if len(token) != header.frag_len - layout.token_offset:
+            raise ProtectionError(
+                f"SSP produced a {len(token)}-byte token for a "
+                f"{header.frag_len - layout.token_offset}-byte slot"
+            )
+        return head + body + sec_trailer + token
