@@ -62,7 +62,9 @@ class ReferenceCA:
                                        log=event_logger("exporter"))
         self.scm = ScmServices(objects=self.objects, exporter_bindings=self._exporter_bindings,
                                activation_min_level=policy.activation_min_level,
-                               authn_hint=authn_hint, log=event_logger("scm"))
+                               authn_hint=authn_hint,
+                               server_names=(config.computer, config.dns_name),
+                               log=event_logger("scm"))
         self.activation_dispatcher = InterfaceDispatcher(self.scm.interfaces())
         self.association_policy = AssociationPolicy()
         self._activation: Listener | None = None

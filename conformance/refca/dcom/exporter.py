@@ -123,10 +123,10 @@ class ObjectExporter:
             return self._rem_query_interface(request)
         if opnum == 4:
             results = [self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs))
-                       for ref in request.InterfaceRefs]
+                       for ref in request.valueof("InterfaceRefs")]
             return ms_dcom.RemAddRef_Response(pResults=results, status=HResult.S_OK, ndr64=False)
         if opnum == 5:
-            for ref in request.InterfaceRefs:
+            for ref in request.valueof("InterfaceRefs"):
                 self.objects.release(guid_uuid(ref.ipid), int(ref.cPublicRefs))
             return ms_dcom.RemRelease_Response(status=HResult.S_OK, ndr64=False)
         return self._rem_query_interface2(call, request)
@@ -137,7 +137,7 @@ class ObjectExporter:
             return ms_dcom.RemQueryInterface_Response(ppQIResults=[], status=HResult.RPC_E_INVALID_OBJECT,
                                                       ndr64=False)
         results, overall = [], HResult.S_OK
-        for iid_guid in request.iids:
+        for iid_guid in request.valueof("iids"):
             iid = guid_uuid(iid_guid)
             entry = None
             if iid in _OPNUMS and iid not in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
@@ -164,7 +164,7 @@ class ObjectExporter:
                                                        status=HResult.RPC_E_INVALID_OBJECT,
                                                        ndr64=False)
         hrs, mifs = [], []
-        for iid_guid in request.iids:
+        for iid_guid in request.valueof("iids"):
             iid = guid_uuid(iid_guid)
             entry = None
             if iid in _OPNUMS and iid not in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):

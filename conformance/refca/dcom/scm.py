@@ -49,8 +49,10 @@ class ScmServices:
     """IObjectExporter and IRemoteSCMActivator handlers for the activation port."""
 
     def __init__(self, *, objects: ObjectTable, exporter_bindings: Callable[[Call], DualStringArray],
-                 activation_min_level: int, authn_hint: int, log: LogFn | None = None) -> None:
+                 activation_min_level: int, authn_hint: int, server_names: tuple[str, ...] = (),
+                 log: LogFn | None = None) -> None:
         self.objects = objects
+        self._server_names = server_names
         self._bindings = exporter_bindings
         self._activation_min_level = activation_min_level
         self._authn_hint = authn_hint
@@ -73,14 +75,30 @@ class ScmServices:
     def server_alive2(self, call: Call, _req):
         """"the object resolver MUST NOT check permissions"; the bindings "MUST NOT
         contain endpoints" ([MS-DCOM] 3.1.2.5.1.6)."""
-        exporter = self._bindings(call)
-        resolver = DualStringArray(
-            string_bindings=(StringBinding(tower_id=TowerId.NCACN_IP_TCP,
-                                           network_address=call.connection.local_host),),
-            security_bindings=exporter.security_bindings)
+        resolver = self._resolver_bindings(call)
         return ms_dcom.ServerAlive2_Response(
             pComVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]),
             ppdsaOrBindings=resolver.to_ndr(), pReserved=0, status=0, ndr64=False)
+
+    def _resolver_bindings(self, call: Call) -> DualStringArray:
+        """The resolver's own bindings: the address the client used, then the
+        server's names, as Windows lists addresses and names.
+
+        Which names are listed is chosen so that the array has an even number of
+        entries: the NDR of ServerAlive2's response then needs no alignment pad
+        before pReserved, which dissectors that read it at a fixed offset (tshark
+        4.0 reports "Long frame") would otherwise misread.
+        """
+        security = self._bindings(call).security_bindings
+        first = StringBinding(tower_id=TowerId.NCACN_IP_TCP, network_address=call.connection.local_host)
+        names = [StringBinding(tower_id=TowerId.NCACN_IP_TCP, network_address=n)
+                 for n in self._server_names]
+        candidates = [names, names[:1], names[1:], [], [first]]
+        for extra in candidates:
+            dsa = DualStringArray(string_bindings=(first, *extra), security_bindings=security)
+            if len(dsa.to_packet_bytes()) % 4 == 0:
+                return dsa
+        return dsa
 
     def server_alive(self, call: Call, _req):
         return ms_dcom.ServerAlive_Response(status=0, ndr64=False)
