@@ -96,6 +96,12 @@ class ReferenceCA:
                                     for svc in sorted(self.acceptors())),
         )
 
+    # -- administration -------------------------------------------------------------------
+
+    def resolve_pending(self, request_id: int, *, approve: bool):
+        """Issue (approve) or deny a pending request, as a CA manager would."""
+        return self.service.resolve_pending(request_id, approve=approve)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def _association_factory(self, dispatcher, name: str):

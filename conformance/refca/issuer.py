@@ -75,7 +75,9 @@ class CertificateAuthority:
             self.certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
             cn = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
             if cn != ca_name:
-                raise ValueError(f"state directory {state_dir} holds CA {cn!r}, not {ca_name!r}")
+                from conformance.refca.config import ConfigError
+
+                raise ConfigError(f"state directory {state_dir} holds CA {cn!r}, not {ca_name!r}")
         else:
             self.key = _new_key(key_algorithm)
             self.certificate = self._self_signed()

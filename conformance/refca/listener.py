@@ -27,7 +27,7 @@ log = logging.getLogger("conformance.refca")
 _RECV = 65536
 
 
-class PortInUse(OSError):
+class PortInUse(Exception):
     """The listening address cannot be bound."""
 
 
@@ -47,7 +47,7 @@ class Listener:
             self._sock.bind((host, port))
         except OSError as exc:
             self._sock.close()
-            raise PortInUse(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
         self._connections: set[socket.socket] = set()

@@ -224,6 +224,21 @@ class WcceService:
                                 request_type=request_type, decide=decide)
         return self._outcome(row)
 
+    def resolve_pending(self, request_id: int, *, approve: bool) -> StoredRequest | None:
+        def decide(row: StoredRequest):
+            if not approve:
+                return RequestStatus.DENIED, Disposition.DENIED, "Denied by CA manager", None, None
+            template = self.templates.get((row.template or "").lower())
+            if template is None:
+                return self._failed(HResult.CERTSRV_E_UNSUPPORTED_CERT_TYPE, "template withdrawn")
+            domain, _, user = row.requester.rpartition("\\")
+            requester = Requester(user=user, domain=domain or self.config.domain,
+                                  dns_domain=self.config.dns_domain)
+            parsed = parse_request(row.request_der, row.request_type)
+            return self._issue(parsed.csr, template, requester)
+
+        return self.store.resolve(request_id, decide)
+
     def _issue(self, csr, template: Template, requester: Requester):
         try:
             cert = self.ca.issue(csr, template, requester)

@@ -1,0 +1,175 @@
+"""Command line: ``wcce-conformance``.
+
+Every user error (bad option, unreadable configuration, port in use) is one
+line on stderr and exit status 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pathlib
+import signal
+import sys
+import threading
+
+from conformance import __version__
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not the usage block
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _user(value: str) -> tuple[str, str]:
+    name, sep, password = value.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--user wants NAME:PASSWORD, got {value!r}")
+    return name, password
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0-65535)")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wcce-conformance",
+                     description="Conformance suite for the MS-WCCE DCOM transport.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ca = commands.add_parser("ca", help="the embedded reference CA")
+    ca_commands = ca.add_subparsers(dest="ca_command", required=True, parser_class=_Parser)
+
+    serve = ca_commands.add_parser("serve", help="run the reference CA in the foreground")
+    serve.add_argument("--config", type=pathlib.Path, help="CA configuration (TOML)")
+    serve.add_argument("--host", help="loopback address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="activation port (default 135)")
+    serve.add_argument("--exporter-port", type=_port, help="object exporter port (default: dynamic)")
+    serve.add_argument("--ca-name", help="CA common name (default WCCE-LAB-CA)")
+    serve.add_argument("--state-dir", type=pathlib.Path, help="where the CA keeps its key and database")
+    serve.add_argument("--user", type=_user, action="append", default=[], metavar="NAME:PASSWORD",
+                       help="an account that may authenticate (repeatable); kept only as an NT hash")
+    serve.add_argument("--no-enforce-privacy", action="store_true",
+                       help="clear IF_ENFORCEENCRYPTICERTREQUEST (accept requests below PKT_PRIVACY)")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every PDU-level event")
+
+    for name, text in (("approve", "issue a pending request"), ("deny", "deny a pending request")):
+        cmd = ca_commands.add_parser(name, help=text)
+        cmd.add_argument("request_id", type=int)
+        cmd.add_argument("--config", type=pathlib.Path)
+        cmd.add_argument("--state-dir", type=pathlib.Path)
+    listing = ca_commands.add_parser("list", help="list the CA's requests")
+    listing.add_argument("--config", type=pathlib.Path)
+    listing.add_argument("--state-dir", type=pathlib.Path)
+    return parser
+
+
+def _load(args) -> "CAConfig":  # noqa: F821
+    from conformance.refca.config import load_config, nt_hash
+    from conformance.wire.wcce import InterfaceFlag
+
+    overrides = {}
+    if getattr(args, "state_dir", None):
+        overrides["state_dir"] = args.state_dir
+    for key in ("host", "port", "exporter_port", "ca_name"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    users = {name: nt_hash(password) for name, password in getattr(args, "user", [])}
+    if users:
+        overrides["users"] = users
+    config = load_config(args.config, **overrides)
+    if getattr(args, "no_enforce_privacy", False):
+        from dataclasses import replace
+
+        flags = config.policy.interface_flags & ~InterfaceFlag.ENFORCEENCRYPTICERTREQUEST
+        config = replace(config, policy=replace(config.policy, interface_flags=flags))
+    return config
+
+
+def _serve(args) -> int:
+    from conformance.refca.ca import ReferenceCA
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(message)s", stream=sys.stderr)
+    config = _load(args)
+    if not config.users:
+        print("wcce-conformance: warning: no users configured; nobody can authenticate "
+              "(use --user NAME:PASSWORD)", file=sys.stderr)
+    ca = ReferenceCA(config).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"reference CA {config.ca_name!r} serving: activation {config.listen.host}:"
+          f"{ca.activation_port}, exporter {config.listen.host}:{ca.exporter_port}, "
+          f"state {config.state_dir}", file=sys.stderr, flush=True)
+    stop.wait()
+    ca.stop()
+    return 0
+
+
+def _resolve(args, approve: bool) -> int:
+    from conformance.refca.ca import ReferenceCA
+
+    ca = ReferenceCA(_load(args))
+    try:
+        row = ca.resolve_pending(args.request_id, approve=approve)
+    finally:
+        ca.store.close()
+    if row is None:
+        print(f"wcce-conformance: error: no request {args.request_id}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"request {row.id}: {row.status.value} (disposition 0x{row.disposition:x})")
+    return 0
+
+
+def _list(args) -> int:
+    from conformance.refca.store import RequestStore
+
+    config = _load(args)
+    store = RequestStore(config.state_dir / "requests.sqlite3")
+    try:
+        for row in store.all():
+            print(f"{row.id:6d} {row.status.value:8s} 0x{row.disposition:08x} "
+                  f"{row.template or '-':16s} {row.requester} {row.serial or ''}")
+    finally:
+        store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from conformance.refca.config import ConfigError
+    from conformance.refca.listener import PortInUse
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "ca":
+            if args.ca_command == "serve":
+                return _serve(args)
+            if args.ca_command in ("approve", "deny"):
+                return _resolve(args, approve=args.ca_command == "approve")
+            if args.ca_command == "list":
+                return _list(args)
+    except (ConfigError, PortInUse) as exc:
+        print(f"wcce-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. an unwritable state directory
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"wcce-conformance: error:{where} {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Fixtures: reference CAs on fresh loopback addresses, with known lab users."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+
+from conformance.refca.ca import ReferenceCA
+from conformance.refca.config import load_config, nt_hash
+from tests.support.hosts import can_bind_privileged, fresh_loopback
+
+USERS = {"alice": "Alice-Passw0rd!", "bob": "Bob-Passw0rd!"}
+CA_NAME = "WCCE-LAB-CA"
+
+
+@pytest.fixture
+def ca_factory(tmp_path_factory):
+    """Start reference CAs; each gets its own loopback address and state directory."""
+    started: list[ReferenceCA] = []
+
+    def start(*, state_dir=None, policy=None, **overrides) -> ReferenceCA:
+        host = overrides.pop("host", None) or fresh_loopback()
+        port = 135 if can_bind_privileged() else 0
+        config = load_config(
+            None, host=host, port=overrides.pop("port", port),
+            state_dir=state_dir or tmp_path_factory.mktemp("ca-state"),
+            users={name: nt_hash(pw) for name, pw in USERS.items()}, ca_name=CA_NAME,
+            **overrides)
+        if policy is not None:
+            config = dataclasses.replace(config, policy=policy)
+        ca = ReferenceCA(config).start()
+        started.append(ca)
+        return ca
+
+    yield start
+    for ca in started:
+        ca.stop()
+
+
+@pytest.fixture
+def ca(ca_factory) -> ReferenceCA:
+    return ca_factory()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_scapy():
+    logging.getLogger("scapy").setLevel(logging.ERROR)
