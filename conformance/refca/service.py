@@ -59,10 +59,12 @@ class Outcome:
 class _Refused(Exception):
     """A method refuses before doing anything; ``hresult`` or a fault."""
 
-    def __init__(self, *, hresult: int | None = None, fault: int | None = None) -> None:
+    def __init__(self, *, hresult: int | None = None, fault: int | None = None,
+                 privacy: bool = False) -> None:
         super().__init__(hex(hresult if hresult is not None else fault))
         self.hresult = hresult
         self.fault = fault
+        self.privacy = privacy  # the IF_ENFORCEENCRYPTICERTREQUEST refusal
 
 
 class WcceService:
@@ -113,10 +115,10 @@ class WcceService:
             self._log("privacy_refused", opnum=call.opnum, auth_level=call.auth.auth_level,
                       form=denial.value)
             if denial is RequestDenial.FAULT_ACCESS_DENIED:
-                raise _Refused(fault=FaultStatus.ACCESS_DENIED)
+                raise _Refused(fault=FaultStatus.ACCESS_DENIED, privacy=True)
             if denial is RequestDenial.HRESULT_LEGACY:
-                raise _Refused(hresult=HResult.E_ACCESSDENIED_LEGACY)
-            raise _Refused(hresult=HResult.E_ACCESSDENIED)
+                raise _Refused(hresult=HResult.E_ACCESSDENIED_LEGACY, privacy=True)
+            raise _Refused(hresult=HResult.E_ACCESSDENIED, privacy=True)
         if not call.auth.authenticated:
             raise _Refused(hresult=HResult.E_ACCESSDENIED)
 
@@ -175,7 +177,10 @@ class WcceService:
         try:
             self._admit(call)
         except _Refused as refused:
-            carrier = self.config.policy.request_denial is RequestDenial.DISPOSITION
+            # The privacy refusal takes the configured form; every other error of
+            # Request/Request2 travels in pdwDisposition.
+            carrier = (not refused.privacy
+                       or self.config.policy.request_denial is RequestDenial.DISPOSITION)
             return self._refusal(refused, make, disposition_carrier=carrier)
         # "The method MUST return zero unless otherwise explicitly stated ... The
         # server MUST return errors through the pdwDisposition parameter."

@@ -31,6 +31,26 @@ class Session:
         return self.obj.sr1_req(request, iface=ICERTREQUESTD2 if d2 else ICERTREQUESTD,
                                 auth_level=self.level)
 
+    def call_raw(self, request, *, d2: bool = False):
+        """Like :meth:`call`, but return scapy's raw answer (a DceRpc5 fault included);
+        scapy's ObjectInstance.sr1_req raises IndexError when a fault comes back."""
+        from scapy.layers.msrpce.raw.ms_dcom import ORPCTHIS
+
+        iface = ICERTREQUESTD2 if d2 else ICERTREQUESTD
+        oid_entry = self.client.OID_table[self.obj.oid]
+        ipid = next(i for i in oid_entry.ipids if self.client.IPID_table[i].iid == iface.uuid)
+        oxid = self.client.OXID_table[self.client.IPID_table[ipid].oxid]
+        if oxid.client is None:  # open the exporter connection through scapy's own path
+            try:
+                self.call(wcce.Ping_Request(pwszAuthority=None, ndr64=False), d2=d2)
+            except IndexError:
+                pass
+        oxid.client.bind_or_alter(iface, target_name=oxid.target_name)
+        request.ndr64 = False
+        pkt = ORPCTHIS(version=oxid.version, cid=self.client.cid, ndr64=False) / request
+        opnum = next(o for o, op in iface.opnums.items() if isinstance(request, op.request))
+        return oxid.client.sr1_req(pkt, opnum=opnum, objectuuid=ipid)
+
     def close(self) -> None:
         for oxid in self.client.OXID_table.values():
             if oxid.client is not None:

@@ -14,14 +14,11 @@ import enum
 from collections.abc import Callable, Mapping
 
 from scapy.layers.gssapi import GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
-from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2
 
+from conformance.wire.gss import ntlm_user, token_packet
 from conformance.wire.protection import Mechanism, ProtectionContext, mechanism_of
 
-__all__ = ["ContextState", "SecurityContext", "AcceptorFactory", "SecurityContexts", "GssFailure",
-           "authenticated_user"]
-
-_NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
+__all__ = ["ContextState", "SecurityContext", "AcceptorFactory", "SecurityContexts", "GssFailure"]
 
 #: auth_type -> a function returning the acceptor SSP for that auth_type.
 AcceptorFactory = Mapping[int, Callable[[], SSP]]
@@ -31,20 +28,6 @@ class ContextState(enum.Enum):
     ESTABLISHING = "establishing"
     ESTABLISHED = "established"
     FAILED = "failed"
-
-
-def authenticated_user(token: bytes) -> str | None:
-    """``DOMAIN\\user`` from an NTLM AUTHENTICATE message inside ``token`` (raw or SPNEGO)."""
-    at = token.find(_NTLM_AUTHENTICATE_MARK)
-    if at < 0:
-        return None
-    try:
-        msg = NTLM_AUTHENTICATE_V2(token[at:])
-        user = msg.UserName or ""
-        domain = msg.DomainName or ""
-    except Exception:  # a malformed message: the SSP will reject it anyway
-        return None
-    return f"{domain}\\{user}" if domain else user
 
 
 @dataclasses.dataclass(slots=True)
@@ -72,7 +55,7 @@ class SecurityContext:
         self.legs += 1
         try:
             self.gss_context, output, status = self.ssp.GSS_Accept_sec_context(
-                self.gss_context, _as_token(self.ssp, token)
+                self.gss_context, token_packet(self.ssp.auth_type, token)
             )
         except Exception as exc:  # scapy raises on tokens it cannot parse
             self.state = ContextState.FAILED
@@ -80,7 +63,7 @@ class SecurityContext:
         if status not in (GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED):
             self.state = ContextState.FAILED
             raise GssFailure(f"GSS status 0x{status:08x}")
-        user = authenticated_user(token)
+        user = ntlm_user(token)
         if user is not None:
             self.user = user
         out = bytes(output) if output is not None else None
@@ -94,20 +77,6 @@ class SecurityContext:
 
 class GssFailure(Exception):
     """The SSP rejected a token (bad credentials, malformed token, wrong state)."""
-
-
-def _as_token(ssp: SSP, token: bytes):
-    """Dissect raw token bytes into the packet class the SSP expects."""
-    from scapy.layers.gssapi import GSSAPI_BLOB
-    from scapy.layers.ntlm import NTLM_Header
-
-    if ssp.auth_type == 0x0A:
-        return NTLM_Header(token)
-    if ssp.auth_type == 0x09:
-        return GSSAPI_BLOB(token)
-    from scapy.layers.kerberos import Kerberos
-
-    return Kerberos(token)
 
 
 class SecurityContexts:

@@ -1,0 +1,151 @@
+"""DCOM pieces of the driven client: the activation request, its reply, ORPC framing.
+
+Sans-IO: builds and parses stubs; :mod:`conformance.client.rpc` moves them.
+The activation properties follow [MS-DCOM] 2.2.22 as a Windows client sends
+them (SpecialProperties, InstantiationInfo, ActivationContextInfo, SecurityInfo,
+LocationInfo, ScmRequestInfo).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import uuid
+
+from scapy.layers.msrpce.msdcom import (
+    CLSID_ActivationContextInfo, CLSID_ActivationPropertiesIn, CLSID_InstantiationInfo,
+    CLSID_ScmRequestInfo, CLSID_SecurityInfo, CLSID_ServerLocationInfo,
+    CLSID_SpecialSystemProperties, COSERVERINFO, ActivationContextInfoData,
+    ActivationPropertiesBlob, CustomHeader, InstantiationInfoData, LocationInfoData, OBJREF,
+    OBJREF_CUSTOM, PropsOutInfo, ScmReplyInfoData, ScmRequestInfoData, SecurityInfoData,
+    SpecialPropertiesData, customREMOTE_REQUEST_SCM_INFO,
+)
+from scapy.layers.msrpce.raw.ms_dcom import (
+    COMVERSION, GUID, MInterfacePointer, ORPCTHAT, ORPCTHIS, RemoteCreateInstance_Request,
+    RemoteCreateInstance_Response,
+)
+
+from conformance.wire.dcom import COM_VERSION, IID_IACTIVATION_PROPERTIES_IN, DualStringArray
+
+__all__ = ["ActivatedInterface", "Activation", "activation_request", "parse_activation",
+           "orpc_request_stub", "split_orpc_response"]
+
+
+def _guid(value: uuid.UUID) -> GUID:
+    return GUID(value.bytes_le)
+
+
+def _uuid(value: GUID) -> uuid.UUID:
+    return uuid.UUID(bytes_le=bytes(value))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ActivatedInterface:
+    iid: uuid.UUID
+    hresult: int
+    ipid: uuid.UUID | None
+    oid: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Activation:
+    status: int
+    oxid: int | None = None
+    bindings: DualStringArray | None = None
+    ipid_remunknown: uuid.UUID | None = None
+    authn_hint: int | None = None
+    server_version: tuple[int, int] | None = None
+    interfaces: tuple[ActivatedInterface, ...] = ()
+
+    def ipid(self, iid: uuid.UUID) -> uuid.UUID | None:
+        return next((i.ipid for i in self.interfaces if i.iid == iid and i.hresult == 0), None)
+
+
+def activation_request(*, clsid: uuid.UUID, iids: list[uuid.UUID], server_name: str,
+                       default_level: int, version: tuple[int, int] = COM_VERSION,
+                       cid: uuid.UUID | None = None, orpc_flags: int = 1
+                       ) -> RemoteCreateInstance_Request:
+    properties = [
+        SpecialPropertiesData(dwDefaultAuthnLvl=default_level, dwOrigClsctx=16, dwFlags=2,
+                              ndr64=False),
+        InstantiationInfoData(classId=_guid(clsid), classCtx=16, actvflags=0, fIsSurrogate=0,
+                              clientCOMVersion=COMVERSION(MajorVersion=version[0],
+                                                          MinorVersion=version[1]),
+                              pIID=[_guid(i) for i in iids], ndr64=False),
+        ActivationContextInfoData(pIFDClientCtx=None, pIFDPrototypeCtx=None, ndr64=False),
+        SecurityInfoData(pServerInfo=COSERVERINFO(pwszName=server_name), ndr64=False),
+        LocationInfoData(ndr64=False),
+        ScmRequestInfoData(remoteRequest=customREMOTE_REQUEST_SCM_INFO(pRequestedProtseqs=[7]),
+                           ndr64=False),
+    ]
+    header = CustomHeader(
+        pclsid=[_guid(c) for c in (CLSID_SpecialSystemProperties, CLSID_InstantiationInfo,
+                                   CLSID_ActivationContextInfo, CLSID_SecurityInfo,
+                                   CLSID_ServerLocationInfo, CLSID_ScmRequestInfo)],
+        pSizes=[len(p) + 16 + (-len(p) % 8) for p in properties], ndr64=False)
+    header.headerSize = len(header) + 16
+    header.totalSize = header.headerSize + sum(header.valueof("pSizes"))
+    objref = OBJREF(iid=IID_IACTIVATION_PROPERTIES_IN) / OBJREF_CUSTOM(
+        clsid=CLSID_ActivationPropertiesIn,
+        pObjectData=ActivationPropertiesBlob(CustomHeader=header, Property=properties))
+    request = RemoteCreateInstance_Request(
+        orpcthis=ORPCTHIS(version=COMVERSION(MajorVersion=version[0], MinorVersion=version[1]),
+                          flags=orpc_flags, cid=_guid(cid or uuid.UUID(bytes=secrets.token_bytes(16))),
+                          extensions=None),
+        pActProperties=MInterfacePointer(abData=bytes(objref)), ndr64=False)
+    request.pUnkOuter = None
+    return request
+
+
+def parse_activation(stub: bytes) -> Activation:
+    """Decode a RemoteCreateInstance response stub (raises ValueError on garbage)."""
+    from scapy.layers.msrpce.msdcom import OBJREF as _OBJREF
+
+    resp = RemoteCreateInstance_Response(stub, ndr64=False)
+    status = int(resp.status)
+    pointer = resp.valueof("ppActProperties")
+    if status != 0 and not pointer:
+        return Activation(status=status)
+    blob = _OBJREF(pointer.abData).pObjectData
+    result = {"status": status}
+    interfaces = []
+    for prop in blob.Property:
+        if ScmReplyInfoData in prop:
+            reply = prop[ScmReplyInfoData].valueof("remoteReply")
+            dsa = reply.valueof("pdsaOxidBindings")
+            array = dsa.aStringArray
+            raw = array if isinstance(array, bytes) else array.encode("utf-16-le")
+            result.update(oxid=int(reply.Oxid), authn_hint=int(reply.authnHint),
+                          ipid_remunknown=_uuid(reply.ipidRemUnknown),
+                          server_version=(int(reply.serverVersion.MajorVersion),
+                                          int(reply.serverVersion.MinorVersion)),
+                          bindings=DualStringArray.from_array(raw, int(dsa.wSecurityOffset)))
+        if PropsOutInfo in prop:
+            info = prop[PropsOutInfo]
+            for iid, hr, mip in zip(info.valueof("piid"), info.valueof("phresults"),
+                                    info.valueof("ppIntfData")):
+                hr = int(hr) & 0xFFFFFFFF
+                ipid = oid = None
+                if hr == 0 and mip is not None and mip.abData:
+                    ref = _OBJREF(mip.abData)
+                    ipid, oid = uuid.UUID(str(ref.std.ipid)), int(ref.std.oid)
+                interfaces.append(ActivatedInterface(iid=_uuid(iid), hresult=hr, ipid=ipid, oid=oid))
+    return Activation(interfaces=tuple(interfaces), **result)
+
+
+def orpc_request_stub(args, *, version: tuple[int, int] = COM_VERSION, flags: int = 0,
+                      cid: uuid.UUID | None = None) -> bytes:
+    """ORPCTHIS followed by the NDR of ``args`` ([MS-DCOM] 3.2.4.2)."""
+    orpcthis = ORPCTHIS(version=COMVERSION(MajorVersion=version[0], MinorVersion=version[1]),
+                        flags=flags, reserved1=0,
+                        cid=_guid(cid or uuid.UUID(bytes=secrets.token_bytes(16))),
+                        extensions=None, ndr64=False)
+    args.ndr64 = False
+    return bytes(orpcthis) + bytes(args)
+
+
+def split_orpc_response(stub: bytes, response_cls):
+    """(ORPCTHAT, dissected response) of an ORPC response stub."""
+    orpcthat = ORPCTHAT(stub, ndr64=False)
+    rest = orpcthat.load if orpcthat.payload else b""
+    return orpcthat, response_cls(rest, ndr64=False)

@@ -1,0 +1,115 @@
+"""Activation, then WCCE calls on the object exporter: the driven client's main flow.
+
+Each step returns what the CA answered; nothing here decides pass or fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
+
+from conformance.client.dcom import (
+    Activation, activation_request, orpc_request_stub, parse_activation, split_orpc_response,
+)
+from conformance.client.rpc import Outcome, RpcConnection, RpcError, Security
+from conformance.wire import wcce
+from conformance.wire.dcom import IID_IREMOTE_SCM_ACTIVATOR, TowerId, parse_network_address
+from conformance.wire.rpc import PType
+
+__all__ = ["WcceSession", "CallResult"]
+
+_OPNUM_REMOTE_CREATE_INSTANCE = 4
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CallResult:
+    outcome: Outcome
+    response: object | None  # the dissected [out] parameters when a response came back
+
+    @property
+    def fault_status(self) -> int | None:
+        return self.outcome.fault_status
+
+
+class WcceSession:
+    def __init__(self, host: str, port: int, *, security: Security,
+                 activation_security: Security | None = None,
+                 clsid: uuid.UUID = wcce.CLSID_CCERTREQUESTD,
+                 iids: tuple[uuid.UUID, ...] = (wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2),
+                 if_version: int = 0, timeout: float = 10.0) -> None:
+        self.host, self.port = host, port
+        self.security = security
+        self.activation_security = activation_security or dataclasses.replace(
+            security, level=max(security.level, RPC_C_AUTHN_LEVEL.PKT_INTEGRITY)
+            if security.auth_type else security.level)
+        self.clsid, self.iids, self.if_version = clsid, iids, if_version
+        self.timeout = timeout
+        self.activation: Activation | None = None
+        self.exporter: RpcConnection | None = None
+
+    def close(self) -> None:
+        if self.exporter is not None:
+            self.exporter.close()
+
+    def __enter__(self) -> "WcceSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def activate(self) -> tuple[Outcome, Activation | None]:
+        with RpcConnection(self.host, self.port, security=self.activation_security,
+                           timeout=self.timeout) as scm:
+            bound = scm.bind(IID_IREMOTE_SCM_ACTIVATOR, 0)
+            if bound.ptype != PType.BIND_ACK and bound.ptype != PType.ALTER_CONTEXT_RESP:
+                return bound, None
+            request = activation_request(clsid=self.clsid, iids=list(self.iids),
+                                         server_name=self.host,
+                                         default_level=self.security.level)
+            outcome, stub = scm.call(IID_IREMOTE_SCM_ACTIVATOR, _OPNUM_REMOTE_CREATE_INSTANCE,
+                                     bytes(request))
+        if stub is None:
+            return outcome, None
+        self.activation = parse_activation(stub)
+        return outcome, self.activation
+
+    def exporter_address(self) -> tuple[str, int]:
+        assert self.activation is not None and self.activation.bindings is not None
+        for binding in self.activation.bindings.string_bindings:
+            if binding.tower_id == TowerId.NCACN_IP_TCP:
+                host, port = parse_network_address(binding.network_address)
+                if port is not None:
+                    return host, port
+        raise RpcError("the activation returned no ncacn_ip_tcp binding with an endpoint")
+
+    def connect_exporter(self, interface: uuid.UUID = wcce.IID_ICERTREQUESTD) -> Outcome:
+        host, port = self.exporter_address()
+        self.exporter = RpcConnection(host, port, security=self.security, timeout=self.timeout)
+        return self.exporter.bind(interface, self.if_version)
+
+    def call(self, request, *, interface: uuid.UUID = wcce.IID_ICERTREQUESTD,
+             orpc_flags: int = 0, orpc_version: tuple[int, int] = (5, 7),
+             ipid: uuid.UUID | None = None) -> CallResult:
+        assert self.exporter is not None and self.activation is not None
+        if interface not in self.exporter.contexts:
+            bound = self.exporter.bind(interface, self.if_version)
+            if interface not in self.exporter.contexts:
+                return CallResult(outcome=bound, response=None)
+        opnum = _opnum_of(request)
+        target = ipid or self.activation.ipid(interface)
+        stub = orpc_request_stub(request, flags=orpc_flags, version=orpc_version)
+        outcome, reply = self.exporter.call(interface, opnum, stub, object_uuid=target)
+        if reply is None:
+            return CallResult(outcome=outcome, response=None)
+        response_cls = wcce.ICERTREQUESTD2_OPNUMS[opnum].response
+        _, response = split_orpc_response(reply, response_cls)
+        return CallResult(outcome=outcome, response=response)
+
+
+def _opnum_of(request) -> int:
+    for opnum, op in wcce.ICERTREQUESTD2_OPNUMS.items():
+        if isinstance(request, op.request):
+            return int(opnum)
+    raise ValueError(f"{type(request).__name__} is not a WCCE request")

@@ -1,0 +1,38 @@
+"""GSS tokens carried in sec_trailers: dissection and the facts we read from them."""
+
+from __future__ import annotations
+
+from scapy.layers.gssapi import GSSAPI_BLOB
+from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLM_Header
+
+__all__ = ["token_packet", "ntlm_user"]
+
+RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
+RPC_C_AUTHN_WINNT = 0x0A
+
+_NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
+
+
+def token_packet(auth_type: int, token: bytes):
+    """Dissect raw token bytes into the packet class scapy's SSP for ``auth_type`` takes."""
+    if auth_type == RPC_C_AUTHN_WINNT:
+        return NTLM_Header(token)
+    if auth_type == RPC_C_AUTHN_GSS_NEGOTIATE:
+        return GSSAPI_BLOB(token)
+    from scapy.layers.kerberos import Kerberos
+
+    return Kerberos(token)
+
+
+def ntlm_user(token: bytes) -> str | None:
+    """``DOMAIN\\user`` of an NTLM AUTHENTICATE message inside ``token`` (raw or in SPNEGO)."""
+    at = token.find(_NTLM_AUTHENTICATE_MARK)
+    if at < 0:
+        return None
+    try:
+        msg = NTLM_AUTHENTICATE_V2(token[at:])
+        user = msg.UserName or ""
+        domain = msg.DomainName or ""
+    except Exception:  # a malformed message: the SSP rejects it anyway
+        return None
+    return f"{domain}\\{user}" if domain else user

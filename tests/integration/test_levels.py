@@ -1,0 +1,74 @@
+"""Every authentication level, both NTLM carriers, with the suite's own client.
+
+The client signs at CALL/PKT/PKT_INTEGRITY and seals at PKT_PRIVACY; the CA must
+verify and answer in kind.  Enforcement is off here so that every level reaches
+the method (enforcement has its own tests).
+"""
+
+from __future__ import annotations
+
+import pytest
+from cryptography import x509
+
+from conformance.client.session import WcceSession
+from conformance.refca.config import Policy
+from conformance.wire.framing import CommonHeader
+from conformance.wire.protection import SecTrailer
+from conformance.wire.rpc import FaultStatus
+from conformance.wire.wcce import Disposition, HResult, InterfaceFlag
+from tests.support.certs import verify_issued
+from tests.support.ourclient import open_session, request, security
+
+RELAXED = Policy(interface_flags=InterfaceFlag(0), activation_min_level=1, exporter_min_level=1)
+
+
+@pytest.fixture
+def relaxed_ca(ca_factory):
+    return ca_factory(policy=RELAXED)
+
+
+@pytest.mark.parametrize("auth_type", [9, 10], ids=["spnego-ntlm", "ntlm"])
+@pytest.mark.parametrize("level", [2, 3, 4, 5, 6])
+def test_request_at_every_level(relaxed_ca, auth_type, level):
+    session = open_session(relaxed_ca, security(auth_type, level))
+    try:
+        result = session.call(request())
+        assert result.response is not None, f"fault {result.fault_status}"
+        assert result.response.pdwDisposition == Disposition.ISSUED
+        cert_der = bytes(result.response.pctbEncodedCert.valueof("pb"))
+        verify_issued(x509.load_der_x509_certificate(cert_der), relaxed_ca.ca.certificate)
+        # The certificate travels in the response: in clear below privacy, sealed at it.
+        assert (cert_der in b"".join(result.outcome.pdus)) is (level < 6)
+        for pdu in result.outcome.pdus:
+            trailer = SecTrailer.parse(pdu, CommonHeader.parse(pdu))
+            if level == 2:
+                assert trailer is None  # CONNECT: responses carry no verifier
+            else:
+                assert (trailer.auth_type, trailer.auth_level) == (auth_type, level)
+    finally:
+        session.close()
+
+
+def test_level_none_reaches_the_method_unauthenticated(relaxed_ca):
+    session = open_session(relaxed_ca, security(0), activation_security=security(0))
+    try:
+        result = session.call(request())
+        # anonymous callers cannot enroll: refused by the method, not by the runtime
+        assert result.response is not None, f"fault {result.fault_status}"
+        assert (result.response.status, result.response.pdwDisposition) == (0, HResult.E_ACCESSDENIED)
+    finally:
+        session.close()
+
+
+def test_exporter_minimum_level_refuses_anonymous_orpc(ca):
+    """Default policy: the exporter wants at least CONNECT; ERROR_ACCESS_DENIED for
+    interfaces other than IRemUnknown ([MS-DCOM] 3.1.1.5.4 note <40>)."""
+    session = WcceSession(ca.config.listen.host, ca.activation_port, security=security(0),
+                          activation_security=security(9, 6))
+    try:
+        _, activation = session.activate()
+        assert activation is not None and activation.status == 0
+        session.connect_exporter()
+        assert session.call(request()).fault_status == FaultStatus.ACCESS_DENIED
+    finally:
+        session.close()
