@@ -111,6 +111,8 @@ class Listener:
                     out = association.receive(pdu)
                     if out:
                         conn.sendall(b"".join(out))
+                if framer.broken is not None:
+                    raise framer.broken
         except DropConnection as drop:
             reason = f"dropped: {drop.reason}"
             if drop.final:

@@ -68,15 +68,21 @@ class CommonHeader:
 class PduFramer:
     """Accumulates stream bytes and cuts them into PDUs on ``frag_length``.
 
-    ``feed(b"")`` is not special; the caller decides what EOF means.  Once a
-    :class:`FramingError` was raised the framer refuses further input, because
-    the stream has lost its PDU boundaries for good.
+    ``feed(b"")`` is not special; the caller decides what EOF means.  When the
+    stream stops being framable, the PDUs before the bad header are still returned
+    and :attr:`broken` is set; from then on ``feed`` raises the
+    :class:`FramingError`, because the stream has lost its PDU boundaries for good.
     """
 
     def __init__(self, *, max_frag_len: int = 0xFFFF) -> None:
         self._buffer = bytearray()
         self._max_frag_len = max_frag_len
         self._broken: FramingError | None = None
+
+    @property
+    def broken(self) -> FramingError | None:
+        """The error that ended framing, once one was met."""
+        return self._broken
 
     @property
     def pending(self) -> int:
@@ -101,6 +107,8 @@ class PduFramer:
                     )
             except FramingError as exc:
                 self._broken = exc
+                if pdus:
+                    break  # hand out the PDUs before the bad one; the next feed raises
                 raise
             if len(self._buffer) < header.frag_len:
                 break
