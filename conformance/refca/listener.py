@@ -72,7 +72,8 @@ class Listener:
                     conn.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
 
     @property
     def connection_count(self) -> int:

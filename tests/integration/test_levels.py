@@ -72,3 +72,48 @@ def test_exporter_minimum_level_refuses_anonymous_orpc(ca):
         assert session.call(request()).fault_status == FaultStatus.ACCESS_DENIED
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("auth_type", [9, 10], ids=["spnego-ntlm", "ntlm"])
+@pytest.mark.parametrize("level", [5, 6])
+def test_fragmented_request_and_response(ca_factory, auth_type, level):
+    """Each fragment carries its own verifier ([MS-RPCE] 3.3.1.5.2.2); the client
+    offers max_recv_frag 1432, so the certificate chain comes back in pieces."""
+    from conformance.client.dcom import orpc_request_stub, split_orpc_response
+    from conformance.wire import wcce
+    from tests.support.certs import make_csr
+
+    ca = ca_factory(policy=RELAXED)
+    session = WcceSession(ca.config.listen.host, ca.activation_port,
+                          security=security(auth_type, level))
+    session.activate()
+    host, port = session.exporter_address()
+    from conformance.client.rpc import RpcConnection
+
+    conn = RpcConnection(host, port, security=security(auth_type, level), max_frag=1432)
+    try:
+        conn.bind(wcce.IID_ICERTREQUESTD)
+        stub = orpc_request_stub(request(csr=make_csr(kind="rsa")))
+        ipid = session.activation.ipid(wcce.IID_ICERTREQUESTD)
+        cont = conn.contexts[wcce.IID_ICERTREQUESTD]
+        call_id = conn.next_call_id()
+        pieces = [stub[i:i + 400] for i in range(0, len(stub), 400)]
+        assert len(pieces) >= 2
+        for index, piece in enumerate(pieces):
+            flags = (0x01 if index == 0 else 0) | (0x02 if index == len(pieces) - 1 else 0)
+            conn.send(conn.request_pdu(3, piece, cont_id=cont, object_uuid=ipid, call_id=call_id,
+                                       pfc_flags=flags, alloc_hint=len(stub) - 400 * index))
+        replies = []
+        while True:
+            pdu = conn.recv_pdu(timeout=5)
+            assert pdu is not None
+            replies.append(pdu)
+            if CommonHeader.parse(pdu).pfc_flags & 0x02:
+                break
+        assert len(replies) >= 2
+        assert all(CommonHeader.parse(p).frag_len <= 1432 for p in replies)
+        reply = b"".join(conn.response_stub(p) for p in replies)
+        _, response = split_orpc_response(reply, wcce.Request_Response)
+        assert response.pdwDisposition == Disposition.ISSUED
+    finally:
+        conn.close()

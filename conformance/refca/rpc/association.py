@@ -456,6 +456,11 @@ class Association:
                     little_endian=header.little_endian, auth=pending.auth,
                     call_id=pending.call_id)
         outcome = self.dispatcher.dispatch(call)
+        self._log("call", interface=str(context.interface), opnum=pending.opnum,
+                  auth_type=pending.auth.auth_type, auth_level=pending.auth.auth_level,
+                  user=pending.auth.user,
+                  outcome=f"fault 0x{outcome.status:08x}" if isinstance(outcome, Fault)
+                  else f"response {len(outcome.stub)} bytes")
         if isinstance(outcome, Fault):
             return [self._fault(header, outcome.status, pending.cont_id)]
         return self._respond(header, pending, outcome)
