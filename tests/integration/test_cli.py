@@ -60,7 +60,7 @@ def test_port_in_use_gets_one_clear_line(tmp_path):
     blocker.listen(1)
     try:
         result = run_cli("ca", "serve", "--host", host, "--port", str(blocker.getsockname()[1]),
-                         "--state-dir", str(tmp_path))
+                         "--state-dir", str(tmp_path), "--user", "alice:x")
         assert "cannot listen on" in _one_line_error(result)
     finally:
         blocker.close()
