@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    run = commands.add_parser("run", help="the main job: the suite against the embedded reference CA")
+    run.add_argument("--report-dir", type=pathlib.Path, default=pathlib.Path("reports"),
+                     help="where reports/<run-id>/ is written (default: reports)")
+
     ca = commands.add_parser("ca", help="the embedded reference CA")
     ca_commands = ca.add_subparsers(dest="ca_command", required=True, parser_class=_Parser)
 
@@ -152,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            from conformance.smoke import run_smoke
+
+            return run_smoke(args.report_dir)
         if args.command == "ca":
             if args.ca_command == "serve":
                 return _serve(args)
