@@ -144,8 +144,14 @@ def orpc_request_stub(args, *, version: tuple[int, int] = COM_VERSION, flags: in
     return bytes(orpcthis) + bytes(args)
 
 
-def split_orpc_response(stub: bytes, response_cls):
-    """(ORPCTHAT, dissected response) of an ORPC response stub."""
+def split_orpc_response(stub: bytes, response_cls, request=None):
+    """(ORPCTHAT, dissected response) of an ORPC response stub.  ``request`` is needed
+    when the response's sizes come from the request (``size_is(cIids)``)."""
     orpcthat = ORPCTHAT(stub, ndr64=False)
     rest = orpcthat.load if orpcthat.payload else b""
-    return orpcthat, response_cls(rest, ndr64=False)
+    extra = {}
+    if request is not None:
+        # sizes computed at build time are None on the object that was sent: use its
+        # dissected twin, whose counts are concrete
+        extra["request_packet"] = type(request)(bytes(request), ndr64=False)
+    return orpcthat, response_cls(rest, ndr64=False, **extra)

@@ -15,7 +15,10 @@ from conformance.client.dcom import (
 )
 from conformance.client.rpc import Outcome, RpcConnection, RpcError, Security
 from conformance.wire import wcce
-from conformance.wire.dcom import IID_IREMOTE_SCM_ACTIVATOR, TowerId, parse_network_address
+from conformance.wire.dcom import (
+    IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, IREMUNKNOWN2_OPNUMS,
+    IREMUNKNOWN_OPNUMS, TowerId, parse_network_address,
+)
 from conformance.wire.rpc import PType
 
 __all__ = ["WcceSession", "CallResult"]
@@ -92,24 +95,30 @@ class WcceSession:
     def call(self, request, *, interface: uuid.UUID = wcce.IID_ICERTREQUESTD,
              orpc_flags: int = 0, orpc_version: tuple[int, int] = (5, 7),
              ipid: uuid.UUID | None = None) -> CallResult:
+        """One ORPC: ``request`` is the [in] parameters of a method of ``interface``
+        (ICertRequestD, ICertRequestD2, IRemUnknown or IRemUnknown2)."""
         assert self.exporter is not None and self.activation is not None
         if interface not in self.exporter.contexts:
             bound = self.exporter.bind(interface, self.if_version)
             if interface not in self.exporter.contexts:
                 return CallResult(outcome=bound, response=None)
-        opnum = _opnum_of(request)
-        target = ipid or self.activation.ipid(interface)
+        opnums = _OPNUMS[interface]
+        opnum = next(int(o) for o, op in opnums.items() if isinstance(request, op.request))
+        if ipid is None:
+            ipid = (self.activation.ipid_remunknown if interface in _REMUNKNOWN
+                    else self.activation.ipid(interface))
         stub = orpc_request_stub(request, flags=orpc_flags, version=orpc_version)
-        outcome, reply = self.exporter.call(interface, opnum, stub, object_uuid=target)
+        outcome, reply = self.exporter.call(interface, opnum, stub, object_uuid=ipid)
         if reply is None:
             return CallResult(outcome=outcome, response=None)
-        response_cls = wcce.ICERTREQUESTD2_OPNUMS[opnum].response
-        _, response = split_orpc_response(reply, response_cls)
+        _, response = split_orpc_response(reply, opnums[opnum].response, request)
         return CallResult(outcome=outcome, response=response)
 
 
-def _opnum_of(request) -> int:
-    for opnum, op in wcce.ICERTREQUESTD2_OPNUMS.items():
-        if isinstance(request, op.request):
-            return int(opnum)
-    raise ValueError(f"{type(request).__name__} is not a WCCE request")
+_REMUNKNOWN = {IID_IREMUNKNOWN, IID_IREMUNKNOWN2}
+_OPNUMS = {
+    wcce.IID_ICERTREQUESTD: wcce.ICERTREQUESTD_OPNUMS,
+    wcce.IID_ICERTREQUESTD2: wcce.ICERTREQUESTD2_OPNUMS,
+    IID_IREMUNKNOWN: IREMUNKNOWN_OPNUMS,
+    IID_IREMUNKNOWN2: IREMUNKNOWN2_OPNUMS,
+}

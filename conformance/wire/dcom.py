@@ -209,3 +209,39 @@ def objref_standard(*, iid: uuid.UUID, oxid: int, oid: int, ipid: uuid.UUID, pub
     head = bytes(OBJREF(flags=0x1, iid=iid))
     std = bytes(STDOBJREF(flags=flags, cPublicRefs=public_refs, oxid=oxid, oid=oid, ipid=ipid))
     return head + std + bindings.to_packet_bytes()
+
+
+# -- IRemUnknown(2) with a corrected RemQueryInterface response ---------------------------
+#
+# [MS-DCOM] 3.1.1.5.6.1.1: ``[out, size_is(,cIids)] PREMQIRESULT *ppQIResults``.  The
+# outer pointer is a top-level [ref] (nothing on the wire), the inner one unique: a
+# referent id, then a conformant array of cIids REMQIRESULTs (max_count, elements),
+# as Wireshark's dissector reads it.  scapy 2.8 encodes an array of pointers instead
+# (and impacket reads a single element without max_count), so this one response is
+# defined here and every user of IRemUnknown in this project takes these tables.
+
+from scapy.layers.dcerpc import (  # noqa: E402
+    DceRpcOp, NDRConfPacketListField, NDRFullPointerField, NDRIntField, NDRPacket,
+)
+from scapy.layers.msrpce.raw import ms_dcom as _ms_dcom  # noqa: E402
+
+
+class RemQueryInterface_Response(NDRPacket):
+    fields_desc = [
+        NDRFullPointerField(
+            NDRConfPacketListField("ppQIResults", [], _ms_dcom.REMQIRESULT,
+                                   size_is=lambda pkt: pkt.cIids)),
+        NDRIntField("status", 0),
+    ]
+
+
+IREMUNKNOWN_OPNUMS = {
+    3: DceRpcOp(_ms_dcom.RemQueryInterface_Request, RemQueryInterface_Response),
+    4: DceRpcOp(_ms_dcom.RemAddRef_Request, _ms_dcom.RemAddRef_Response),
+    5: DceRpcOp(_ms_dcom.RemRelease_Request, _ms_dcom.RemRelease_Response),
+}
+IREMUNKNOWN2_OPNUMS = {
+    **IREMUNKNOWN_OPNUMS,
+    6: DceRpcOp(_ms_dcom.RemQueryInterface2_Request, _ms_dcom.RemQueryInterface2_Response),
+}
+__all__ += ["RemQueryInterface_Response", "IREMUNKNOWN_OPNUMS", "IREMUNKNOWN2_OPNUMS"]

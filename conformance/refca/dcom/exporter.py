@@ -19,8 +19,8 @@ from conformance.refca.rpc.calls import Call, Fault, Reply
 from conformance.refca.rpc.dispatch import BadStubData, dissect_stub, encode
 from conformance.wire import wcce
 from conformance.wire.dcom import (
-    COM_VERSION, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, IID_IUNKNOWN, HResult, DualStringArray,
-    objref_standard,
+    COM_VERSION, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, IID_IUNKNOWN, IREMUNKNOWN2_OPNUMS,
+    IREMUNKNOWN_OPNUMS, HResult, DualStringArray, RemQueryInterface_Response, objref_standard,
 )
 from conformance.wire.rpc import FaultStatus
 
@@ -38,8 +38,8 @@ _BASES = {
 _OPNUMS = {
     wcce.IID_ICERTREQUESTD: wcce.ICERTREQUESTD_OPNUMS,
     wcce.IID_ICERTREQUESTD2: wcce.ICERTREQUESTD2_OPNUMS,
-    IID_IREMUNKNOWN: ms_dcom.IREMUNKNOWN_OPNUMS,
-    IID_IREMUNKNOWN2: ms_dcom.IREMUNKNOWN2_OPNUMS,
+    IID_IREMUNKNOWN: IREMUNKNOWN_OPNUMS,
+    IID_IREMUNKNOWN2: IREMUNKNOWN2_OPNUMS,
 }
 
 
@@ -122,7 +122,7 @@ class ObjectExporter:
         if opnum == 3:
             return self._rem_query_interface(request)
         if opnum == 4:
-            results = [self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs))
+            results = [_signed(self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs)))
                        for ref in request.valueof("InterfaceRefs")]
             return ms_dcom.RemAddRef_Response(pResults=results, status=HResult.S_OK, ndr64=False)
         if opnum == 5:
@@ -134,7 +134,7 @@ class ObjectExporter:
     def _rem_query_interface(self, request):
         ripid = guid_uuid(request.ripid)
         if self.objects.lookup(ripid) is None:
-            return ms_dcom.RemQueryInterface_Response(ppQIResults=[], status=HResult.RPC_E_INVALID_OBJECT,
+            return RemQueryInterface_Response(ppQIResults=None, status=HResult.RPC_E_INVALID_OBJECT,
                                                       ndr64=False)
         results, overall = [], HResult.S_OK
         for iid_guid in request.valueof("iids"):
@@ -155,14 +155,16 @@ class ObjectExporter:
                 ndr64=False))
         if any(r.hResult == 0 for r in results):
             overall = HResult.S_OK
-        return ms_dcom.RemQueryInterface_Response(ppQIResults=results, status=overall, ndr64=False)
+        return RemQueryInterface_Response(ppQIResults=results, status=overall, ndr64=False)
 
     def _rem_query_interface2(self, call: Call, request):
         ripid = guid_uuid(request.ripid)
+        count = len(request.valueof("iids"))
         if self.objects.lookup(ripid) is None:
-            return ms_dcom.RemQueryInterface2_Response(phr=[], ppMIF=[],
-                                                       status=HResult.RPC_E_INVALID_OBJECT,
-                                                       ndr64=False)
+            # the [out, size_is(cIids)] arrays keep their size; every entry fails
+            return ms_dcom.RemQueryInterface2_Response(
+                phr=[_signed(HResult.RPC_E_INVALID_OBJECT)] * count, ppMIF=[None] * count,
+                status=HResult.RPC_E_INVALID_OBJECT, ndr64=False)
         hrs, mifs = [], []
         for iid_guid in request.valueof("iids"):
             iid = guid_uuid(iid_guid)
@@ -171,7 +173,7 @@ class ObjectExporter:
                 entry = self.objects.query_interface(ripid, iid, 1)
             if entry is None:
                 hrs.append(_signed(HResult.E_NOINTERFACE))
-                mifs.append(ms_dcom.MInterfacePointer(abData=b"", ndr64=False))
+                mifs.append(None)
                 continue
             hrs.append(0)
             mifs.append(ms_dcom.MInterfacePointer(abData=objref_standard(

@@ -108,7 +108,7 @@ class ScmServices:
             return Fault(FaultStatus.ACCESS_DENIED)
         if int(req.pOxid) != self.objects.oxid:
             return None
-        if 7 not in [int(p) for p in req.arRequestedProtseqs]:
+        if 7 not in [int(p) for p in req.valueof("arRequestedProtseqs") or []]:
             return None
         return self._bindings(call).to_ndr()
 
@@ -143,8 +143,8 @@ class ScmServices:
     def complex_ping(self, call: Call, req):
         if not call.auth.authenticated:
             return Fault(FaultStatus.ACCESS_DENIED)
-        setid = self.objects.complex_ping(int(req.pSetId), [int(o) for o in req.AddToSet or []],
-                                          [int(o) for o in req.DelFromSet or []])
+        setid = self.objects.complex_ping(int(req.pSetId), [int(o) for o in req.valueof("AddToSet") or []],
+                                          [int(o) for o in req.valueof("DelFromSet") or []])
         if setid is None:
             return ms_dcom.ComplexPing_Response(pSetId=0, pPingBackoffFactor=0,
                                                 status=FaultStatus.OR_INVALID_SET, ndr64=False)
@@ -195,7 +195,7 @@ class ScmServices:
             entry = made.get(iid)
             if entry is None:
                 hresults.append(_signed(HResult.E_NOINTERFACE))
-                pointers.append(MInterfacePointer(abData=b"", ndr64=False))
+                pointers.append(None)  # "NULL where phresults is a failure"
                 continue
             hresults.append(0)
             pointers.append(MInterfacePointer(abData=objref_standard(

@@ -66,3 +66,22 @@ def test_objref_standard_decodes_in_scapy_and_impacket():
 ])
 def test_network_address(text, expected):
     assert parse_network_address(text) == expected
+
+
+def test_rem_query_interface_response_is_a_pointer_to_a_conformant_array():
+    """referent id, max_count, then 8-aligned REMQIRESULTs ([MS-DCOM] 3.1.1.5.6.1.1,
+    as Wireshark dissects it); scapy 2.8's own class encodes an array of pointers."""
+    from scapy.layers.msrpce.raw import ms_dcom
+
+    from conformance.wire.dcom import RemQueryInterface_Response
+
+    results = [ms_dcom.REMQIRESULT(hResult=0, std=ms_dcom.STDOBJREF(oxid=0x11 + i), ndr64=False)
+               for i in range(2)]
+    data = bytes(RemQueryInterface_Response(ppQIResults=results, status=0, ndr64=False))
+    referent, max_count = struct.unpack_from("<II", data, 0)
+    assert referent != 0 and max_count == 2
+    # element i: hResult at 8 + 48 i, STDOBJREF (8-aligned) at 16 + 48 i, oxid at +8
+    assert [struct.unpack_from("<Q", data, 16 + 48 * i + 8)[0] for i in range(2)] == [0x11, 0x12]
+    assert len(data) == 8 + 2 * 48 + 4
+    null = bytes(RemQueryInterface_Response(ppQIResults=None, status=0x80010114, ndr64=False))
+    assert null == struct.pack("<II", 0, 0x80010114)
