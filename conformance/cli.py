@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args) -> "CAConfig":  # noqa: F821
+def _load(args):
     from conformance.refca.config import load_config, nt_hash
     from conformance.wire.wcce import InterfaceFlag
 

@@ -64,8 +64,7 @@ def _now() -> datetime.datetime:
 
 
 class CertificateAuthority:
-    def __init__(self, *, state_dir: pathlib.Path, ca_name: str, key_algorithm: str = "rsa-2048",
-                 crl_url: str | None = None) -> None:
+    def __init__(self, *, state_dir: pathlib.Path, ca_name: str, key_algorithm: str = "rsa-2048") -> None:
         self.state_dir = state_dir
         self.ca_name = ca_name
         state_dir.mkdir(parents=True, exist_ok=True)

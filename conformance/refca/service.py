@@ -160,7 +160,7 @@ class WcceService:
                 pctbDispositionMessage=blob(utf16z(o.message) if o.message else b""),
                 status=o.status, ndr64=False)
 
-        return self._enroll(call, req, make, serial=None, full_response=False)
+        return self._enroll(call, req, make, serial=None)
 
     def request2(self, call: Call, req):
         def make(o: Outcome):
@@ -170,10 +170,11 @@ class WcceService:
                 pctbDispositionMessage=blob(utf16z(o.message) if o.message else b""),
                 status=o.status, ndr64=False)
 
-        return self._enroll(call, req, make, serial=self._text(req, "pwszSerialNumber"),
-                            full_response=True)
+        # CR_IN_FULLRESPONSE (CMC full PKI response) is not built yet: the certs-only
+        # chain is returned in pctbFullResponse whatever the flag (README: limits).
+        return self._enroll(call, req, make, serial=self._text(req, "pwszSerialNumber"))
 
-    def _enroll(self, call: Call, req, make, *, serial: str | None, full_response: bool):
+    def _enroll(self, call: Call, req, make, *, serial: str | None):
         try:
             self._admit(call)
         except _Refused as refused:

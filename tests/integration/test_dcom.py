@@ -255,3 +255,42 @@ def test_user_template_builds_subject_and_upn_from_the_caller(session):
     other = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     upn = other.get_values_for_type(x509.OtherName)[0]
     assert upn.type_id.dotted_string == "1.3.6.1.4.1.311.20.2.3" and b"alice@lab.test" in upn.value
+
+
+def test_machine_template_names_the_caller_in_dns(session):
+    from cryptography import x509
+
+    response = session.call(request("Machine")).response
+    cert = x509.load_der_x509_certificate(bytes(response.pctbEncodedCert.valueof("pb")))
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["alice.lab.test"]
+
+
+def test_request2_retrieves_by_serial_number(session):
+    issued = session.call(request()).response
+    from cryptography import x509
+
+    cert = x509.load_der_x509_certificate(bytes(issued.pctbEncodedCert.valueof("pb")))
+    serial = f"{cert.serial_number:x}"
+    serial = serial if len(serial) % 2 == 0 else "0" + serial  # "even-length hex"
+    by_serial = session.call(wcce.Request2_Request(
+        pwszAuthority="WCCE-LAB-CA", dwFlags=0, pwszSerialNumber=serial, pdwRequestId=0,
+        pwszAttributes=None, pctbRequest=wcce.blob(b"")), interface=wcce.IID_ICERTREQUESTD2).response
+    assert (by_serial.pdwDisposition, by_serial.pdwRequestId) == (Disposition.ISSUED, issued.pdwRequestId)
+    both = session.call(wcce.Request2_Request(
+        pwszAuthority="WCCE-LAB-CA", dwFlags=0, pwszSerialNumber=serial, pdwRequestId=1,
+        pwszAttributes=None, pctbRequest=wcce.blob(b"")), interface=wcce.IID_ICERTREQUESTD2).response
+    assert both.pdwDisposition == HResult.E_INVALIDARG  # both an ID and a serial: fail
+
+
+def test_another_user_cannot_retrieve_my_request(ca, session):
+    issued = session.call(request()).response
+    bob = open_session(ca, security(9, 6, user="bob"))
+    try:
+        theirs = bob.call(wcce.Request_Request(
+            dwFlags=0, pwszAuthority="WCCE-LAB-CA", pdwRequestId=issued.pdwRequestId,
+            pwszAttributes=None, pctbRequest=wcce.blob(b""))).response
+        assert theirs.pdwDisposition == HResult.E_ACCESSDENIED
+        assert not theirs.pctbEncodedCert.valueof("pb")
+    finally:
+        bob.close()

@@ -68,10 +68,6 @@ class ObjectExporter:
         self._bindings = bindings
         self._log = log or (lambda event, **fields: None)
 
-    @staticmethod
-    def exported_iids() -> set[uuid.UUID]:
-        return set(_OPNUMS)
-
     def supports_interface(self, if_uuid: uuid.UUID, if_version: int) -> bool:
         # "The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1)
         return if_uuid in _OPNUMS and if_version == 0

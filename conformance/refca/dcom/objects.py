@@ -36,7 +36,6 @@ class _Object:
     clsid: uuid.UUID
     ipids: set[uuid.UUID]
     last_ping: float
-    pinned: bool = False  # SORF_NOPING would set this; we always want pings
 
 
 class ObjectTable:

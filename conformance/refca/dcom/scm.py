@@ -8,7 +8,6 @@ ScmReplyInfoData, in that order (impacket reads them by position).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from scapy.layers.msrpce.msdcom import (
