@@ -128,12 +128,14 @@ class RpcConnection:
     """One TCP connection: binds, authenticates, calls; every step returns an Outcome."""
 
     def __init__(self, host: str, port: int, *, security: Security | None = None,
-                 timeout: float = 10.0, max_frag: int = 5840) -> None:
+                 timeout: float = 10.0, max_frag: int = 5840, tap=None) -> None:
         self.host, self.port = host, port
         self.security = security or Security()
         self.timeout = timeout
         self.max_frag = max_frag
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        # ``tap`` (conformance.capture.tap.Tap) records every byte of the connection
+        self.sock = (tap.connect(host, port, timeout=timeout) if tap is not None
+                     else socket.create_connection((host, port), timeout=timeout))
         self._framer = PduFramer()
         self._queue: list[bytes] = []
         self.closed_by_peer = False

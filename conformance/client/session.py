@@ -41,8 +41,9 @@ class WcceSession:
                  activation_security: Security | None = None,
                  clsid: uuid.UUID = wcce.CLSID_CCERTREQUESTD,
                  iids: tuple[uuid.UUID, ...] = (wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2),
-                 if_version: int = 0, timeout: float = 10.0) -> None:
+                 if_version: int = 0, timeout: float = 10.0, tap=None) -> None:
         self.host, self.port = host, port
+        self.tap = tap
         self.security = security
         self.activation_security = activation_security or dataclasses.replace(
             security, level=max(security.level, RPC_C_AUTHN_LEVEL.PKT_INTEGRITY)
@@ -64,7 +65,7 @@ class WcceSession:
 
     def activate(self) -> tuple[Outcome, Activation | None]:
         with RpcConnection(self.host, self.port, security=self.activation_security,
-                           timeout=self.timeout) as scm:
+                           timeout=self.timeout, tap=self.tap) as scm:
             bound = scm.bind(IID_IREMOTE_SCM_ACTIVATOR, 0)
             if bound.ptype != PType.BIND_ACK and bound.ptype != PType.ALTER_CONTEXT_RESP:
                 return bound, None
@@ -89,7 +90,8 @@ class WcceSession:
 
     def connect_exporter(self, interface: uuid.UUID = wcce.IID_ICERTREQUESTD) -> Outcome:
         host, port = self.exporter_address()
-        self.exporter = RpcConnection(host, port, security=self.security, timeout=self.timeout)
+        self.exporter = RpcConnection(host, port, security=self.security, timeout=self.timeout,
+                                      tap=self.tap)
         return self.exporter.bind(interface, self.if_version)
 
     def call(self, request, *, interface: uuid.UUID = wcce.IID_ICERTREQUESTD,

@@ -144,14 +144,16 @@ class ProtectionContext:
     buffers are included in the message signature" ([MS-NLMP] 3.4.6).
     """
 
-    def __init__(self, *, ssp: SSP, context, header_sign: bool) -> None:
+    def __init__(self, *, ssp: SSP, context, header_sign: bool, recv_seq: int | None = None) -> None:
         self.ssp = ssp
         self.context = context
         self.header_sign = header_sign
         self.mechanism = mechanism_of(ssp, context)
         # [MS-SPNG]: an NTLM mechListMIC is a MAC with sequence number 0, so the first
         # protected PDU of a context that exchanged one is number 1.
-        self._recv_seq = 1 if getattr(context, "verified_mic", False) else 0
+        if recv_seq is None:
+            recv_seq = 1 if getattr(context, "verified_mic", False) else 0
+        self._recv_seq = recv_seq
 
     @property
     def signs_header(self) -> bool:

@@ -30,7 +30,7 @@ from conformance.refca.rpc.security import (
     AcceptorFactory, ContextState, GssFailure, SecurityContext, SecurityContexts,
 )
 from conformance.refca.rpc.syntax import PresentationContext, negotiate_contexts
-from conformance.refca.rpc.vtrailer import VerificationError, strip_verification_trailer
+from conformance.wire.vtrailer import VerificationError, strip_verification_trailer
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer, ProtectionError

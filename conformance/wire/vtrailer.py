@@ -13,7 +13,7 @@ import uuid
 
 from conformance.wire.rpc import SEC_VT_MAGIC
 
-__all__ = ["VerificationError", "strip_verification_trailer"]
+__all__ = ["VerificationError", "split_verification_trailer", "strip_verification_trailer"]
 
 _CMD_BITMASK_1 = 0x0001
 _CMD_PCONTEXT = 0x0002
@@ -45,25 +45,29 @@ def _commands(data: bytes):
             return
 
 
+def split_verification_trailer(stub: bytes) -> tuple[bytes, list | None]:
+    """(stub without trailer, its commands) or (stub, None) when there is none."""
+    at = stub.rfind(SEC_VT_MAGIC)
+    while at >= 0:
+        if at % 4 == 0:
+            try:
+                return stub[:at], list(_commands(stub[at + len(SEC_VT_MAGIC):]))
+            except ValueError:
+                pass
+        at = stub.rfind(SEC_VT_MAGIC, 0, at)
+    return stub, None
+
+
 def strip_verification_trailer(stub: bytes, *, context, ptype: int, drep: bytes, call_id: int,
                                opnum: int) -> bytes:
     """Return ``stub`` without its verification trailer, after checking the trailer.
 
     ``context`` is the bound PresentationContext of the call.
     """
-    at = stub.rfind(SEC_VT_MAGIC)
-    while at >= 0:
-        if at % 4 == 0:
-            try:
-                commands = list(_commands(stub[at + len(SEC_VT_MAGIC):]))
-            except ValueError:
-                commands = None
-            if commands is not None:
-                _verify(commands, context=context, ptype=ptype, drep=drep, call_id=call_id,
-                        opnum=opnum)
-                return stub[:at]
-        at = stub.rfind(SEC_VT_MAGIC, 0, at)
-    return stub
+    body, commands = split_verification_trailer(stub)
+    if commands is not None:
+        _verify(commands, context=context, ptype=ptype, drep=drep, call_id=call_id, opnum=opnum)
+    return body
 
 
 def _verify(commands, *, context, ptype, drep, call_id, opnum) -> None:

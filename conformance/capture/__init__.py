@@ -1,0 +1,1 @@
+"""Bytes off the wire into Chunks and Connections (see conformance.wire.transcript)."""

@@ -1,0 +1,105 @@
+"""In-process tap: records every byte of every TCP connection our client opens.
+
+No privileges needed: the client's sockets are wrapped, so what is recorded is
+exactly what went to and came from the kernel, in order, with timestamps.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Mapping
+
+from conformance.wire.transcript import (
+    Chunk, Connection, Direction, Endpoint, Transcript, build_transcript,
+)
+
+__all__ = ["Tap", "TappedSocket"]
+
+
+class Tap:
+    def __init__(self, *, clock=time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._chunks: list[Chunk] = []
+        self._connections: dict[int, Connection] = {}
+        self._next = 0
+
+    def connect(self, host: str, port: int, *, timeout: float | None = None) -> "TappedSocket":
+        sock = socket.create_connection((host, port), timeout=timeout)
+        local, remote = sock.getsockname(), sock.getpeername()
+        with self._lock:
+            self._next += 1
+            conn = self._next
+            self._connections[conn] = Connection(
+                conn=conn, client=Endpoint(local[0], local[1]), server=Endpoint(remote[0], remote[1]),
+                opened=self._clock())
+        return TappedSocket(sock, self, conn)
+
+    def _record(self, conn: int, direction: Direction, data: bytes) -> None:
+        with self._lock:
+            self._chunks.append(Chunk(conn=conn, direction=direction, time=self._clock(), data=data))
+
+    def _closed(self, conn: int, by: Direction, *, reset: bool = False) -> None:
+        import dataclasses
+
+        with self._lock:
+            current = self._connections[conn]
+            if current.closed is None:
+                self._connections[conn] = dataclasses.replace(
+                    current, closed=self._clock(), closed_by=by, reset=reset)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        with self._lock:
+            return list(self._chunks)
+
+    @property
+    def connections(self) -> list[Connection]:
+        with self._lock:
+            return list(self._connections.values())
+
+    def transcript(self, identities: Mapping[str, bytes] | None = None) -> Transcript:
+        return build_transcript(self.chunks, self.connections, identities=identities)
+
+
+class TappedSocket:
+    """The subset of the socket API our client uses, recording as it goes."""
+
+    def __init__(self, sock: socket.socket, tap: Tap, conn: int) -> None:
+        self._sock = sock
+        self._tap = tap
+        self.conn = conn
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+        self._tap._record(self.conn, Direction.TO_SERVER, bytes(data))
+
+    def recv(self, size: int) -> bytes:
+        try:
+            data = self._sock.recv(size)
+        except ConnectionResetError:
+            self._tap._closed(self.conn, Direction.TO_CLIENT, reset=True)
+            raise
+        if data:
+            self._tap._record(self.conn, Direction.TO_CLIENT, data)
+        else:
+            self._tap._closed(self.conn, Direction.TO_CLIENT)
+        return data
+
+    def settimeout(self, value: float | None) -> None:
+        self._sock.settimeout(value)
+
+    def shutdown(self, how: int) -> None:
+        self._sock.shutdown(how)
+
+    def close(self) -> None:
+        self._tap._closed(self.conn, Direction.TO_SERVER)
+        self._sock.close()
+
+    def getsockname(self):
+        return self._sock.getsockname()
+
+    def getpeername(self):
+        return self._sock.getpeername()

@@ -1,0 +1,253 @@
+"""Wire checks: each reads a Transcript and returns a CheckResult, never asserts.
+
+A check names the requirement it verifies (WCCE-T-nn, wcce-wire.md section 5),
+what was expected (every acceptable alternative), what the wire showed, and the
+PDUs that show it.  Violating a MUST gives FAIL, a SHOULD gives WARN; a check
+whose subject never appeared on the wire gives N/A, and one that cannot decide
+(no keys to read a sealed stub) gives INCONCLUSIVE — never PASS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Sequence
+
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
+
+from conformance.wire import wcce
+from conformance.wire.passive import MECH_NAMES, NtlmFlag
+from conformance.wire.rpc import PType
+from conformance.wire.stubs import interface_name
+from conformance.wire.transcript import Transcript
+
+__all__ = ["Verdict", "Level", "CheckResult", "wcce_connections", "interface_version",
+           "security_provider", "auth_type_consistent", "auth_level", "stub_confidentiality",
+           "impersonation_flags", "privacy_requested", "not_anonymous", "spnego_mechanism",
+           "even_legs", "WCCE_INTERFACES"]
+
+WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
+_CALLS = (PType.REQUEST, PType.RESPONSE)
+_AUTH_PDUS = (PType.BIND, PType.ALTER_CONTEXT, PType.AUTH3)
+
+
+class Verdict(enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    WARN = "WARN"
+    INFO = "INFO"
+    NA = "N/A"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+
+
+class Level(enum.Enum):
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+    @property
+    def violation(self) -> Verdict:
+        return {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN}.get(self, Verdict.INFO)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    check: str
+    requirement: str
+    verdict: Verdict
+    expected: tuple[str, ...]
+    actual: str
+    evidence: tuple[int, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict in (Verdict.PASS, Verdict.INFO)
+
+
+def _result(check: str, requirement: str, level: Level, expected: Sequence[str], bad: list[int],
+            *, actual_ok: str, actual_bad: str, subjects: int) -> CheckResult:
+    if subjects == 0:
+        return CheckResult(check=check, requirement=requirement, verdict=Verdict.NA,
+                           expected=tuple(expected), actual="not exercised on the wire")
+    return CheckResult(check=check, requirement=requirement,
+                       verdict=level.violation if bad else Verdict.PASS, expected=tuple(expected),
+                       actual=actual_bad if bad else actual_ok, evidence=tuple(bad))
+
+
+def wcce_connections(t: Transcript) -> set[int]:
+    """Connections on which a WCCE interface (ICertRequestD/D2) was bound."""
+    return {p.conn for p in t.of_type(PType.BIND, PType.ALTER_CONTEXT)
+            if any(c.interface in WCCE_INTERFACES for c in p.contexts)}
+
+
+# -- WCCE-T-02 ---------------------------------------------------------------------------
+
+
+def interface_version(t: Transcript, *, expected: int = 0, level: Level = Level.MUST) -> CheckResult:
+    """"The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1)."""
+    offers = [(p, c) for p in t.of_type(PType.BIND, PType.ALTER_CONTEXT) for c in p.contexts]
+    bad = [p for p, c in offers if c.if_version != expected]
+    text = ", ".join(sorted({f"{interface_name(c.interface)} v{c.version_text}"
+                             for p, c in offers if c.if_version != expected}))
+    return _result("interface-version", "WCCE-T-02", level,
+                   [f"if_version 0x{expected:08x} (0.0) in every p_cont_elem"],
+                   sorted({p.index for p in bad}), subjects=len(offers),
+                   actual_ok=f"{len(offers)} contexts, all 0.0", actual_bad=f"offered {text}")
+
+
+# -- WCCE-T-06 ---------------------------------------------------------------------------
+
+
+def security_provider(t: Transcript, *, expected: int = 0x09, level: Level = Level.MUST) -> CheckResult:
+    """"security provider RPC_C_AUTHN_GSS_NEGOTIATE" ([MS-WCCE] 2.1): the auth_type of
+    every authenticated bind, alter_context and auth3 the client sent."""
+    legs = [p for p in t.of_type(*_AUTH_PDUS) if p.sec_trailer is not None]
+    bad = [p.index for p in legs if p.sec_trailer.auth_type != expected]
+    seen = sorted({p.sec_trailer.auth_type for p in legs})
+    return _result("security-provider", "WCCE-T-06", level, [f"auth_type {expected} (GSS_NEGOTIATE)"],
+                   bad, subjects=len(legs), actual_ok=f"auth_type {expected} on {len(legs)} PDUs",
+                   actual_bad=f"auth_type {', '.join(map(str, seen))}")
+
+
+# -- RPCE: every sec_trailer of a security context carries its negotiated auth_type ---------
+
+
+def auth_type_consistent(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """[MS-RPCE] 2.2.2.11 / 3.3.1.5.2: all PDUs of a security context, in both
+    directions, carry the auth_type negotiated when it was created."""
+    negotiated = {(s.conn, s.context_id): s.auth_type for s in t.security}
+    with_trailer = [p for p in t.pdus if p.sec_trailer is not None
+                    and (p.conn, p.sec_trailer.auth_context_id) in negotiated]
+    bad = [p.index for p in with_trailer
+           if p.sec_trailer.auth_type != negotiated[(p.conn, p.sec_trailer.auth_context_id)]]
+    detail = "; ".join(f"#{i} {t.pdus[i].ptype_name} auth_type {t.pdus[i].sec_trailer.auth_type}"
+                       for i in bad[:5])
+    return _result("auth-type-consistent", "RPCE-AUTH-01", level,
+                   ["the auth_type negotiated for the context, on every PDU of it"], bad,
+                   subjects=len(with_trailer), actual_ok=f"{len(with_trailer)} sec_trailers agree",
+                   actual_bad=detail)
+
+
+# -- WCCE-T-07 -------------------------------------------------------------------------
+
+
+def auth_level(t: Transcript, *, expected: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY,
+               level: Level = Level.SHOULD) -> CheckResult:
+    """"authentication level ... SHOULD be RPC_C_AUTHN_LEVEL_PKT_PRIVACY" ([MS-WCCE] 2.1):
+    the level of the binds and of every request/response on WCCE connections."""
+    conns = wcce_connections(t)
+    subjects = [p for p in t.pdus if p.conn in conns
+                and p.ptype in _CALLS + (PType.BIND, PType.ALTER_CONTEXT)]
+    bad = [p.index for p in subjects
+           if (p.sec_trailer.auth_level if p.sec_trailer else RPC_C_AUTHN_LEVEL.NONE) != expected]
+    levels = sorted({(p.sec_trailer.auth_level if p.sec_trailer else 1) for p in subjects})
+    return _result("auth-level", "WCCE-T-07", level, [f"auth_level {expected} on every PDU"], bad,
+                   subjects=len(subjects), actual_ok=f"auth_level {expected} on {len(subjects)} PDUs",
+                   actual_bad=f"auth_level {', '.join(map(str, levels))} seen")
+
+
+def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *,
+                         level: Level = Level.MUST) -> CheckResult:
+    """At PKT_PRIVACY "the PDU body will be encrypted" ([MS-RPCE] 3.3.1.5.2.2): every
+    request/response body on a WCCE connection holds none of the plaintext known to
+    be in the call, and it verifies and decrypts to the NDR of that call.  Below
+    privacy the body is plaintext, so the known values must be visible in it."""
+    needles = [n for n in plaintexts if n]
+    conns = wcce_connections(t)
+    calls = [p for p in t.pdus if p.conn in conns and p.ptype in _CALLS]
+    sealed = [p for p in calls if p.sec_trailer and p.sec_trailer.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY]
+    clear = [p for p in calls if p not in sealed]
+    leaked = [p.index for p in sealed if any(n in p.body for n in needles)]
+    unreadable = [p.index for p in sealed if p.verified is False
+                  or (p.decoded is not None and not p.decoded.ok)]
+    unknown = [p.index for p in sealed if p.verified is None]
+    hidden = []
+    whole = b"".join(p.body for p in clear)
+    if clear and needles and not any(n in whole for n in needles):
+        hidden = [p.index for p in clear]
+    bad = sorted(set(leaked + unreadable + hidden))
+    expected = ("sealed stubs hold none of the call's plaintext and unseal to its NDR",
+                "stubs below PKT_PRIVACY carry the plaintext")
+    if not bad and unknown:
+        return CheckResult(check="stub-confidentiality", requirement="WCCE-T-07",
+                           verdict=Verdict.INCONCLUSIVE, expected=expected,
+                           actual=f"{len(unknown)} sealed PDUs could not be unsealed (no keys)",
+                           evidence=tuple(unknown))
+    actual_bad = "; ".join(filter(None, [
+        f"plaintext in sealed PDUs {leaked}" if leaked else "",
+        f"sealed PDUs that do not verify or decode {unreadable}" if unreadable else "",
+        "no known plaintext in the unsealed stubs" if hidden else ""]))
+    return _result("stub-confidentiality", "WCCE-T-07", level, expected, bad, subjects=len(calls),
+                   actual_ok=f"{len(sealed)} sealed PDUs unreadable without keys and decoding with "
+                             f"them; {len(clear)} clear", actual_bad=actual_bad)
+
+
+# -- WCCE-T-09 / 10 / 11: what the client asked of NTLM ---------------------------------------
+
+
+def _ntlm_contexts(t: Transcript, conns: set[int] | None = None):
+    return [s for s in t.security if s.facts.ntlm_negotiate_flags is not None
+            and (conns is None or s.conn in conns)]
+
+
+def impersonation_flags(t: Transcript, *, impersonation: int = RPC_C_IMP_LEVEL.IMPERSONATE,
+                        level: Level = Level.MUST) -> CheckResult:
+    """"impersonation level RPC_C_IMP_LEVEL_IMPERSONATE" ([MS-WCCE] 2.1): it shows only
+    as the NTLM NEGOTIATE_IDENTIFY flag, absent at IMPERSONATE ([MS-NLMP] 2.2.2.5)."""
+    contexts = _ntlm_contexts(t)
+    identify_expected = impersonation <= RPC_C_IMP_LEVEL.IDENTIFY
+    bad = [s.legs[0] for s in contexts
+           if bool(s.facts.ntlm_negotiate_flags & NtlmFlag.IDENTIFY) != identify_expected]
+    want = "NEGOTIATE_IDENTIFY set" if identify_expected else "NEGOTIATE_IDENTIFY clear"
+    return _result("impersonation-flags", "WCCE-T-10", level, [f"NTLM NEGOTIATE with {want}"], bad,
+                   subjects=len(contexts), actual_ok=f"{want} in {len(contexts)} NEGOTIATE messages",
+                   actual_bad=f"NEGOTIATE_IDENTIFY {'clear' if identify_expected else 'set'}")
+
+
+def privacy_requested(t: Transcript, *, level: Level = Level.SHOULD) -> CheckResult:
+    """PKT_PRIVACY "requests confidentiality" of the SSP ([MS-RPCE] 3.3.1.5.2.2): NTLM
+    NEGOTIATE carries SEAL and SIGN on the WCCE connections."""
+    contexts = _ntlm_contexts(t, wcce_connections(t))
+    need = NtlmFlag.SEAL | NtlmFlag.SIGN
+    bad = [s.legs[0] for s in contexts if (s.facts.ntlm_negotiate_flags & need) != need]
+    return _result("privacy-requested", "WCCE-T-09", level, ["NTLM NEGOTIATE with SEAL and SIGN"],
+                   bad, subjects=len(contexts), actual_ok="SEAL and SIGN requested",
+                   actual_bad="SEAL or SIGN missing")
+
+
+def not_anonymous(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """NULL identity means the caller's own credentials, not anonymous ([MS-WCCE] 2.1)."""
+    contexts = [s for s in t.security if s.facts.ntlm_user is not None]
+    bad = [s.legs[-1] for s in contexts if s.facts.ntlm_anonymous or not s.facts.ntlm_user
+           or (s.facts.ntlm_authenticate_flags or 0) & NtlmFlag.ANONYMOUS]
+    return _result("not-anonymous", "WCCE-T-11", level,
+                   ["NTLM AUTHENTICATE with a user and an NT response, no ANONYMOUS flag"], bad,
+                   subjects=len(contexts), actual_ok="authenticated as "
+                   + ", ".join(sorted({s.facts.ntlm_user for s in contexts})),
+                   actual_bad="anonymous authentication")
+
+
+def spnego_mechanism(t: Transcript) -> CheckResult:
+    """Which mechanism SPNEGO chose (recorded; Kerberos or NTLM are both allowed)."""
+    spnego = [s for s in t.security if s.auth_type == 0x09]
+    if not spnego:
+        return CheckResult(check="spnego-mechanism", requirement="WCCE-T-06", verdict=Verdict.NA,
+                           expected=("NTLM", "Kerberos"), actual="no SPNEGO context")
+    chosen = sorted({MECH_NAMES.get(s.facts.mechanism_chosen or "", s.facts.mechanism_chosen or "?")
+                     for s in spnego})
+    return CheckResult(check="spnego-mechanism", requirement="WCCE-T-06", verdict=Verdict.INFO,
+                       expected=("NTLM", "Kerberos"), actual=", ".join(chosen),
+                       evidence=tuple(s.legs[0] for s in spnego))
+
+
+def even_legs(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """SPNEGO is an even-leg provider: no rpc_auth3 on an auth_type 9 context
+    ([MS-RPCE] 2.2.1.1.7 legs table, note <98>)."""
+    spnego = {(s.conn, s.context_id) for s in t.security if s.auth_type == 0x09}
+    bad = [p.index for p in t.of_type(PType.AUTH3) if p.sec_trailer
+           and (p.conn, p.sec_trailer.auth_context_id) in spnego]
+    return _result("even-legs", "WCCE-T-13", level, ["SPNEGO legs on bind/alter_context only"], bad,
+                   subjects=len(spnego), actual_ok="no rpc_auth3 on SPNEGO contexts",
+                   actual_bad="rpc_auth3 on a SPNEGO context")
+

@@ -1,0 +1,183 @@
+"""Passive view of one security context: what the tokens say, and keys to read PDUs.
+
+Fed the GSS tokens of a bind/alter/auth3 exchange in wire order, it records the
+facts checks need (SPNEGO mechanisms, NTLM negotiate flags, the user, whether
+the exchange was anonymous) and, when the lab credentials are known, derives
+one :class:`ProtectionContext` per direction to verify and unseal PDUs.
+
+NTLM messages are found by their signature inside raw (auth_type 10) or
+SPNEGO-wrapped (9) tokens, so the facts survive a token that is otherwise
+malformed.  Kerberos is recorded as a mechanism only (issue 6 adds keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+
+from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
+from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
+
+from conformance.wire.protection import ProtectionContext
+
+__all__ = ["Direction", "NtlmFlag", "SecurityFacts", "PassiveContext", "MECH_NAMES"]
+
+_SIGNATURE = b"NTLMSSP\x00"
+NTLM_OID = "1.3.6.1.4.1.311.2.2.10"
+
+MECH_NAMES = {
+    "1.3.6.1.4.1.311.2.2.10": "NTLM",
+    "1.2.840.48018.1.2.2": "Kerberos (MS)",
+    "1.2.840.113554.1.2.2": "Kerberos",
+    "1.3.6.1.4.1.311.2.2.30": "NEGOEX",
+}
+
+
+class Direction(enum.Enum):
+    TO_SERVER = "c2s"
+    TO_CLIENT = "s2c"
+
+
+class NtlmFlag(enum.IntFlag):
+    """[MS-NLMP] 2.2.2.5 NegotiateFlags we reason about."""
+
+    UNICODE = 0x00000001
+    REQUEST_TARGET = 0x00000004
+    SIGN = 0x00000010
+    SEAL = 0x00000020
+    ANONYMOUS = 0x00000800
+    ALWAYS_SIGN = 0x00008000
+    EXTENDED_SESSIONSECURITY = 0x00080000
+    IDENTIFY = 0x00100000
+    VERSION = 0x02000000
+    N128 = 0x20000000
+    KEY_EXCH = 0x40000000
+    N56 = 0x80000000
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityFacts:
+    """What the authentication tokens of one security context showed."""
+
+    mechanisms_offered: tuple[str, ...] = ()  # SPNEGO mechTypes of the client, as OIDs
+    mechanism_chosen: str | None = None  # supportedMech of the server, or the raw mechanism
+    ntlm_negotiate_flags: int | None = None
+    ntlm_authenticate_flags: int | None = None
+    ntlm_user: str | None = None  # "DOMAIN\\user", "" when anonymous
+    ntlm_anonymous: bool = False  # empty user and empty NT response
+    mech_list_mic: tuple[bool, bool] = (False, False)  # (from client, from server)
+    complete: bool = False
+    keys: bool = False  # the credentials were known: PDUs can be verified and read
+
+
+def _ntlm_messages(token: bytes) -> list[bytes]:
+    found, at = [], token.find(_SIGNATURE)
+    while at >= 0:
+        found.append(token[at:])
+        at = token.find(_SIGNATURE, at + 8)
+    return found
+
+
+class PassiveContext:
+    def __init__(self, *, auth_type: int, identities: Mapping[str, bytes]) -> None:
+        self.auth_type = auth_type
+        self._ntlm = NTLMSSP(IDENTITIES=dict(identities)) if identities else None
+        self._ctx = None
+        self._facts: dict = {}
+        self._protection: dict[Direction, ProtectionContext] = {}
+        self._header_sign = False
+
+    # -- feeding ---------------------------------------------------------------------
+
+    def feed(self, token: bytes, direction: Direction, *, header_sign: bool = False) -> None:
+        if header_sign:
+            self._header_sign = True
+        inner = self._spnego(token, direction) if self.auth_type == 0x09 else token
+        if inner is not None:
+            self._ntlm_token(inner, direction)
+        elif self.auth_type == 0x09:
+            # SPNEGO that does not parse: still read the NTLM facts it carries
+            for message in _ntlm_messages(token):
+                self._ntlm_token(message, direction, facts_only=True)
+
+    def _spnego(self, token: bytes, direction: Direction):
+        """Record the SPNEGO facts; return the inner mechanism token (bytes or packet)."""
+        try:
+            body = GSSAPI_BLOB(token)
+            body = getattr(body, "innerToken", body)  # NegTokenInit has the GSS-API header
+            body = getattr(body, "token", body)
+        except Exception:  # garbage: nothing to learn
+            return None
+        mech_types = getattr(body, "mechTypes", None)
+        if direction is Direction.TO_SERVER and mech_types:
+            self._facts["mechanisms_offered"] = tuple(str(m.oid.val) for m in mech_types)
+        supported = getattr(body, "supportedMech", None)
+        if direction is Direction.TO_CLIENT and supported is not None:
+            self._facts["mechanism_chosen"] = str(supported.oid.val)
+        if getattr(body, "mechListMIC", None) is not None:
+            mics = list(self._facts.get("mech_list_mic", (False, False)))
+            mics[0 if direction is Direction.TO_SERVER else 1] = True
+            self._facts["mech_list_mic"] = tuple(mics)
+        carrier = getattr(body, "mechToken", None) or getattr(body, "responseToken", None)
+        return carrier.value if carrier is not None else None
+
+    def _ntlm_token(self, message, direction: Direction, *, facts_only: bool = False) -> None:
+        """``message``: the exact NTLM message (bytes or scapy's dissection of it)."""
+        try:
+            pkt = message if not isinstance(message, bytes) else NTLM_Header(message)
+            kind = int(pkt.MessageType)
+            if kind == 1 and direction is Direction.TO_SERVER:
+                self._facts["ntlm_negotiate_flags"] = int(pkt.NegotiateFlags)
+                if self.auth_type == 0x0A:
+                    self._facts.setdefault("mechanism_chosen", NTLM_OID)
+            elif kind == 3 and direction is Direction.TO_SERVER:
+                user, domain = pkt.UserName or "", pkt.DomainName or ""
+                self._facts["ntlm_authenticate_flags"] = int(pkt.NegotiateFlags)
+                self._facts["ntlm_user"] = f"{domain}\\{user}" if domain else user
+                self._facts["ntlm_anonymous"] = not user and not pkt.getfieldval("NtChallengeResponse")
+            elif kind != 2 or direction is not Direction.TO_CLIENT:
+                return
+            if not facts_only:
+                self._passive(pkt)
+        except Exception:  # a malformed message: keep what was read so far
+            return
+
+    def _passive(self, pkt) -> None:
+        if self._ntlm is None:
+            return
+        self._ctx, status = self._ntlm.GSS_Passive(self._ctx, pkt)
+        if status == GSS_S_COMPLETE and self._ctx is not None and self._ctx.SessionKey:
+            self._facts["complete"] = True
+            self._facts["keys"] = True
+
+    # -- reading ---------------------------------------------------------------------
+
+    @property
+    def facts(self) -> SecurityFacts:
+        return SecurityFacts(**self._facts)
+
+    def protection(self, direction: Direction) -> ProtectionContext | None:
+        """Verifier/unsealer for PDUs travelling in ``direction`` (None without keys)."""
+        if not self._facts.get("keys"):
+            return None
+        if direction not in self._protection:
+            ctx = self._ctx if direction is Direction.TO_SERVER else self._reverse(self._ctx)
+            mics = self._facts.get("mech_list_mic", (False, False))
+            # a mechListMIC consumed sequence number 0 in the direction it travelled
+            first = int(mics[0 if direction is Direction.TO_SERVER else 1])
+            self._protection[direction] = ProtectionContext(
+                ssp=self._ntlm, context=ctx, header_sign=self._header_sign, recv_seq=first)
+        return self._protection[direction]
+
+    @staticmethod
+    def _reverse(acceptor):
+        """A context whose receive side is the acceptor's send side (server -> client)."""
+        ctx = NTLMSSP.CONTEXT(IsAcceptor=False)
+        ctx.flags = acceptor.flags
+        ctx.SessionKey = acceptor.SessionKey
+        ctx.RecvSignKey, ctx.RecvSealKey = acceptor.SendSignKey, acceptor.SendSealKey
+        ctx.RecvSealHandle = RC4Init(acceptor.SendSealKey)
+        ctx.SendSignKey, ctx.SendSealKey = acceptor.RecvSignKey, acceptor.RecvSealKey
+        ctx.SendSealHandle = RC4Init(acceptor.RecvSealKey)
+        return ctx
