@@ -86,7 +86,12 @@ def _initiator(security: Security) -> SSP:
     creds = security.credentials
     if creds is None:
         raise ValueError("an authenticated connection needs credentials")
-    kwargs = {"UPN": f"{creds.user}@{creds.domain}"}
+    if creds.anonymous:
+        from conformance.client.anonymous import AnonymousNTLMSSP
+
+        ntlm = AnonymousNTLMSSP()
+        return SPNEGOSSP([ntlm]) if security.auth_type == 0x09 else ntlm
+    kwargs = {"UPN": f"{creds.user}@{creds.domain}" if creds.domain else creds.user}
     if creds.nt_hash is not None:
         kwargs["HASHNT"] = creds.nt_hash
     else:

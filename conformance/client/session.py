@@ -16,7 +16,8 @@ from conformance.client.dcom import (
 from conformance.client.rpc import Outcome, RpcConnection, RpcError, Security
 from conformance.wire import wcce
 from conformance.wire.dcom import (
-    IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, IREMUNKNOWN2_OPNUMS,
+    IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2,
+    IREMUNKNOWN2_OPNUMS,
     IREMUNKNOWN_OPNUMS, TowerId, parse_network_address,
 )
 from conformance.wire.rpc import PType
@@ -24,6 +25,7 @@ from conformance.wire.rpc import PType
 __all__ = ["WcceSession", "CallResult"]
 
 _OPNUM_REMOTE_CREATE_INSTANCE = 4
+_OPNUM_SERVER_ALIVE2 = 5
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +54,22 @@ class WcceSession:
         self.timeout = timeout
         self.activation: Activation | None = None
         self.exporter: RpcConnection | None = None
+        self.server_alive2 = False  # ask the resolver first, as Windows clients do
+        self.orpc_version: tuple[int, int] = (5, 7)
+        self.orpc_flags = 0
+        self.resolver: Outcome | None = None
+
+    @classmethod
+    def from_settings(cls, settings, *, tap=None) -> "WcceSession":
+        """A session configured by :class:`conformance.client.settings.ClientSettings`."""
+        session = cls(settings.host, settings.port, security=settings.security(),
+                      activation_security=settings.activation_security(), clsid=settings.clsid,
+                      iids=settings.iids, if_version=settings.if_version,
+                      timeout=settings.timeout, tap=tap)
+        session.server_alive2 = settings.server_alive2
+        session.orpc_version = settings.orpc_version
+        session.orpc_flags = settings.orpc_flags
+        return session
 
     def close(self) -> None:
         if self.exporter is not None:
@@ -63,7 +81,20 @@ class WcceSession:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def ping_resolver(self) -> Outcome:
+        """IObjectExporter::ServerAlive2, unauthenticated ([MS-DCOM] 3.2.4.1.1.1: "MUST
+        NOT specify security")."""
+        with RpcConnection(self.host, self.port, timeout=self.timeout, tap=self.tap) as resolver:
+            bound = resolver.bind(IID_IOBJECT_EXPORTER, 0)
+            if bound.ptype != PType.BIND_ACK:
+                self.resolver = bound
+                return bound
+            self.resolver, _ = resolver.call(IID_IOBJECT_EXPORTER, _OPNUM_SERVER_ALIVE2, b"")
+        return self.resolver
+
     def activate(self) -> tuple[Outcome, Activation | None]:
+        if self.server_alive2 and self.resolver is None:
+            self.ping_resolver()
         with RpcConnection(self.host, self.port, security=self.activation_security,
                            timeout=self.timeout, tap=self.tap) as scm:
             bound = scm.bind(IID_IREMOTE_SCM_ACTIVATOR, 0)
@@ -95,7 +126,7 @@ class WcceSession:
         return self.exporter.bind(interface, self.if_version)
 
     def call(self, request, *, interface: uuid.UUID = wcce.IID_ICERTREQUESTD,
-             orpc_flags: int = 0, orpc_version: tuple[int, int] = (5, 7),
+             orpc_flags: int | None = None, orpc_version: tuple[int, int] | None = None,
              ipid: uuid.UUID | None = None) -> CallResult:
         """One ORPC: ``request`` is the [in] parameters of a method of ``interface``
         (ICertRequestD, ICertRequestD2, IRemUnknown or IRemUnknown2)."""
@@ -109,7 +140,9 @@ class WcceSession:
         if ipid is None:
             ipid = (self.activation.ipid_remunknown if interface in _REMUNKNOWN
                     else self.activation.ipid(interface))
-        stub = orpc_request_stub(request, flags=orpc_flags, version=orpc_version)
+        stub = orpc_request_stub(
+            request, flags=self.orpc_flags if orpc_flags is None else orpc_flags,
+            version=self.orpc_version if orpc_version is None else orpc_version)
         outcome, reply = self.exporter.call(interface, opnum, stub, object_uuid=ipid)
         if reply is None:
             return CallResult(outcome=outcome, response=None)

@@ -71,6 +71,14 @@ class SecurityFacts:
     keys: bool = False  # the credentials were known: PDUs can be verified and read
 
 
+def _payload(pkt, name: str):
+    """A payload field of an NTLM message; scapy raises for one that is empty."""
+    try:
+        return getattr(pkt, name) or ""
+    except (AttributeError, ValueError):
+        return ""
+
+
 def _ntlm_messages(token: bytes) -> list[bytes]:
     found, at = [], token.find(_SIGNATURE)
     while at >= 0:
@@ -132,10 +140,10 @@ class PassiveContext:
                 if self.auth_type == 0x0A:
                     self._facts.setdefault("mechanism_chosen", NTLM_OID)
             elif kind == 3 and direction is Direction.TO_SERVER:
-                user, domain = pkt.UserName or "", pkt.DomainName or ""
+                user, domain = _payload(pkt, "UserName"), _payload(pkt, "DomainName")
                 self._facts["ntlm_authenticate_flags"] = int(pkt.NegotiateFlags)
                 self._facts["ntlm_user"] = f"{domain}\\{user}" if domain else user
-                self._facts["ntlm_anonymous"] = not user and not pkt.getfieldval("NtChallengeResponse")
+                self._facts["ntlm_anonymous"] = not user and not pkt.NtChallengeResponseLen
             elif kind != 2 or direction is not Direction.TO_CLIENT:
                 return
             if not facts_only:

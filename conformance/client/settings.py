@@ -1,0 +1,152 @@
+"""Every knob of the driven client, in one frozen value that a case can write as data.
+
+``ClientSettings.from_mapping({...})`` reads the TOML form of a case's client
+table; every problem is a :class:`SettingsError` naming the key, in one line.
+Passwords are never part of the mapping: a mapping names the environment
+variable that holds one (``password_env``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
+
+from conformance.client.rpc import Credentials, Security
+from conformance.wire import wcce
+
+__all__ = ["Provider", "SettingsError", "ClientSettings"]
+
+
+class SettingsError(ValueError):
+    """A client setting that cannot be used, explained in one line."""
+
+
+class Provider(enum.Enum):
+    """Security provider, as RPC auth_type and mechanism ([MS-RPCE] 2.2.1.1.7)."""
+
+    SPNEGO_NTLM = "spnego-ntlm"
+    SPNEGO_KERBEROS = "spnego-kerberos"
+    NTLM = "ntlm"
+    KERBEROS = "kerberos"
+    NONE = "none"
+
+    @property
+    def auth_type(self) -> int:
+        return {Provider.SPNEGO_NTLM: 0x09, Provider.SPNEGO_KERBEROS: 0x09, Provider.NTLM: 0x0A,
+                Provider.KERBEROS: 0x10, Provider.NONE: 0x00}[self]
+
+
+_IIDS = {"ICertRequestD": wcce.IID_ICERTREQUESTD, "ICertRequestD2": wcce.IID_ICERTREQUESTD2}
+
+
+def _version(text: str) -> int:
+    """``"1.0"`` -> the wire if_version (minor << 16 | major)."""
+    major, _, minor = str(text).partition(".")
+    return (int(minor or 0) << 16) | int(major)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClientSettings:
+    host: str
+    port: int = 135
+    provider: Provider = Provider.SPNEGO_NTLM
+    level: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY
+    impersonation: int = RPC_C_IMP_LEVEL.IMPERSONATE
+    user: str | None = None
+    domain: str = ""
+    password: str | None = dataclasses.field(default=None, repr=False)
+    anonymous: bool = False
+    clsid: uuid.UUID = wcce.CLSID_CCERTREQUESTD
+    iids: tuple[uuid.UUID, ...] = (wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2)
+    if_version: int = 0
+    header_signing: bool = True
+    server_alive2: bool = True
+    orpc_version: tuple[int, int] = (5, 7)
+    orpc_flags: int = 0
+    activation_level: int | None = None  # None: the call level, at least PKT_INTEGRITY
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not RPC_C_AUTHN_LEVEL.NONE <= self.level <= RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
+            raise SettingsError(f"level {self.level} is not an RPC auth level (1-6)")
+        if not RPC_C_IMP_LEVEL.ANONYMOUS <= self.impersonation <= RPC_C_IMP_LEVEL.DELEGATE:
+            raise SettingsError(f"impersonation {self.impersonation} is not 1-4")
+        if self.provider is Provider.NONE and self.level != RPC_C_AUTHN_LEVEL.NONE:
+            raise SettingsError("provider 'none' goes with level 1")
+        if self.provider is not Provider.NONE and self.level == RPC_C_AUTHN_LEVEL.NONE:
+            raise SettingsError(f"level 1 means no provider, not {self.provider.value}")
+        if self.provider in (Provider.SPNEGO_KERBEROS, Provider.KERBEROS):
+            raise SettingsError(f"provider {self.provider.value} needs Kerberos support (issue 6)")
+        if self.provider is not Provider.NONE and not self.anonymous and not self.user:
+            raise SettingsError("an authenticated provider needs user (or anonymous = true)")
+
+    # -- what the connections use ------------------------------------------------------
+
+    def credentials(self) -> Credentials | None:
+        if self.provider is Provider.NONE:
+            return None
+        return Credentials(user=self.user or "", domain=self.domain, password=self.password,
+                           anonymous=self.anonymous)
+
+    def security(self) -> Security:
+        if self.provider is Provider.NONE:
+            return Security()
+        return Security(auth_type=self.provider.auth_type, level=self.level,
+                        impersonation=self.impersonation, credentials=self.credentials(),
+                        header_sign=self.header_signing)
+
+    def activation_security(self) -> Security:
+        level = self.activation_level
+        if level is None:
+            level = max(self.level, RPC_C_AUTHN_LEVEL.PKT_INTEGRITY) \
+                if self.provider is not Provider.NONE else RPC_C_AUTHN_LEVEL.NONE
+        if level == RPC_C_AUTHN_LEVEL.NONE:
+            return Security()
+        return dataclasses.replace(self.security(), level=level)
+
+    # -- data form -----------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
+                     **fixed: Any) -> "ClientSettings":
+        """Settings from a case table; ``fixed`` supplies what the target profile knows
+        (host, port, user, domain, password)."""
+        environ = os.environ if environ is None else environ
+        known = {f.name for f in dataclasses.fields(cls)} | {"password_env", "version"}
+        unknown = set(data) - known
+        if unknown:
+            raise SettingsError(f"unknown client setting(s): {', '.join(sorted(unknown))}")
+        if "password" in data:
+            raise SettingsError("client settings name a password_env, never a password")
+        values: dict[str, Any] = dict(fixed)
+        for key, value in data.items():
+            try:
+                values.update(_convert(key, value, environ))
+            except (ValueError, TypeError, KeyError) as exc:
+                raise SettingsError(f"client setting {key} = {value!r}: {exc}") from None
+        return cls(**values)
+
+
+def _convert(key: str, value: Any, environ: Mapping[str, str]) -> dict[str, Any]:
+    if key == "provider":
+        return {"provider": Provider(value)}
+    if key == "password_env":
+        if value not in environ:
+            raise KeyError(f"environment variable {value} is not set")
+        return {"password": environ[value]}
+    if key == "version":
+        return {"if_version": _version(value)}
+    if key == "iids":
+        return {"iids": tuple(_IIDS.get(v) or uuid.UUID(v) for v in value)}
+    if key == "clsid":
+        return {"clsid": uuid.UUID(value)}
+    if key == "orpc_version":
+        major, _, minor = str(value).partition(".")
+        return {"orpc_version": (int(major), int(minor))}
+    return {key: value}
