@@ -9,6 +9,7 @@ LocationInfo, ScmRequestInfo).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 import uuid
 
@@ -16,15 +17,15 @@ from scapy.layers.msrpce.msdcom import (
     CLSID_ActivationContextInfo, CLSID_ActivationPropertiesIn, CLSID_InstantiationInfo,
     CLSID_ScmRequestInfo, CLSID_SecurityInfo, CLSID_ServerLocationInfo,
     CLSID_SpecialSystemProperties, COSERVERINFO, ActivationContextInfoData,
-    ActivationPropertiesBlob, CustomHeader, InstantiationInfoData, LocationInfoData, OBJREF,
-    OBJREF_CUSTOM, PropsOutInfo, ScmReplyInfoData, ScmRequestInfoData, SecurityInfoData,
-    SpecialPropertiesData, customREMOTE_REQUEST_SCM_INFO,
+    InstantiationInfoData, LocationInfoData, PropsOutInfo, ScmReplyInfoData, ScmRequestInfoData,
+    SecurityInfoData, SpecialPropertiesData, customREMOTE_REQUEST_SCM_INFO,
 )
 from scapy.layers.msrpce.raw.ms_dcom import (
     COMVERSION, GUID, MInterfacePointer, ORPCTHAT, ORPCTHIS, RemoteCreateInstance_Request,
     RemoteCreateInstance_Response,
 )
 
+from conformance.wire.activation import activation_objref
 from conformance.wire.dcom import COM_VERSION, IID_IACTIVATION_PROPERTIES_IN, DualStringArray
 
 __all__ = ["ActivatedInterface", "Activation", "activation_request", "parse_activation",
@@ -65,6 +66,22 @@ def activation_request(*, clsid: uuid.UUID, iids: list[uuid.UUID], server_name: 
                        default_level: int, version: tuple[int, int] = COM_VERSION,
                        cid: uuid.UUID | None = None, orpc_flags: int = 1
                        ) -> RemoteCreateInstance_Request:
+    """IRemoteSCMActivator::RemoteCreateInstance with a fresh causality ID."""
+    blob = _activation_properties(clsid, tuple(iids), server_name, default_level, version)
+    request = RemoteCreateInstance_Request(
+        orpcthis=ORPCTHIS(version=COMVERSION(MajorVersion=version[0], MinorVersion=version[1]),
+                          flags=orpc_flags, cid=_guid(cid or uuid.UUID(bytes=secrets.token_bytes(16))),
+                          extensions=None),
+        pActProperties=MInterfacePointer(abData=blob), ndr64=False)
+    request.pUnkOuter = None
+    return request
+
+
+@functools.lru_cache(maxsize=64)
+def _activation_properties(clsid: uuid.UUID, iids: tuple[uuid.UUID, ...], server_name: str,
+                           default_level: int, version: tuple[int, int]) -> bytes:
+    """The ActivationPropertiesIn OBJREF; its NDR type serialization is slow in scapy and
+    depends only on these arguments, so it is built once per combination."""
     properties = [
         SpecialPropertiesData(dwDefaultAuthnLvl=default_level, dwOrigClsctx=16, dwFlags=2,
                               ndr64=False),
@@ -78,23 +95,12 @@ def activation_request(*, clsid: uuid.UUID, iids: list[uuid.UUID], server_name: 
         ScmRequestInfoData(remoteRequest=customREMOTE_REQUEST_SCM_INFO(pRequestedProtseqs=[7]),
                            ndr64=False),
     ]
-    header = CustomHeader(
-        pclsid=[_guid(c) for c in (CLSID_SpecialSystemProperties, CLSID_InstantiationInfo,
-                                   CLSID_ActivationContextInfo, CLSID_SecurityInfo,
-                                   CLSID_ServerLocationInfo, CLSID_ScmRequestInfo)],
-        pSizes=[len(p) + 16 + (-len(p) % 8) for p in properties], ndr64=False)
-    header.headerSize = len(header) + 16
-    header.totalSize = header.headerSize + sum(header.valueof("pSizes"))
-    objref = OBJREF(iid=IID_IACTIVATION_PROPERTIES_IN) / OBJREF_CUSTOM(
-        clsid=CLSID_ActivationPropertiesIn,
-        pObjectData=ActivationPropertiesBlob(CustomHeader=header, Property=properties))
-    request = RemoteCreateInstance_Request(
-        orpcthis=ORPCTHIS(version=COMVERSION(MajorVersion=version[0], MinorVersion=version[1]),
-                          flags=orpc_flags, cid=_guid(cid or uuid.UUID(bytes=secrets.token_bytes(16))),
-                          extensions=None),
-        pActProperties=MInterfacePointer(abData=bytes(objref)), ndr64=False)
-    request.pUnkOuter = None
-    return request
+    return activation_objref(
+        iid=IID_IACTIVATION_PROPERTIES_IN, clsid=CLSID_ActivationPropertiesIn,
+        property_clsids=[CLSID_SpecialSystemProperties, CLSID_InstantiationInfo,
+                         CLSID_ActivationContextInfo, CLSID_SecurityInfo,
+                         CLSID_ServerLocationInfo, CLSID_ScmRequestInfo],
+        properties=properties)
 
 
 def parse_activation(stub: bytes) -> Activation:

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from scapy.layers.msrpce.msdcom import (
-    CLSID_ActivationPropertiesOut, CLSID_PropsOutInfo, CLSID_ScmReplyInfo,
-    ActivationPropertiesBlob, CustomHeader, InstantiationInfoData, OBJREF, OBJREF_CUSTOM,
-    PropsOutInfo, ScmReplyInfoData, ScmRequestInfoData, customREMOTE_REPLY_SCM_INFO,
+    CLSID_ActivationPropertiesOut, CLSID_PropsOutInfo, CLSID_ScmReplyInfo, InstantiationInfoData,
+    OBJREF, PropsOutInfo, ScmReplyInfoData, ScmRequestInfoData, customREMOTE_REPLY_SCM_INFO,
 )
 from scapy.layers.msrpce.raw import ms_dcom
 from scapy.layers.msrpce.raw.ms_dcom import COMVERSION, MInterfacePointer, ORPCTHAT
@@ -23,6 +22,7 @@ from conformance.refca.dcom.objects import ObjectTable
 from conformance.refca.rpc.calls import Call, Fault
 from conformance.refca.rpc.dispatch import InterfaceSpec
 from conformance.wire import wcce
+from conformance.wire.activation import activation_objref
 from conformance.wire.dcom import (
     COM_VERSION, IID_IACTIVATION_PROPERTIES_OUT, IID_IOBJECT_EXPORTER,
     IID_IREMOTE_SCM_ACTIVATOR, IID_IUNKNOWN, HResult, DualStringArray, StringBinding, TowerId,
@@ -221,19 +221,8 @@ class ScmServices:
                 serverVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]),
                 ndr64=False),
             ndr64=False)
-        properties = [props_out, scm_reply]
-        header = CustomHeader(
-            destCtx=2,
-            pclsid=[guid_bytes(CLSID_PropsOutInfo), guid_bytes(CLSID_ScmReplyInfo)],
-            # each property is an NDR type-serialization-1 stream: 16-byte header + body,
-            # padded to 8
-            pSizes=[len(p) + 16 + (-len(p) % 8) for p in properties],
-            pdwReserved=None,
-            ndr64=False)
-        header.headerSize = len(header) + 16
-        header.totalSize = header.headerSize + sum(header.valueof("pSizes"))
-        objref = OBJREF(iid=IID_IACTIVATION_PROPERTIES_OUT) / OBJREF_CUSTOM(
-            clsid=CLSID_ActivationPropertiesOut,
-            pObjectData=ActivationPropertiesBlob(CustomHeader=header, Property=properties))
-        return bytes(objref)
+        return activation_objref(iid=IID_IACTIVATION_PROPERTIES_OUT,
+                                 clsid=CLSID_ActivationPropertiesOut,
+                                 property_clsids=[CLSID_PropsOutInfo, CLSID_ScmReplyInfo],
+                                 properties=[props_out, scm_reply])
 
