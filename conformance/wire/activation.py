@@ -16,7 +16,7 @@ from scapy.layers.msrpce.msdcom import OBJREF, OBJREF_CUSTOM, CustomHeader
 from scapy.layers.msrpce.raw.ms_dcom import GUID
 from scapy.packet import Raw
 
-__all__ = ["activation_objref"]
+__all__ = ["activation_objref", "requested_class"]
 
 
 def activation_objref(*, iid: uuid.UUID, clsid: uuid.UUID, property_clsids: Sequence[uuid.UUID],
@@ -32,3 +32,20 @@ def activation_objref(*, iid: uuid.UUID, clsid: uuid.UUID, property_clsids: Sequ
     # dwSize: everything after dwSize and dwReserved ([MS-DCOM] 2.2.22)
     data = struct.pack("<II", len(blob), 0) + blob
     return bytes(OBJREF(iid=iid) / OBJREF_CUSTOM(clsid=clsid, pObjectData=Raw(data)))
+
+
+def requested_class(request) -> tuple[uuid.UUID, tuple[uuid.UUID, ...]] | None:
+    """(CLSID, IIDs) of a dissected RemoteCreateInstance/RemoteGetClassObject request,
+    or None when its activation properties do not decode."""
+    from scapy.layers.msrpce.msdcom import InstantiationInfoData
+
+    try:
+        blob = OBJREF(request.valueof("pActProperties").abData).pObjectData
+        for prop in blob.Property:
+            if InstantiationInfoData in prop:
+                info = prop[InstantiationInfoData]
+                return (uuid.UUID(bytes_le=bytes(info.classId)),
+                        tuple(uuid.UUID(bytes_le=bytes(g)) for g in info.valueof("pIID")))
+    except Exception:  # a malformed blob is the caller's finding
+        return None
+    return None

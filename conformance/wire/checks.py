@@ -19,9 +19,9 @@ from conformance.wire import wcce
 from conformance.wire.passive import MECH_NAMES, NtlmFlag
 from conformance.wire.rpc import PType
 from conformance.wire.stubs import interface_name
-from conformance.wire.transcript import Transcript
+from conformance.wire.transcript import Direction, Transcript
 
-__all__ = ["Verdict", "Level", "CheckResult", "wcce_connections", "interface_version",
+__all__ = ["Verdict", "Level", "Side", "CheckResult", "CheckContext", "CHECKS", "run_check", "wcce_connections", "interface_version",
            "security_provider", "auth_type_consistent", "auth_level", "stub_confidentiality",
            "impersonation_flags", "privacy_requested", "not_anonymous", "spnego_mechanism",
            "even_legs", "WCCE_INTERFACES"]
@@ -39,6 +39,18 @@ class Verdict(enum.Enum):
     NA = "N/A"
     INCONCLUSIVE = "INCONCLUSIVE"
     ERROR = "ERROR"
+
+
+class Side(enum.Enum):
+    """Whose PDUs a check judges: the client's, the server's, or both."""
+
+    CLIENT = "client"
+    SERVER = "server"
+    BOTH = "both"
+
+    def covers(self, direction: Direction) -> bool:
+        return (self is Side.BOTH or (self is Side.CLIENT and direction is Direction.TO_SERVER)
+                or (self is Side.SERVER and direction is Direction.TO_CLIENT))
 
 
 class Level(enum.Enum):
@@ -113,11 +125,12 @@ def security_provider(t: Transcript, *, expected: int = 0x09, level: Level = Lev
 # -- RPCE: every sec_trailer of a security context carries its negotiated auth_type ---------
 
 
-def auth_type_consistent(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+def auth_type_consistent(t: Transcript, *, side: Side = Side.BOTH,
+                         level: Level = Level.MUST) -> CheckResult:
     """[MS-RPCE] 2.2.2.11 / 3.3.1.5.2: all PDUs of a security context, in both
     directions, carry the auth_type negotiated when it was created."""
     negotiated = {(s.conn, s.context_id): s.auth_type for s in t.security}
-    with_trailer = [p for p in t.pdus if p.sec_trailer is not None
+    with_trailer = [p for p in t.pdus if p.sec_trailer is not None and side.covers(p.direction)
                     and (p.conn, p.sec_trailer.auth_context_id) in negotiated]
     bad = [p.index for p in with_trailer
            if p.sec_trailer.auth_type != negotiated[(p.conn, p.sec_trailer.auth_context_id)]]
@@ -147,7 +160,7 @@ def auth_level(t: Transcript, *, expected: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY,
                    actual_bad=f"auth_level {', '.join(map(str, levels))} seen")
 
 
-def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *,
+def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Side = Side.BOTH,
                          level: Level = Level.MUST) -> CheckResult:
     """At PKT_PRIVACY "the PDU body will be encrypted" ([MS-RPCE] 3.3.1.5.2.2): every
     request/response body on a WCCE connection holds none of the plaintext known to
@@ -155,7 +168,7 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *,
     privacy the body is plaintext, so the known values must be visible in it."""
     needles = [n for n in plaintexts if n]
     conns = wcce_connections(t)
-    calls = [p for p in t.pdus if p.conn in conns and p.ptype in _CALLS]
+    calls = [p for p in t.pdus if p.conn in conns and p.ptype in _CALLS and side.covers(p.direction)]
     sealed = [p for p in calls if p.sec_trailer and p.sec_trailer.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY]
     clear = [p for p in calls if p not in sealed]
     leaked = [p.index for p in sealed if any(n in p.body for n in needles)]
@@ -170,7 +183,7 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *,
     expected = ("sealed stubs hold none of the call's plaintext and unseal to its NDR",
                 "stubs below PKT_PRIVACY carry the plaintext")
     if not bad and unknown:
-        return CheckResult(check="stub-confidentiality", requirement="WCCE-T-07",
+        return CheckResult(check="stub-confidentiality", requirement="RPCE-PROT-01",
                            verdict=Verdict.INCONCLUSIVE, expected=expected,
                            actual=f"{len(unknown)} sealed PDUs could not be unsealed (no keys)",
                            evidence=tuple(unknown))
@@ -178,7 +191,7 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *,
         f"plaintext in sealed PDUs {leaked}" if leaked else "",
         f"sealed PDUs that do not verify or decode {unreadable}" if unreadable else "",
         "no known plaintext in the unsealed stubs" if hidden else ""]))
-    return _result("stub-confidentiality", "WCCE-T-07", level, expected, bad, subjects=len(calls),
+    return _result("stub-confidentiality", "RPCE-PROT-01", level, expected, bad, subjects=len(calls),
                    actual_ok=f"{len(sealed)} sealed PDUs unreadable without keys and decoding with "
                              f"them; {len(clear)} clear", actual_bad=actual_bad)
 
@@ -251,3 +264,185 @@ def even_legs(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
                    subjects=len(spnego), actual_ok="no rpc_auth3 on SPNEGO contexts",
                    actual_bad="rpc_auth3 on a SPNEGO context")
 
+
+
+# -- activation and ORPC framing ([MS-DCOM]) ---------------------------------------------------
+
+
+def _activations(t: Transcript):
+    from conformance.wire.activation import requested_class
+
+    return [(p, requested_class(p.decoded.packet)) for p in t.of_type(PType.REQUEST)
+            if p.decoded is not None and p.decoded.name == "RemoteCreateInstance_Request"
+            and p.decoded.packet is not None]
+
+
+def activation_clsid(t: Transcript, *, expected=wcce.CLSID_CCERTREQUESTD,
+                     level: Level = Level.MUST) -> CheckResult:
+    """The client activates CCertRequestD ([MS-WCCE] 1.9)."""
+    found = _activations(t)
+    bad = [p.index for p, cls in found if cls is None or cls[0] != expected]
+    seen = sorted({str(cls[0]) if cls else "undecodable" for _, cls in found})
+    return _result("activation-clsid", "WCCE-T-04", level, [f"InstantiationInfoData.classId {expected}"],
+                   bad, subjects=len(found), actual_ok=f"{expected}", actual_bad=", ".join(seen))
+
+
+def activation_iids(t: Transcript, *, level: Level = Level.SHOULD) -> CheckResult:
+    """The client asks for ICertRequestD and/or ICertRequestD2 ([MS-WCCE] 2.1)."""
+    found = _activations(t)
+    bad = [p.index for p, cls in found
+           if cls is None or not cls[1] or not set(cls[1]) <= WCCE_INTERFACES]
+    seen = sorted({interface_name(i) for _, cls in found if cls for i in cls[1]})
+    return _result("activation-iids", "WCCE-T-05", level, ["pIID within {ICertRequestD, ICertRequestD2}"],
+                   bad, subjects=len(found), actual_ok=", ".join(seen), actual_bad=", ".join(seen))
+
+
+def _interface_binds(t: Transcript, interface) -> list:
+    return [p for p in t.of_type(PType.BIND, PType.ALTER_CONTEXT)
+            if any(c.interface == interface for c in p.contexts)]
+
+
+def activation_level(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """ServerAlive2 "MUST NOT specify security"; RemoteCreateInstance is bound at
+    PKT_INTEGRITY or above ([MS-DCOM] 3.2.4.1.1.1, notes <80>, <81>)."""
+    from conformance.wire.dcom import IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR
+
+    alive = [p for p in t.of_type(PType.REQUEST) if p.interface == IID_IOBJECT_EXPORTER and p.opnum == 5]
+    alive_conns = {p.conn for p in alive}
+    alive_bad = [p.index for p in t.pdus if p.conn in alive_conns and p.sec_trailer is not None
+                 and p.direction is Direction.TO_SERVER]
+    scm = _interface_binds(t, IID_IREMOTE_SCM_ACTIVATOR)
+    scm_bad = [p.index for p in scm
+               if not p.sec_trailer or p.sec_trailer.auth_level < RPC_C_AUTHN_LEVEL.PKT_INTEGRITY]
+    return _result("activation-level", "WCCE-T-22", level,
+                   ["ServerAlive2 without security", "RemoteCreateInstance at PKT_INTEGRITY or above"],
+                   alive_bad + scm_bad, subjects=len(alive) + len(scm),
+                   actual_ok="as required", actual_bad=(
+                       ("ServerAlive2 authenticated; " if alive_bad else "")
+                       + ("activation below PKT_INTEGRITY" if scm_bad else "")))
+
+
+def resolver_level(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """ResolveOxid(2), SimplePing and ComplexPing at PKT_INTEGRITY or above
+    ([MS-DCOM] 3.2.4.1.2.2, 3.2.6.1)."""
+    from conformance.wire.dcom import IID_IOBJECT_EXPORTER
+
+    calls = [p for p in t.of_type(PType.REQUEST)
+             if p.interface == IID_IOBJECT_EXPORTER and p.opnum in (0, 1, 2, 4)]
+    bad = [p.index for p in calls
+           if not p.sec_trailer or p.sec_trailer.auth_level < RPC_C_AUTHN_LEVEL.PKT_INTEGRITY]
+    return _result("resolver-level", "WCCE-T-23", level, ["OXID resolution and pings at PKT_INTEGRITY+"],
+                   bad, subjects=len(calls), actual_ok="at PKT_INTEGRITY or above",
+                   actual_bad="below PKT_INTEGRITY")
+
+
+def header_signing(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """The server echoes PFC_SUPPORT_HEADER_SIGN only when the client offered it
+    ([MS-RPCE] 3.3.1.5.2.2); whether it was negotiated is recorded."""
+    contexts = list(t.security)
+    bad = [s.legs[1] if len(s.legs) > 1 else s.legs[0] for s in contexts
+           if s.header_sign_granted and not s.header_sign_requested]
+    if not contexts:
+        return CheckResult(check="header-signing", requirement="WCCE-T-14", verdict=Verdict.NA,
+                           expected=("echo only what was offered",), actual="no security context")
+    summary = ", ".join(f"{'requested' if s.header_sign_requested else 'not requested'}/"
+                        f"{'granted' if s.header_sign_granted else 'not granted'}" for s in contexts)
+    return CheckResult(check="header-signing", requirement="WCCE-T-14",
+                       verdict=level.violation if bad else Verdict.INFO,
+                       expected=("echo only what was offered",), actual=summary, evidence=tuple(bad))
+
+
+def _orpc_requests(t: Transcript):
+    from conformance.wire.dcom import IID_IREMUNKNOWN, IID_IREMUNKNOWN2
+
+    orpc = WCCE_INTERFACES | {IID_IREMUNKNOWN, IID_IREMUNKNOWN2}
+    return [p for p in t.of_type(PType.REQUEST) if p.interface in orpc]
+
+
+def orpc_object_uuid(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """Every ORPC request names its IPID as object UUID ([MS-DCOM] 3.2.4.2)."""
+    calls = _orpc_requests(t)
+    bad = [p.index for p in calls if p.object_uuid is None]
+    return _result("orpc-object-uuid", "WCCE-T-15", level, ["PFC_OBJECT_UUID with the IPID"], bad,
+                   subjects=len(calls), actual_ok=f"{len(calls)} ORPCs addressed",
+                   actual_bad="ORPC without object UUID")
+
+
+def orpcthis(t: Transcript, *, server_minor: int = 7, level: Level = Level.MUST) -> CheckResult:
+    """ORPCTHIS: version 5.x not above the server's, flags 0, reserved1 0, a causality
+    ID ([MS-DCOM] 2.2.13.3, 3.2.4.2)."""
+    calls = [p for p in _orpc_requests(t) if p.decoded is not None and p.decoded.orpc is not None]
+    bad, seen = [], set()
+    for p in calls:
+        head = p.decoded.orpc
+        version = (int(head.version.MajorVersion), int(head.version.MinorVersion))
+        problems = []
+        if version[0] != 5 or version[1] > server_minor:
+            problems.append(f"version {version[0]}.{version[1]}")
+        if int(head.flags) != 0:
+            problems.append(f"flags {int(head.flags)}")
+        if int(head.reserved1) != 0:
+            problems.append("reserved1 not 0")
+        if bytes(head.cid) == bytes(16):
+            problems.append("null cid")
+        if problems:
+            bad.append(p.index)
+            seen.update(problems)
+    return _result("orpcthis", "WCCE-T-16", level, [f"version 5.<={server_minor}, flags 0, cid set"], bad,
+                   subjects=len(calls), actual_ok=f"{len(calls)} ORPCTHIS well formed",
+                   actual_bad=", ".join(sorted(seen)))
+
+
+def request_returns_zero(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
+    """Request/Request2 "MUST return zero ... errors through pdwDisposition" ([MS-WCCE] 3.2.1.4.2.1)."""
+    responses = [p for p in t.of_type(PType.RESPONSE) if p.decoded is not None and p.decoded.ok
+                 and p.decoded.name in ("Request_Response", "Request2_Response")]
+    bad = [p.index for p in responses if int(p.decoded.packet.status) != 0]
+    return _result("request-returns-zero", "WCCE-T-20", level, ["return value 0"], bad,
+                   subjects=len(responses), actual_ok="0", actual_bad=", ".join(
+                       f"0x{int(t.pdus[i].decoded.packet.status):08x}" for i in bad[:3]))
+
+
+# -- registry -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CheckContext:
+    """What a case tells its checks: the side to judge and what the client meant."""
+
+    side: Side = Side.BOTH
+    plaintexts: tuple[bytes, ...] = ()
+    impersonation: int = RPC_C_IMP_LEVEL.IMPERSONATE
+    expected_level: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY
+    levels: dict = dataclasses.field(default_factory=dict)  # requirement ID -> Level
+
+
+CHECKS = {
+    "interface-version": lambda t, c: interface_version(t),
+    "security-provider": lambda t, c: security_provider(t),
+    "spnego-mechanism": lambda t, c: spnego_mechanism(t),
+    "auth-level": lambda t, c: auth_level(t, expected=c.expected_level),
+    "privacy-requested": lambda t, c: privacy_requested(t),
+    "impersonation-flags": lambda t, c: impersonation_flags(t, impersonation=c.impersonation),
+    "not-anonymous": lambda t, c: not_anonymous(t),
+    "even-legs": lambda t, c: even_legs(t),
+    "header-signing": lambda t, c: header_signing(t),
+    "orpc-object-uuid": lambda t, c: orpc_object_uuid(t),
+    "orpcthis": lambda t, c: orpcthis(t),
+    "request-returns-zero": lambda t, c: request_returns_zero(t),
+    "activation-clsid": lambda t, c: activation_clsid(t),
+    "activation-iids": lambda t, c: activation_iids(t),
+    "activation-level": lambda t, c: activation_level(t),
+    "resolver-level": lambda t, c: resolver_level(t),
+    "auth-type-consistent": lambda t, c: auth_type_consistent(t, side=c.side),
+    "stub-confidentiality": lambda t, c: stub_confidentiality(t, c.plaintexts, side=c.side),
+}
+
+
+def run_check(name: str, t: Transcript, context: CheckContext) -> CheckResult:
+    """Run a check by name; a bug in a check is an ERROR result, not an exception."""
+    try:
+        return CHECKS[name](t, context)
+    except Exception as exc:  # the suite failed, not the target
+        return CheckResult(check=name, requirement="?", verdict=Verdict.ERROR, expected=(),
+                           actual=f"check raised {type(exc).__name__}: {exc}")

@@ -55,6 +55,7 @@ class Decoded:
     packet: NDRPacket | None
     name: str | None
     error: str | None = None
+    orpc: NDRPacket | None = None  # ORPCTHIS / ORPCTHAT of an ORPC stub
 
     @property
     def ok(self) -> bool:
@@ -73,17 +74,19 @@ def decode_stub(interface: uuid.UUID | None, opnum: int | None, stub: bytes, *, 
         return Decoded(None, None, f"opnum {opnum} not in {known.name}")
     cls = op.response if response else op.request
     endian = "little" if little_endian else "big"
+    head = None
     try:
         body = stub
         if known.orpc:
             head = (ORPCTHAT if response else ORPCTHIS)(stub, ndr64=False, ndrendian=endian)
             body = head.load if head.payload else b""
+            head.remove_payload()
         extra = {"request_packet": request} if (response and request is not None) else {}
         pkt = cls(body, ndr64=False, ndrendian=endian, **extra)
         if conf.padding_layer in pkt:
-            return Decoded(pkt, cls.__name__, "trailing bytes after the NDR")
+            return Decoded(pkt, cls.__name__, "trailing bytes after the NDR", head)
         if len(bytes(pkt)) > len(body):
-            return Decoded(pkt, cls.__name__, "stub shorter than the NDR it announces")
-        return Decoded(pkt, cls.__name__)
+            return Decoded(pkt, cls.__name__, "stub shorter than the NDR it announces", head)
+        return Decoded(pkt, cls.__name__, None, head)
     except Exception as exc:  # scapy's NDR engine raises many kinds on garbage
-        return Decoded(None, cls.__name__, f"{type(exc).__name__}: {exc}")
+        return Decoded(None, cls.__name__, f"{type(exc).__name__}: {exc}", head)
