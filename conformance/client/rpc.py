@@ -20,14 +20,13 @@ from scapy.layers.dcerpc import (
     DceRpc5Request, DceRpc5TransferSyntax, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL,
 )
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
-from scapy.layers.ntlm import NTLMSSP
 from scapy.layers.spnego import SPNEGOSSP
 from scapy.packet import Raw
 
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.gss import token_packet
-from conformance.wire.protection import ProtectionContext, SecTrailer
+from conformance.wire.protection import ProtectionContext, ProtectionError, SecTrailer
 from conformance.wire.rpc import BTFN_PREFIX, NDR20, SEC_TRAILER_LEN, PfcFlag, PType
 
 __all__ = ["Credentials", "Security", "Outcome", "RpcConnection", "RpcError", "gss_flags"]
@@ -63,6 +62,8 @@ class Security:
     header_sign: bool = True
     context_id: int = 0
     target_name: str | None = None
+    ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
+    spnego_auth3: bool = False  # send SPNEGO's third leg in rpc_auth3 (a client mutant)
 
 
 def gss_flags(level: int, impersonation: int) -> GSS_C_FLAGS:
@@ -86,17 +87,18 @@ def _initiator(security: Security) -> SSP:
     creds = security.credentials
     if creds is None:
         raise ValueError("an authenticated connection needs credentials")
-    if creds.anonymous:
-        from conformance.client.anonymous import AnonymousNTLMSSP
+    from conformance.client.ntlm import AnonymousNTLMSSP, FlagsNTLMSSP
 
+    if creds.anonymous:
         ntlm = AnonymousNTLMSSP()
         return SPNEGOSSP([ntlm]) if security.auth_type == 0x09 else ntlm
-    kwargs = {"UPN": f"{creds.user}@{creds.domain}" if creds.domain else creds.user}
+    kwargs = {"UPN": f"{creds.user}@{creds.domain}" if creds.domain else creds.user,
+              "clear_flags": security.ntlm_clear_flags}
     if creds.nt_hash is not None:
         kwargs["HASHNT"] = creds.nt_hash
     else:
         kwargs["PASSWORD"] = creds.password or ""
-    ntlm = NTLMSSP(**kwargs)
+    ntlm = FlagsNTLMSSP(**kwargs)
     if security.auth_type == 0x0A:
         return ntlm
     if security.auth_type == 0x09:
@@ -110,6 +112,7 @@ class Outcome:
 
     pdus: tuple[bytes, ...]
     closed: bool = False
+    unverified: str | None = None  # why a response's protection did not verify
 
     @property
     def last(self) -> bytes | None:
@@ -290,7 +293,7 @@ class RpcConnection:
                 raise RpcError(f"GSS_Init_sec_context failed: 0x{status:x}", outcome)
             if token is None:
                 break
-            if self._ssp.LegsAmount(self._gss) % 2 == 1:
+            if self._ssp.LegsAmount(self._gss) % 2 == 1 or sec.spnego_auth3:
                 # NTLM: rpc_auth3 carries the last leg; "the server MUST NOT respond"
                 self.send(self._auth3_pdu(bytes(token)))
                 break
@@ -379,7 +382,10 @@ class RpcConnection:
                                                  object_uuid=object_uuid), replies=64)
         if not outcome.pdus or outcome.ptype != PType.RESPONSE:
             return outcome, None
-        return outcome, b"".join(self.response_stub(p) for p in outcome.pdus)
+        try:
+            return outcome, b"".join(self.response_stub(p) for p in outcome.pdus)
+        except ProtectionError as exc:
+            return dataclasses.replace(outcome, unverified=str(exc)), None
 
     def response_stub(self, pdu: bytes) -> bytes:
         header = CommonHeader.parse(pdu)

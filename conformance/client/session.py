@@ -26,6 +26,7 @@ __all__ = ["WcceSession", "CallResult"]
 
 _OPNUM_REMOTE_CREATE_INSTANCE = 4
 _OPNUM_SERVER_ALIVE2 = 5
+_OPNUM_RESOLVE_OXID2 = 4
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +58,8 @@ class WcceSession:
         self.server_alive2 = False  # ask the resolver first, as Windows clients do
         self.orpc_version: tuple[int, int] = (5, 7)
         self.orpc_flags = 0
+        self.object_uuid = True
+        self.resolve_security: Security | None = None  # ResolveOxid2 after activating
         self.resolver: Outcome | None = None
 
     @classmethod
@@ -69,6 +72,10 @@ class WcceSession:
         session.server_alive2 = settings.server_alive2
         session.orpc_version = settings.orpc_version
         session.orpc_flags = settings.orpc_flags
+        session.object_uuid = settings.object_uuid
+        if settings.resolve_oxid_level is not None:
+            session.resolve_security = dataclasses.replace(settings.security(),
+                                                           level=settings.resolve_oxid_level)
         return session
 
     def close(self) -> None:
@@ -108,7 +115,23 @@ class WcceSession:
         if stub is None:
             return outcome, None
         self.activation = parse_activation(stub)
+        if self.resolve_security is not None and self.activation.oxid is not None:
+            self.resolve_oxid()
         return outcome, self.activation
+
+    def resolve_oxid(self) -> Outcome:
+        """IObjectExporter::ResolveOxid2 for the activated OXID ([MS-DCOM] 3.2.4.1.2.2)."""
+        from scapy.layers.msrpce.raw.ms_dcom import ResolveOxid2_Request
+
+        request = ResolveOxid2_Request(pOxid=self.activation.oxid, arRequestedProtseqs=[7],
+                                       ndr64=False)
+        with RpcConnection(self.host, self.port, security=self.resolve_security,
+                           timeout=self.timeout, tap=self.tap) as resolver:
+            resolver.bind(IID_IOBJECT_EXPORTER, 0)
+            if IID_IOBJECT_EXPORTER not in resolver.contexts:
+                return Outcome(pdus=())
+            outcome, _ = resolver.call(IID_IOBJECT_EXPORTER, _OPNUM_RESOLVE_OXID2, bytes(request))
+        return outcome
 
     def exporter_address(self) -> tuple[str, int]:
         assert self.activation is not None and self.activation.bindings is not None
@@ -140,6 +163,8 @@ class WcceSession:
         if ipid is None:
             ipid = (self.activation.ipid_remunknown if interface in _REMUNKNOWN
                     else self.activation.ipid(interface))
+        if not self.object_uuid:
+            ipid = None
         stub = orpc_request_stub(
             request, flags=self.orpc_flags if orpc_flags is None else orpc_flags,
             version=self.orpc_version if orpc_version is None else orpc_version)

@@ -70,6 +70,10 @@ class ClientSettings:
     orpc_version: tuple[int, int] = (5, 7)
     orpc_flags: int = 0
     activation_level: int | None = None  # None: the call level, at least PKT_INTEGRITY
+    object_uuid: bool = True  # PFC_OBJECT_UUID with the IPID on every ORPC
+    resolve_oxid_level: int | None = None  # also call ResolveOxid2 at this level after activating
+    ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
+    spnego_auth3: bool = False  # SPNEGO's third leg in rpc_auth3 (a client mutant)
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -99,7 +103,8 @@ class ClientSettings:
             return Security()
         return Security(auth_type=self.provider.auth_type, level=self.level,
                         impersonation=self.impersonation, credentials=self.credentials(),
-                        header_sign=self.header_signing)
+                        header_sign=self.header_signing, ntlm_clear_flags=self.ntlm_clear_flags,
+                        spnego_auth3=self.spnego_auth3)
 
     def activation_security(self) -> Security:
         level = self.activation_level

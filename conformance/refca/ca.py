@@ -67,6 +67,7 @@ class ReferenceCA:
                                log=event_logger("scm"))
         self.activation_dispatcher = InterfaceDispatcher(self.scm.interfaces())
         self.association_policy = AssociationPolicy()
+        self.association_class = Association  # refca.mutants may substitute a subclass
         self._activation: Listener | None = None
         self._exporter: Listener | None = None
 
@@ -108,7 +109,8 @@ class ReferenceCA:
         acceptors = self.acceptors()
 
         def make(connection: ConnectionInfo) -> Association:
-            return Association(dispatcher=dispatcher, acceptors=acceptors, connection=connection,
+            return self.association_class(dispatcher=dispatcher, acceptors=acceptors,
+                               connection=connection,
                                groups=self.groups, policy=self.association_policy,
                                log=event_logger(f"{name} {connection.peer_host}:{connection.peer_port}"))
         return make

@@ -163,14 +163,14 @@ def auth_level(t: Transcript, *, expected: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY,
 def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Side = Side.BOTH,
                          level: Level = Level.MUST) -> CheckResult:
     """At PKT_PRIVACY "the PDU body will be encrypted" ([MS-RPCE] 3.3.1.5.2.2): every
-    request/response body on a WCCE connection holds none of the plaintext known to
-    be in the call, and it verifies and decrypts to the NDR of that call.  Below
-    privacy the body is plaintext, so the known values must be visible in it."""
+    sealed request/response body holds none of the plaintext known to be in the call,
+    and it verifies and decrypts to the NDR of that call.  Below privacy the body is
+    plaintext, so on WCCE connections the known values must be visible in it."""
     needles = [n for n in plaintexts if n]
     conns = wcce_connections(t)
-    calls = [p for p in t.pdus if p.conn in conns and p.ptype in _CALLS and side.covers(p.direction)]
+    calls = [p for p in t.pdus if p.ptype in _CALLS and side.covers(p.direction)]
     sealed = [p for p in calls if p.sec_trailer and p.sec_trailer.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY]
-    clear = [p for p in calls if p not in sealed]
+    clear = [p for p in calls if p not in sealed and p.conn in conns]
     leaked = [p.index for p in sealed if any(n in p.body for n in needles)]
     unreadable = [p.index for p in sealed if p.verified is False
                   or (p.decoded is not None and not p.decoded.ok)]
@@ -191,7 +191,8 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Si
         f"plaintext in sealed PDUs {leaked}" if leaked else "",
         f"sealed PDUs that do not verify or decode {unreadable}" if unreadable else "",
         "no known plaintext in the unsealed stubs" if hidden else ""]))
-    return _result("stub-confidentiality", "RPCE-PROT-01", level, expected, bad, subjects=len(calls),
+    return _result("stub-confidentiality", "RPCE-PROT-01", level, expected, bad,
+                   subjects=len(sealed) + len(clear),
                    actual_ok=f"{len(sealed)} sealed PDUs unreadable without keys and decoding with "
                              f"them; {len(clear)} clear", actual_bad=actual_bad)
 

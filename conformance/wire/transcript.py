@@ -274,9 +274,19 @@ def _record(index: int, chunk: Chunk, raw: bytes, state: _ConnState) -> PduRecor
     return PduRecord(**base)
 
 
+def _without_verifier(raw: bytes, header: CommonHeader, trailer: SecTrailer | None) -> bytes:
+    """The PDU as if unauthenticated: scapy then skips dissecting the auth token, which
+    the passive context parses once anyway (it is the costly part)."""
+    if trailer is None:
+        return raw
+    order = "<" if header.little_endian else ">"
+    body = raw[:trailer.offset - trailer.auth_pad_length] if trailer.auth_pad_length <= trailer.offset else raw[:trailer.offset]
+    return body[:8] + struct.pack(order + "HH", len(body), 0) + body[12:]
+
+
 def _bind_family(raw, header, direction, state: _ConnState, index, trailer, token) -> dict:
     out: dict = {}
-    pkt = DceRpc5(raw)
+    pkt = DceRpc5(_without_verifier(raw, header, trailer))
     if header.ptype in _BINDS:
         body = pkt[DceRpc5Bind] if header.ptype == PType.BIND else pkt[DceRpc5AlterContext]
         proposals = tuple(ContextProposal(
@@ -321,11 +331,12 @@ def _feed_security(state: _ConnState, trailer: SecTrailer, token: bytes, directi
             auth_type=trailer.auth_type, auth_level=trailer.auth_level, sign_req=sign,
             sign_ok=False, legs=[],
             passive=PassiveContext(auth_type=trailer.auth_type, identities=state.identities))
-    elif direction is Direction.TO_CLIENT and sign and sec["sign_req"] and len(sec["legs"]) == 1:
-        sec["sign_ok"] = True
+    elif direction is Direction.TO_CLIENT and len(sec["legs"]) == 1:
+        sec["sign_ok"] = sign  # what the server's first reply says, offered or not
     state.last_context_id = trailer.auth_context_id
     sec["legs"].append(index)
     if token:
+        # header signing is in force only when both sides set the flag ([MS-RPCE] 3.3.1.5.2.2)
         sec["passive"].feed(token, direction, header_sign=sec["sign_req"] and sec["sign_ok"])
 
 

@@ -59,6 +59,12 @@ def guid_bytes(value: uuid.UUID) -> GUID:
 class ObjectExporter:
     """Dispatcher for the exporter port (implements rpc.calls.Dispatcher)."""
 
+    # [MS-DCOM] 3.1.1.5.4 rules; refca/mutants.py switches one off at a time.
+    CHECK_VERSION = True
+    CHECK_FLAGS = True
+    UNKNOWN_IPID_IS_DISCONNECTED = True
+    INTERFACE_VERSIONS = frozenset({0})
+
     def __init__(self, *, objects: ObjectTable, wcce_handlers: Mapping[int, Callable],
                  min_level: int, bindings: Callable[[Call], DualStringArray],
                  log: LogFn | None = None) -> None:
@@ -70,7 +76,7 @@ class ObjectExporter:
 
     def supports_interface(self, if_uuid: uuid.UUID, if_version: int) -> bool:
         # "The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1)
-        return if_uuid in _OPNUMS and if_version == 0
+        return if_uuid in _OPNUMS and if_version in self.INTERFACE_VERSIONS
 
     def dispatch(self, call: Call) -> Reply | Fault:
         try:
@@ -79,7 +85,7 @@ class ObjectExporter:
         except Exception:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         major, minor = orpc.version.MajorVersion, orpc.version.MinorVersion
-        if major != COM_VERSION[0] or minor > COM_VERSION[1]:
+        if self.CHECK_VERSION and (major != COM_VERSION[0] or minor > COM_VERSION[1]):
             return Fault(HResult.RPC_E_VERSION_MISMATCH)
         if call.auth.auth_level < self._min_level:
             # "Windows returns E_ACCESSDENIED for IRemUnknown/IRemUnknown2 and
@@ -87,9 +93,11 @@ class ObjectExporter:
             if call.interface in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
                 return Fault(HResult.E_ACCESSDENIED)
             return Fault(FaultStatus.ACCESS_DENIED)
-        if orpc.flags != 0:
+        if self.CHECK_FLAGS and orpc.flags != 0:
             return Fault(HResult.RPC_E_INVALID_HEADER)
         target = self.objects.lookup(call.object_uuid) if call.object_uuid else None
+        if target is None and not self.UNKNOWN_IPID_IS_DISCONNECTED:
+            target = self.objects.any_interface(call.interface)
         if target is None:
             return Fault(HResult.RPC_E_DISCONNECTED)
         if call.interface != target.iid and call.interface not in _BASES.get(target.iid, ()):

@@ -115,6 +115,11 @@ class ObjectTable:
             if not obj.ipids:
                 self._objects.pop(obj.oid, None)
 
+    def any_interface(self, iid: uuid.UUID) -> ExportedInterface | None:
+        """Some exported interface of ``iid`` (used only by a mutant)."""
+        with self._lock:
+            return next((e for e in self._interfaces.values() if e.iid == iid), None)
+
     def touch(self, ipid: uuid.UUID) -> None:
         """An ORPC on an interface counts as a ping of its object."""
         with self._lock:

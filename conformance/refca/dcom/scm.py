@@ -52,6 +52,7 @@ class ScmServices:
                  log: LogFn | None = None) -> None:
         self.objects = objects
         self._server_names = server_names
+        self.classes = frozenset({wcce.CLSID_CCERTREQUESTD})  # what the SCM can activate
         self._bindings = exporter_bindings
         self._activation_min_level = activation_min_level
         self._authn_hint = authn_hint
@@ -180,7 +181,7 @@ class ScmServices:
         if inst is None or scm_req is None:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
         clsid = guid_uuid(inst.classId)
-        if clsid != wcce.CLSID_CCERTREQUESTD:
+        if clsid not in self.classes:
             self._log("activation_refused", clsid=str(clsid), why="class not registered")
             return self._activation_error(req, response, HResult.REGDB_E_CLASSNOTREG)
         iids = [guid_uuid(g) for g in inst.valueof("pIID")]

@@ -34,7 +34,7 @@ from conformance.wire.vtrailer import VerificationError, strip_verification_trai
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer, ProtectionError
-from conformance.wire.rpc import SEC_TRAILER_LEN, BindNakReason, FaultStatus, PfcFlag, PType
+from conformance.wire.rpc import NDR20, SEC_TRAILER_LEN, BindNakReason, FaultStatus, PfcFlag, PType
 
 __all__ = ["AssocState", "Action", "TRANSITIONS", "AssociationPolicy", "Association",
            "DropConnection"]
@@ -81,6 +81,7 @@ _REQUEST_HEADER_LEN = 24
 _RESPONSE_HEADER_LEN = 24
 #: MUST_RECV_FRAG_SIZE of C706 12.6.3.1: no smaller fragments can be negotiated.
 MIN_FRAG = 1432
+RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
 
 
 class DropConnection(Exception):
@@ -119,6 +120,13 @@ class _PendingCall:
 
 
 class Association:
+    # Behaviour switches a mutant (refca/mutants.py) flips in a subclass; the reference
+    # values follow C706 / [MS-RPCE] / [MS-DCOM].
+    TRANSFER_SYNTAXES: tuple = (NDR20,)  # "support the NDR transfer syntax only" ([MS-DCOM] 2.2)
+    REQUIRE_FIRST_FRAGMENT = True  # C706 12.6.2: fragments arrive in sequence
+    ANSWER_MAYBE_CALLS = True  # Windows ignores PFC_MAYBE and answers ([MS-RPCE] 2.2.2.3)
+    VERIFY_REQUESTS = True  # a request whose verifier fails is refused ([MS-RPCE] 3.3.1.5.2.2)
+
     def __init__(self, *, dispatcher: Dispatcher, acceptors: AcceptorFactory,
                  connection: ConnectionInfo, groups: AssocGroups,
                  policy: AssociationPolicy | None = None, log: LogFn | None = None) -> None:
@@ -209,7 +217,7 @@ class Association:
             if body.max_xmit_frag < MIN_FRAG or body.max_recv_frag < MIN_FRAG:
                 return self._reject_bind(header, alter, BindNakReason.NOT_SPECIFIED,
                                          FaultStatus.NCA_S_PROTO_ERROR, "fragment size too small")
-            if body.assoc_group_id and not self._groups.join(body.assoc_group_id):
+            if body.assoc_group_id and not self._join_group(body.assoc_group_id):
                 return self._reject_bind(header, alter, BindNakReason.NOT_SPECIFIED,
                                          FaultStatus.NCA_S_PROTO_ERROR,
                                          f"unknown association group 0x{body.assoc_group_id:x}")
@@ -217,7 +225,8 @@ class Association:
         try:
             results, accepted = negotiate_contexts(
                 proposals, self.contexts, self.dispatcher.supports_interface,
-                bind_time_features=self.policy.bind_time_features)
+                bind_time_features=self.policy.bind_time_features,
+                transfer_syntaxes=self.TRANSFER_SYNTAXES)
         except ValueError as exc:
             if not alter:
                 self._groups.leave(group)
@@ -249,6 +258,13 @@ class Association:
             little_endian=header.little_endian, auth=verifier)
         return [bytes(reply)]
 
+    def _join_group(self, group_id: int) -> bool:
+        return self._groups.join(group_id)
+
+    def _grant_header_sign(self, requested: bool) -> bool:
+        """PFC_SUPPORT_HEADER_SIGN is echoed only when the client offered it."""
+        return self.policy.header_signing and requested
+
     def _bind_auth(self, pdu: bytes, header: CommonHeader, trailer: SecTrailer, alter: bool):
         """Run one GSS leg carried by a bind/alter_context.
 
@@ -271,8 +287,8 @@ class Association:
             ctx = self.security.create(
                 context_id=trailer.auth_context_id, auth_type=trailer.auth_type,
                 auth_level=trailer.auth_level,
-                header_sign=self.policy.header_signing
-                and bool(header.pfc_flags & PfcFlag.SUPPORT_HEADER_SIGN))
+                header_sign=self._grant_header_sign(
+                    bool(header.pfc_flags & PfcFlag.SUPPORT_HEADER_SIGN)))
         elif (ctx.auth_type, ctx.auth_level) != (trailer.auth_type, trailer.auth_level):
             status = (FaultStatus.RPC_S_SEC_PKG_ERROR if ctx.auth_type != trailer.auth_type
                       else FaultStatus.ACCESS_DENIED)
@@ -313,6 +329,12 @@ class Association:
         ctx = self.security.get(trailer.auth_context_id) if trailer else None
         if ctx is None or ctx.state is not ContextState.ESTABLISHING:
             self._log("auth3_ignored", call_id=header.call_id)
+            return
+        if ctx.auth_type == RPC_C_AUTHN_GSS_NEGOTIATE:
+            # SPNEGO is an even-leg provider: its legs travel on alter_context, never
+            # on rpc_auth3 ([MS-RPCE] 2.2.1.1.7 note <98>).  The context is unusable.
+            ctx.state = ContextState.FAILED
+            self._log("auth_failed", context_id=ctx.context_id, why="SPNEGO leg in rpc_auth3")
             return
         token = pdu[trailer.offset + SEC_TRAILER_LEN:header.frag_len]
         try:
@@ -384,7 +406,7 @@ class Association:
             self._pending = None
             raise DropConnection("new call while a fragmented call is pending",
                                  [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
-        if pending is None and not first:
+        if pending is None and not first and self.REQUIRE_FIRST_FRAGMENT:
             raise DropConnection("middle fragment without a first fragment",
                                  [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
         try:
@@ -437,8 +459,14 @@ class Association:
             body = pdu[start:trailer.offset]
             return body[:len(body) - trailer.auth_pad_length]
         assert sec is not None and sec.protection is not None
-        return sec.protection.unprotect(pdu, header, trailer,
-                                        privacy=level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)
+        try:
+            return sec.protection.unprotect(pdu, header, trailer,
+                                            privacy=level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)
+        except ProtectionError:
+            if self.VERIFY_REQUESTS:
+                raise
+            start = _REQUEST_HEADER_LEN + (16 if header.pfc_flags & PfcFlag.OBJECT_UUID else 0)
+            return pdu[start:trailer.offset - trailer.auth_pad_length]
 
     def _complete(self, header: CommonHeader, pending: _PendingCall) -> list[bytes]:
         context = self.contexts[pending.cont_id]
@@ -461,6 +489,8 @@ class Association:
                   user=pending.auth.user,
                   outcome=f"fault 0x{outcome.status:08x}" if isinstance(outcome, Fault)
                   else f"response {len(outcome.stub)} bytes")
+        if header.pfc_flags & PfcFlag.MAYBE and not self.ANSWER_MAYBE_CALLS:
+            return []
         if isinstance(outcome, Fault):
             return [self._fault(header, outcome.status, pending.cont_id)]
         return self._respond(header, pending, outcome)
@@ -495,7 +525,7 @@ class Association:
                                         little_endian=header.little_endian))
         pad = (-len(piece)) % 16
         verifier = build.auth_verifier(
-            auth_type=sec.auth_type, auth_level=level, context_id=sec.context_id,
+            auth_type=self._response_auth_type(sec), auth_level=level, context_id=sec.context_id,
             token=b"\0" * sec.protection.signature_length(), pad_length=pad)
         unsigned = bytes(build.response(
             call_id=pending.call_id, cont_id=pending.cont_id, stub=piece, alloc_hint=alloc_hint,
@@ -504,7 +534,15 @@ class Association:
         out_header = CommonHeader.parse(unsigned)
         out_trailer = SecTrailer.parse(unsigned, out_header)
         return sec.protection.protect(unsigned, out_header, out_trailer,
-                                      privacy=level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)
+                                      privacy=self._seals(level))
+
+    def _response_auth_type(self, sec: SecurityContext) -> int:
+        """Replies carry the auth_type the client negotiated ([MS-RPCE] 2.2.2.11)."""
+        return sec.auth_type
+
+    def _seals(self, level: int) -> bool:
+        """At PKT_PRIVACY "the PDU body will be encrypted" ([MS-RPCE] 3.3.1.5.2.2)."""
+        return level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY
 
 
 class _CallRefused(Exception):

@@ -37,6 +37,7 @@ def _uuid(value) -> uuid.UUID:
 def negotiate_contexts(
     proposals: Sequence, bound: Mapping[int, PresentationContext],
     supports: Callable[[uuid.UUID, int], bool], *, bind_time_features: int,
+    transfer_syntaxes: Sequence[tuple[uuid.UUID, int]] = (NDR20,),
 ) -> tuple[list[ContextResultSpec], dict[int, PresentationContext]]:
     """Results for scapy ``DceRpc5Context`` proposals and the contexts they accept.
 
@@ -63,11 +64,12 @@ def negotiate_contexts(
         if not supports(interface, if_version):
             results.append(rejected(ProviderReason.ABSTRACT_SYNTAX_NOT_SUPPORTED))
             continue
-        if NDR20 not in syntaxes:
+        chosen = next((s for s in transfer_syntaxes if s in syntaxes), None)
+        if chosen is None:
             results.append(rejected(ProviderReason.PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED))
             continue
-        results.append((ContextResult.ACCEPTANCE, 0, NDR20[0], NDR20[1]))
+        results.append((ContextResult.ACCEPTANCE, 0, chosen[0], chosen[1]))
         accepted[proposal.cont_id] = PresentationContext(
             cont_id=proposal.cont_id, interface=interface, if_version=if_version,
-            transfer_syntax=NDR20[0], transfer_version=NDR20[1])
+            transfer_syntax=chosen[0], transfer_version=chosen[1])
     return results, accepted

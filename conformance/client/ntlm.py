@@ -1,4 +1,4 @@
-"""An NTLM initiator that authenticates anonymously ([MS-NLMP] 3.1.5.1.2).
+"""NTLM initiators for client modes scapy does not have: anonymous, withheld flags.
 
 scapy's NTLMSSP needs a user and a key; a client that means "anonymous" sends an
 AUTHENTICATE with an empty user name and NT response, LmChallengeResponse Z(1)
@@ -10,7 +10,7 @@ from __future__ import annotations
 from scapy.layers.gssapi import GSS_S_COMPLETE
 from scapy.layers.ntlm import NTLM_AUTHENTICATE, NTLMSSP
 
-__all__ = ["AnonymousNTLMSSP"]
+__all__ = ["AnonymousNTLMSSP", "FlagsNTLMSSP"]
 
 NEGOTIATE_ANONYMOUS = 0x00000800
 NEGOTIATE_KEY_EXCH = 0x40000000
@@ -36,3 +36,21 @@ class AnonymousNTLMSSP(NTLMSSP):
     def SupportsMechListMIC(self):
         # No session key, so no mechListMIC ([MS-SPNG] 3.1.5.1: only with integrity).
         return False
+
+
+class FlagsNTLMSSP(NTLMSSP):
+    """scapy's NTLM initiator, withholding chosen NEGOTIATE flags (client mutants)."""
+
+    def __init__(self, *, clear_flags: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.clear_flags = clear_flags
+
+    def GSS_Init_sec_context(self, Context, input_token=None, target_name=None, req_flags=None,
+                             **kwargs):
+        first = Context is None or Context.state == self.STATE.INIT
+        Context, token, status = super().GSS_Init_sec_context(
+            Context, input_token=input_token, target_name=target_name, req_flags=req_flags, **kwargs)
+        if first and self.clear_flags and token is not None:
+            token.NegotiateFlags = int(token.NegotiateFlags) & ~self.clear_flags
+            Context.neg_tok = token  # the MIC covers the NEGOTIATE as sent
+        return Context, token, status

@@ -1,0 +1,148 @@
+"""Conformance cases from TOML tables (``cases/*.toml``), matrices expanded.
+
+A table entry names its requirements, what the client does (kind, method, client
+settings, parameters), the expected outcome as data and the wire checks to
+apply.  ``matrix = { provider = [...], level = [...] }`` expands one entry into
+the product of its values; ``{name}`` in any string is replaced by the row's
+value (a string that is exactly ``"{name}"`` takes the value's own type).
+
+Expected outcomes are alternatives: ``"accept"``, ``"drop"``, or a table
+``{ any = [...] }`` (``deny = [...]`` reads the same) of observed forms such as
+``"fault 0x00000005"``, ``"hresult 0x80070005"``, ``"disposition 0x80094800"``,
+``"bind_nak 9"``, ``"reject 1"``, ``"activation fault 0x00000005"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import pathlib
+import re
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+from conformance.catalogue import Requirement
+from conformance.wire.checks import CHECKS, Side
+
+__all__ = ["CaseError", "Case", "load_cases", "KINDS", "METHODS"]
+
+KINDS = {"call", "activation", "bind", "raw", "flow"}
+METHODS = {"Request", "Request2", "GetCACert", "Ping", "Ping2", "GetCAProperty", "GetCAPropertyInfo"}
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_FIELDS = {"id", "title", "requirements", "claims", "kind", "method", "client", "params", "matrix",
+           "expect", "checks", "side", "action", "connection_drops"}
+_OUTCOME = re.compile(r"^(activation )?(accept|drop|(fault|hresult) 0x[0-9a-f]{8}|"
+                      r"disposition (0x[0-9a-f]{8}|\d)|bind_nak \d+|reject \d+)$")
+
+
+class CaseError(ValueError):
+    """A case table problem, in one line naming the file and case."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Case:
+    id: str
+    title: str
+    source: str
+    requirements: tuple[str, ...]
+    claims: tuple[str, ...]
+    kind: str
+    method: str | None
+    client: Mapping[str, Any]
+    params: Mapping[str, Any]
+    action: str | None
+    expect: tuple[str, ...]
+    connection_drops: bool | None  # True: must drop; False: must stay; None: not checked
+    checks: tuple[str, ...]
+    side: Side
+
+    def matches(self, prefixes: tuple[str, ...]) -> bool:
+        return not prefixes or any(self.id.startswith(p) for p in prefixes)
+
+
+def _substitute(value: Any, row: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole and whole.group(1) in row:
+            return row[whole.group(1)]
+        return _PLACEHOLDER.sub(lambda m: str(row.get(m.group(1), m.group(0))), value)
+    if isinstance(value, list):
+        return [_substitute(v, row) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, row) for k, v in value.items()}
+    return value
+
+
+def _expectation(where: str, raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        values = [raw]
+    elif isinstance(raw, dict) and len(raw) == 1 and set(raw) <= {"any", "deny"}:
+        values = list(next(iter(raw.values())))
+    else:
+        raise CaseError(f"{where}: expect is 'accept', 'drop' or {{ any = [...] }}")
+    normalized = [v.strip().lower() for v in values]
+    for value in normalized:
+        if not _OUTCOME.match(value):
+            raise CaseError(f"{where}: expected outcome {value!r} is not a known form")
+    return tuple(normalized)
+
+
+def _expand(entry: dict, source: str, defaults: dict, catalogue: Mapping[str, Requirement]) -> list[Case]:
+    where = f"{source}: case {entry.get('id', '?')}"
+    unknown = set(entry) - _FIELDS
+    if unknown:
+        raise CaseError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    matrix = entry.get("matrix", {})
+    names = list(matrix)
+    rows = [dict(zip(names, values)) for values in itertools.product(*(matrix[n] for n in names))]
+    cases = []
+    for row in rows or [{}]:
+        e = _substitute({k: v for k, v in entry.items() if k != "matrix"}, row)
+        merged = {**defaults, **e}
+        cid = str(merged.get("id", ""))
+        here = f"{source}: case {cid}"
+        if not cid or _PLACEHOLDER.search(cid):
+            raise CaseError(f"{here}: id missing or with an unknown placeholder")
+        kind = merged.get("kind", "call")
+        if kind not in KINDS:
+            raise CaseError(f"{here}: kind {kind!r} is not one of {sorted(KINDS)}")
+        method = merged.get("method")
+        if kind in ("call", "flow") and method not in METHODS:
+            raise CaseError(f"{here}: method {method!r} is not one of {sorted(METHODS)}")
+        requirements = tuple(merged.get("requirements", ()))
+        missing = [r for r in requirements if r not in catalogue]
+        if not requirements or missing:
+            raise CaseError(f"{here}: requirements {missing or 'missing'} not in the catalogue")
+        checks = tuple(merged.get("checks", ()))
+        bad_checks = set(checks) - set(CHECKS)
+        if bad_checks:
+            raise CaseError(f"{here}: unknown check(s) {sorted(bad_checks)}")
+        if "expect" not in merged:
+            raise CaseError(f"{here}: expect is required")
+        cases.append(Case(
+            id=cid, title=str(merged.get("title", cid)), source=source, requirements=requirements,
+            claims=tuple(merged.get("claims", ())), kind=kind, method=method,
+            client=dict(merged.get("client", {})), params=dict(merged.get("params", {})),
+            action=merged.get("action"), expect=_expectation(here, merged["expect"]),
+            connection_drops=merged.get("connection_drops"), checks=checks,
+            side=Side(merged.get("side", "server"))))
+    return cases
+
+
+def load_cases(paths: list[pathlib.Path], catalogue: Mapping[str, Requirement]) -> list[Case]:
+    cases: list[Case] = []
+    for path in sorted(paths):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise CaseError(f"{path.name}: not valid TOML: {exc}") from None
+        defaults = data.get("defaults", {})
+        for entry in data.get("case", []):
+            cases.extend(_expand(entry, path.name, defaults, catalogue))
+    seen: set[str] = set()
+    for case in cases:
+        if case.id in seen:
+            raise CaseError(f"{case.source}: case id {case.id} is not unique")
+        seen.add(case.id)
+    return cases

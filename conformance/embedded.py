@@ -1,0 +1,70 @@
+"""The embedded reference CA as a suite target (the default of every run)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import secrets
+import tempfile
+from collections.abc import Iterator
+
+from conformance.profile import Claims, Target
+from conformance.refca.ca import ReferenceCA
+from conformance.refca.config import load_config, nt_hash
+from conformance.refca.listener import PortInUse
+
+__all__ = ["embedded_target", "LAB_USER"]
+
+LAB_USER = "wcce-suite"
+
+
+def _loopback_candidates() -> Iterator[tuple[str, int]]:
+    # Port 135 where it can be bound (certipy and scapy's ServerAlive2 know no other);
+    # each process takes its own 127.x address so parallel workers do not collide.
+    pid = os.getpid()
+    base = f"127.{(pid >> 8) & 0xFF}.{pid & 0xFF}"
+    for last in range(200, 255):
+        yield f"{base}.{last}", 135
+    yield "127.0.0.1", 0
+
+
+@contextlib.contextmanager
+def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None = None
+                    ) -> Iterator[tuple[Target, ReferenceCA]]:
+    """Start the reference CA (optionally as a mutant) and describe it as a Target."""
+    password = secrets.token_urlsafe(18)  # in memory only
+    with tempfile.TemporaryDirectory(prefix="wcce-ca-") as scratch:
+        state = state_dir or pathlib.Path(scratch)
+        ca = None
+        for host, port in _loopback_candidates():
+            try:
+                config = load_config(None, host=host, port=port, state_dir=state,
+                                     users={LAB_USER: nt_hash(password)})
+                ca = ReferenceCA(config)
+                if mutant:
+                    from conformance.refca.mutants import apply_mutant
+
+                    apply_mutant(ca, mutant)
+                ca.start()
+                break
+            except PortInUse:
+                if ca is not None:
+                    ca.store.close()
+                ca = None
+                continue
+        if ca is None:
+            raise PortInUse("no loopback address could be bound for the reference CA")
+        policy = ca.config.policy
+        target = Target(
+            host=ca.config.listen.host, activation_port=ca.activation_port, ca_name=ca.config.ca_name,
+            user=LAB_USER, domain=ca.config.dns_domain, password=password,
+            templates={"issue": "User", "pending": "UserApproval"},
+            claims=Claims(enforce_privacy=policy.enforce_privacy,
+                          hardened_activation=policy.activation_min_level >= 5,
+                          pending_template=True),
+            description="embedded reference CA" + (f" (mutant {mutant})" if mutant else ""))
+        try:
+            yield target, ca
+        finally:
+            ca.stop()

@@ -1,0 +1,101 @@
+"""Target profiles: what the suite talks to and what the target claims.
+
+A profile is TOML (``examples/*.toml``); the password is named by an environment
+variable, never written.  Every problem is a :class:`ProfileError` in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["ProfileError", "Claims", "Target", "load_profile"]
+
+
+class ProfileError(ValueError):
+    """A target profile problem, in one line."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Claims:
+    """What the target says about itself; None: unknown (its cases are N/A)."""
+
+    enforce_privacy: bool | None = None  # IF_ENFORCEENCRYPTICERTREQUEST or the CVE-2022-37976 update
+    hardened_activation: bool | None = None  # KB5004442: activation below PKT_INTEGRITY refused
+    pending_template: bool = False  # a template that takes requests under submission
+
+    def holds(self, claim: str) -> bool | None:
+        return getattr(self, claim, None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    host: str
+    activation_port: int = 135
+    ca_name: str
+    user: str
+    domain: str
+    password: str = dataclasses.field(repr=False)
+    templates: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    claims: Claims = dataclasses.field(default_factory=Claims)
+    quirks: frozenset[str] = frozenset()
+    description: str = ""
+
+    @property
+    def issue_template(self) -> str:
+        return self.templates.get("issue", "User")
+
+
+_SECTIONS = {
+    "target": {"host", "activation_port", "ca_name", "description"},
+    "credentials": {"user", "domain", "password_env"},
+    "templates": {"issue", "pending"},
+    "claims": {"enforce_privacy", "hardened_activation"},
+    "quirks": {"names"},
+}
+
+
+def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None) -> Target:
+    environ = os.environ if environ is None else environ
+    try:
+        data: dict[str, Any] = tomllib.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"cannot read target profile {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"target profile {path} is not valid TOML: {exc}") from None
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ProfileError(f"unknown section(s) in target profile: {', '.join(sorted(unknown))}")
+    for section, allowed in _SECTIONS.items():
+        extra = set(data.get(section, {})) - allowed
+        if extra:
+            raise ProfileError(f"unknown key(s) in [{section}]: {', '.join(sorted(extra))}")
+    target, creds = data.get("target", {}), data.get("credentials", {})
+    for section, key in (("target", "host"), ("target", "ca_name"), ("credentials", "user"),
+                         ("credentials", "password_env")):
+        if key not in data.get(section, {}):
+            raise ProfileError(f"[{section}] {key} is required")
+    variable = creds["password_env"]
+    if variable not in environ:
+        raise ProfileError(f"environment variable {variable} (credentials.password_env) is not set")
+    port = target.get("activation_port", 135)
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ProfileError(f"target.activation_port {port!r} is not a TCP port")
+    claims = data.get("claims", {})
+    for key, value in claims.items():
+        if not isinstance(value, bool):
+            raise ProfileError(f"claims.{key} must be true or false (leave it out when unknown)")
+    templates = dict(data.get("templates", {}))
+    return Target(
+        host=str(target["host"]), activation_port=port, ca_name=str(target["ca_name"]),
+        description=str(target.get("description", "")), user=str(creds["user"]),
+        domain=str(creds.get("domain", "")), password=environ[variable], templates=templates,
+        claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
+                      hardened_activation=claims.get("hardened_activation"),
+                      pending_template="pending" in templates),
+        quirks=frozenset(data.get("quirks", {}).get("names", [])),
+    )

@@ -1,0 +1,175 @@
+"""Samba-style DCE/RPC negatives on the object exporter, by name.
+
+Each action opens the case's authenticated exporter connection, sends PDUs that
+differ from a valid call in one named way, and returns the observed outcome and
+whether the connection dropped.  The expected outcome lives in the case table.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from scapy.layers.dcerpc import DceRpc5, DceRpc5Bind
+
+from conformance.client import methods
+from conformance.client.dcom import orpc_request_stub
+from conformance.client.rpc import Outcome, RpcConnection
+from conformance.wire import wcce
+from conformance.wire.framing import CommonHeader
+from conformance.wire.protection import SecTrailer
+from conformance.wire.rpc import PfcFlag
+
+__all__ = ["RAW_ACTIONS"]
+
+FIRST, LAST = PfcFlag.FIRST_FRAG, PfcFlag.LAST_FRAG
+
+
+def _answer(conn: RpcConnection) -> tuple[str, bool]:
+    """The server's answer and whether it then closed the connection."""
+    from conformance.engine import _outcome_text
+
+    pdu = conn.recv_pdu()
+    outcome = Outcome(pdus=(pdu,) if pdu else (), closed=conn.closed_by_peer)
+    text = _outcome_text(outcome)
+    if text == "accept":
+        # a whole response: drain its fragments
+        while pdu is not None and not CommonHeader.parse(pdu).pfc_flags & LAST:
+            pdu = conn.recv_pdu()
+    return text, not conn.is_connected()
+
+
+def _exporter(session) -> tuple[RpcConnection, uuid.UUID, int]:
+    session.connect_exporter()
+    conn = session.exporter
+    return conn, session.activation.ipid(wcce.IID_ICERTREQUESTD), conn.contexts[wcce.IID_ICERTREQUESTD]
+
+
+def _ping_stub(engine, case) -> bytes:
+    return orpc_request_stub(methods.ping(engine.ca_name(case)))
+
+
+def _send(conn, *pdus: bytes) -> None:
+    for pdu in pdus:
+        conn.send(pdu)
+
+
+def pfc_flags(extra: int):
+    """A complete request with flags the server does not act on (MAYBE, CONC_MPX, reserved)."""
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        _send(conn, conn.request_pdu(5, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid,
+                                     pfc_flags=FIRST | LAST | extra))
+        return _answer(conn)
+    return action
+
+
+def fragments(shape: str):
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        stub = _ping_stub(engine, case)
+        half = len(stub) // 2 // 4 * 4
+        call = conn.next_call_id()
+
+        def frag(piece, flags, call_id=call):
+            return conn.request_pdu(5, piece, cont_id=cont, object_uuid=ipid, call_id=call_id,
+                                    pfc_flags=flags, alloc_hint=len(stub))
+        if shape == "in-order":
+            _send(conn, frag(stub[:half], FIRST), frag(stub[half:], LAST))
+        elif shape == "middle-without-first":
+            _send(conn, frag(stub[half:], 0))
+        elif shape == "last-without-first":
+            _send(conn, frag(stub[half:], LAST))
+        elif shape == "new-call-inside":
+            _send(conn, frag(stub[:half], FIRST), frag(stub, FIRST | LAST, conn.next_call_id()))
+        return _answer(conn)
+    return action
+
+
+def _trailer_patch(offset_in_trailer: int, value: bytes):
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        pdu = conn.request_pdu(5, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+        at = SecTrailer.parse(pdu, CommonHeader.parse(pdu)).offset + offset_in_trailer
+        _send(conn, pdu[:at] + value + pdu[at + len(value):])
+        return _answer(conn)
+    return action
+
+
+def tamper_signature(engine, case, settings, session, tap):
+    conn, ipid, cont = _exporter(session)
+    pdu = conn.request_pdu(5, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    _send(conn, pdu[:-3] + bytes([pdu[-3] ^ 0x40]) + pdu[-2:])
+    return _answer(conn)
+
+
+def replay(engine, case, settings, session, tap):
+    conn, ipid, cont = _exporter(session)
+    pdu = conn.request_pdu(5, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    _send(conn, pdu)
+    first, _ = _answer(conn)
+    if first != "accept":
+        return f"first call: {first}", not conn.is_connected()
+    _send(conn, pdu)
+    return _answer(conn)
+
+
+def missing_verifier(engine, case, settings, session, tap):
+    conn, ipid, cont = _exporter(session)
+    protection, conn.protection = conn.protection, None  # build it as if unauthenticated
+    pdu = conn.request_pdu(5, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    conn.protection = protection
+    _send(conn, pdu)
+    return _answer(conn)
+
+
+def opnum(number: int, interface: str = "ICertRequestD"):
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        _send(conn, conn.request_pdu(number, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid))
+        return _answer(conn)
+    return action
+
+
+def unknown_context(engine, case, settings, session, tap):
+    conn, ipid, _ = _exporter(session)
+    _send(conn, conn.request_pdu(5, _ping_stub(engine, case), cont_id=0x77, object_uuid=ipid))
+    return _answer(conn)
+
+
+def unknown_assoc_group(engine, case, settings, session, tap):
+    host, port = session.exporter_address()
+    with RpcConnection(host, port, tap=tap) as conn:
+        elems = conn.contexts_for(wcce.IID_ICERTREQUESTD, 0)
+        conn.send(bytes(DceRpc5(call_id=conn.next_call_id())
+                        / DceRpc5Bind(assoc_group_id=0x7EADBEEF, context_elem=elems)))
+        return _answer(conn)
+
+
+def request_before_bind(engine, case, settings, session, tap):
+    host, port = session.exporter_address()
+    with RpcConnection(host, port, tap=tap) as conn:
+        conn.send(conn.request_pdu(5, _ping_stub(engine, case), cont_id=0,
+                                   object_uuid=session.activation.ipid(wcce.IID_ICERTREQUESTD)))
+        return _answer(conn)
+
+
+RAW_ACTIONS = {
+    "pfc-maybe": pfc_flags(PfcFlag.MAYBE),
+    "pfc-conc-mpx": pfc_flags(PfcFlag.CONC_MPX),
+    "pfc-reserved": pfc_flags(PfcFlag.RESERVED_1),
+    "fragments-in-order": fragments("in-order"),
+    "fragments-middle-without-first": fragments("middle-without-first"),
+    "fragments-last-without-first": fragments("last-without-first"),
+    "fragments-new-call-inside": fragments("new-call-inside"),
+    "auth-pad-overflow": _trailer_patch(2, b"\xf0"),
+    "trailer-level-changed": _trailer_patch(1, b"\x05"),
+    "trailer-auth-type-changed": _trailer_patch(0, b"\x0a"),
+    "trailer-unknown-context": _trailer_patch(4, b"\x55\x55\x00\x00"),
+    "tamper-signature": tamper_signature,
+    "replay": replay,
+    "missing-verifier": missing_verifier,
+    "opnum-out-of-range": opnum(99),
+    "unknown-context": unknown_context,
+    "unknown-assoc-group": unknown_assoc_group,
+    "request-before-bind": request_before_bind,
+}
