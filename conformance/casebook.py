@@ -25,7 +25,11 @@ from typing import Any
 from conformance.catalogue import Requirement
 from conformance.wire.checks import CHECKS, Side
 
-__all__ = ["CaseError", "Case", "load_cases", "KINDS", "METHODS"]
+__all__ = ["CaseError", "Case", "load_cases", "case_files", "CASES_DIR", "KINDS", "METHODS"]
+
+#: The suite's tables: ``cases/`` beside the package in a checkout (the suite runs
+#: from its checkout; the README's set-up commands make one).
+CASES_DIR = pathlib.Path(__file__).resolve().parent.parent / "cases"
 
 KINDS = {"call", "activation", "bind", "raw", "flow"}
 METHODS = {"Request", "Request2", "GetCACert", "Ping", "Ping2", "GetCAProperty", "GetCAPropertyInfo"}
@@ -56,6 +60,7 @@ class Case:
     connection_drops: bool | None  # True: must drop; False: must stay; None: not checked
     checks: tuple[str, ...]
     side: Side
+    line: int = 0  # 0-based line of the table entry's id in its file (for reports)
 
     def matches(self, prefixes: tuple[str, ...]) -> bool:
         return not prefixes or any(self.id.startswith(p) for p in prefixes)
@@ -88,7 +93,8 @@ def _expectation(where: str, raw: Any) -> tuple[str, ...]:
     return tuple(normalized)
 
 
-def _expand(entry: dict, source: str, defaults: dict, catalogue: Mapping[str, Requirement]) -> list[Case]:
+def _expand(entry: dict, source: str, defaults: dict, catalogue: Mapping[str, Requirement],
+            line: int = 0) -> list[Case]:
     where = f"{source}: case {entry.get('id', '?')}"
     unknown = set(entry) - _FIELDS
     if unknown:
@@ -126,20 +132,37 @@ def _expand(entry: dict, source: str, defaults: dict, catalogue: Mapping[str, Re
             client=dict(merged.get("client", {})), params=dict(merged.get("params", {})),
             action=merged.get("action"), expect=_expectation(here, merged["expect"]),
             connection_drops=merged.get("connection_drops"), checks=checks,
-            side=Side(merged.get("side", "server"))))
+            side=Side(merged.get("side", "server")), line=line))
     return cases
+
+
+def case_files(directory: pathlib.Path = CASES_DIR) -> list[pathlib.Path]:
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise CaseError(f"no case tables (*.toml) in {directory}")
+    return files
+
+
+def _line_of(lines: list[str], raw_id: object) -> int:
+    """Where the entry's id is written (tomllib keeps no positions)."""
+    needle = f'"{raw_id}"'
+    return next((n for n, text in enumerate(lines) if needle in text and "id" in text), 0)
 
 
 def load_cases(paths: list[pathlib.Path], catalogue: Mapping[str, Requirement]) -> list[Case]:
     cases: list[Case] = []
     for path in sorted(paths):
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(text)
+        except OSError as exc:
+            raise CaseError(f"{path.name}: cannot read: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise CaseError(f"{path.name}: not valid TOML: {exc}") from None
+        lines = text.splitlines()
         defaults = data.get("defaults", {})
         for entry in data.get("case", []):
-            cases.extend(_expand(entry, path.name, defaults, catalogue))
+            cases.extend(_expand(entry, path.name, defaults, catalogue, _line_of(lines, entry.get("id"))))
     seen: set[str] = set()
     for case in cases:
         if case.id in seen:

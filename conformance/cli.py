@@ -40,15 +40,47 @@ def _port(value: str) -> int:
     return port
 
 
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of workers") from None
+    if not 1 <= workers <= 64:
+        raise argparse.ArgumentTypeError(f"{workers} workers: use 1 to 64")
+    return workers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wcce-conformance",
                      description="Conformance suite for the MS-WCCE DCOM transport.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = commands.add_parser("run", help="the main job: the suite against the embedded reference CA")
+    run = commands.add_parser("run", help="the main job: every conformance case against a target")
+    run.add_argument("--target", type=pathlib.Path, metavar="PROFILE.toml",
+                     help="target profile (default: start the embedded reference CA)")
     run.add_argument("--report-dir", type=pathlib.Path, default=pathlib.Path("reports"),
                      help="where reports/<run-id>/ is written (default: reports)")
+    run.add_argument("-n", "--workers", type=_workers, default=1, metavar="N",
+                     help="parallel workers (pytest-xdist); each starts its own embedded CA")
+    run.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression over case IDs")
+    run.add_argument("--case", action="append", default=[], metavar="PREFIX",
+                     help="only cases whose ID starts with PREFIX (repeatable)")
+    run.add_argument("--requirement", action="append", default=[], metavar="ID",
+                     help="only cases citing this requirement (repeatable)")
+    run.add_argument("--deviations", type=pathlib.Path, metavar="FILE", help="accepted failures (TOML)")
+    run.add_argument("--strict", action="store_true", help="SHOULD violations fail too")
+    run.add_argument("--mutant", metavar="NAME", help="run against the embedded CA as this mutant")
+
+    mutants = commands.add_parser("mutants", help="the mutant kill matrix (every mutant must be caught)")
+    mutants.add_argument("--server", action="append", metavar="NAME",
+                         help="only this server mutant (repeatable; default: all)")
+    mutants.add_argument("--client", action="append", metavar="NAME",
+                         help="only this client mutant (repeatable; default: all)")
+    mutants.add_argument("-n", "--workers", type=_workers, default=2, metavar="N",
+                         help="processes running server mutants at once (default 2)")
+    mutants.add_argument("--json", type=pathlib.Path, metavar="FILE", help="also write the matrix as JSON")
+    mutants.add_argument("--list", action="store_true", help="list the mutants and exit")
 
     ca = commands.add_parser("ca", help="the embedded reference CA")
     ca_commands = ca.add_subparsers(dest="ca_command", required=True, parser_class=_Parser)
@@ -64,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an account that may authenticate (repeatable); kept only as an NT hash")
     serve.add_argument("--no-enforce-privacy", action="store_true",
                        help="clear IF_ENFORCEENCRYPTICERTREQUEST (accept requests below PKT_PRIVACY)")
+    serve.add_argument("--mutant", metavar="NAME",
+                       help="serve as this mutant, which breaks one requirement on purpose "
+                            "(see wcce-conformance mutants --list)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every PDU-level event")
 
     for name, text in (("approve", "issue a pending request"), ("deny", "deny a pending request")):
@@ -109,7 +144,14 @@ def _serve(args) -> int:
     if not config.users:
         print("wcce-conformance: warning: no users configured; nobody can authenticate "
               "(use --user NAME:PASSWORD)", file=sys.stderr)
-    ca = ReferenceCA(config).start()
+    ca = ReferenceCA(config)
+    if args.mutant:
+        from conformance.refca.mutants import apply_mutant
+
+        mutant = apply_mutant(ca, args.mutant)
+        print(f"wcce-conformance: serving MUTANT {mutant.name}: breaks {mutant.requirement} "
+              f"({mutant.description})", file=sys.stderr)
+    ca.start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -157,9 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            from conformance.smoke import run_smoke
+            from conformance.runner import run_suite
 
-            return run_smoke(args.report_dir)
+            return run_suite(args)
+        if args.command == "mutants":
+            from conformance.killmatrix import main as kill_matrix_main
+
+            return kill_matrix_main(args)
         if args.command == "ca":
             if args.ca_command == "serve":
                 return _serve(args)

@@ -113,11 +113,10 @@ class Engine:
     """One per worker: holds the target and the activations cases may share."""
 
     def __init__(self, target: Target, catalogue: Mapping[str, Requirement], *,
-                 evidence_dir: pathlib.Path | None = None, strict: bool = False) -> None:
+                 evidence_dir: pathlib.Path | None = None) -> None:
         self.target = target
         self.catalogue = catalogue
         self.evidence_dir = evidence_dir
-        self.strict = strict
         self.identities = {target.user: nt_hash(target.password)}
         self._activations: dict[tuple, Activation] = {}
 
@@ -161,7 +160,7 @@ class Engine:
             observed, dropped = self._drive(case, settings, tap)
         except SettingsError as exc:
             return CaseResult(**base, verdict=Verdict.ERROR, actual="not run", reason=str(exc))
-        except _Unreachable as exc:
+        except (_Unreachable, ConnectionRefusedError) as exc:  # also mid-run, after an activation
             return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="target unreachable",
                               reason=str(exc), seconds=time.monotonic() - start)
         except Exception as exc:  # a suite bug: ERROR, with the traceback as reason

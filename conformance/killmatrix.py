@@ -30,7 +30,7 @@ from conformance.wire.checks import CheckContext, Level, Verdict, run_check
 from conformance.wire.passive import NtlmFlag
 
 __all__ = ["ClientMutant", "CLIENT_MUTANTS", "Row", "attributed", "run_server_mutant",
-           "run_client_scenario", "kill_matrix", "format_matrix"]
+           "run_client_scenario", "kill_matrix", "format_matrix", "main"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -235,3 +235,42 @@ def format_matrix(rows: list[Row], baseline_failures: list[str]) -> str:
     return "\n".join(lines)
 
 
+
+
+def main(args) -> int:
+    """``wcce-conformance mutants``: 0 only if every mutant is killed by its requirement's
+    cases, nothing unrelated fails, and the unmutated baseline is clean."""
+    import json
+    import sys
+
+    from conformance.casebook import case_files
+    from conformance.catalogue import load_catalogue
+
+    if args.list:
+        for name, m in sorted(MUTANTS.items()):
+            print(f"server  {name:34s} {m.requirement:13s} {m.description}")
+        for name, m in sorted(CLIENT_MUTANTS.items()):
+            print(f"client  {name:34s} {m.requirement:13s} {m.description}")
+        return 0
+    for kind, names, known in (("server", args.server, MUTANTS), ("client", args.client, CLIENT_MUTANTS)):
+        unknown = sorted(set(names or ()) - set(known))
+        if unknown:
+            print(f"wcce-conformance: error: unknown {kind} mutant(s) {', '.join(unknown)} "
+                  f"(see wcce-conformance mutants --list)", file=sys.stderr)
+            return 2
+    server, client = args.server, args.client
+    if server and client is None:
+        client = []  # naming only server mutants runs only those, and vice versa
+    if client and server is None:
+        server = []
+    started = time.monotonic()
+    rows, baseline = kill_matrix(case_files(), load_catalogue(), server=server, client=client,
+                                 workers=args.workers,
+                                 progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_matrix(rows, baseline))
+    print(f"({time.monotonic() - started:.0f} s)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"rows": [dataclasses.asdict(r) for r in rows],
+                                         "baseline_failures": baseline}, indent=1) + "\n")
+    return 0 if rows and all(r.ok for r in rows) and not baseline else 1

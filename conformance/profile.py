@@ -13,6 +13,8 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+from conformance.deviations import Deviation, DeviationError, parse_deviations
+
 __all__ = ["ProfileError", "Claims", "Target", "load_profile"]
 
 
@@ -42,7 +44,7 @@ class Target:
     password: str = dataclasses.field(repr=False)
     templates: Mapping[str, str] = dataclasses.field(default_factory=dict)
     claims: Claims = dataclasses.field(default_factory=Claims)
-    quirks: frozenset[str] = frozenset()
+    quirks: tuple[Deviation, ...] = ()  # known deviations of this target, with reason and expiry
     description: str = ""
 
     @property
@@ -55,8 +57,8 @@ _SECTIONS = {
     "credentials": {"user", "domain", "password_env"},
     "templates": {"issue", "pending"},
     "claims": {"enforce_privacy", "hardened_activation"},
-    "quirks": {"names"},
 }
+_LISTS = {"quirk"}  # [[quirk]] case = ..., reason = ..., expires = ... (as in a deviations file)
 
 
 def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None) -> Target:
@@ -67,10 +69,12 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         raise ProfileError(f"cannot read target profile {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"target profile {path} is not valid TOML: {exc}") from None
-    unknown = set(data) - set(_SECTIONS)
+    unknown = set(data) - set(_SECTIONS) - _LISTS
     if unknown:
         raise ProfileError(f"unknown section(s) in target profile: {', '.join(sorted(unknown))}")
     for section, allowed in _SECTIONS.items():
+        if not isinstance(data.get(section, {}), dict):
+            raise ProfileError(f"[{section}] must be a table")
         extra = set(data.get(section, {})) - allowed
         if extra:
             raise ProfileError(f"unknown key(s) in [{section}]: {', '.join(sorted(extra))}")
@@ -79,17 +83,27 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
                          ("credentials", "password_env")):
         if key not in data.get(section, {}):
             raise ProfileError(f"[{section}] {key} is required")
+    for section, key in (("target", "host"), ("target", "ca_name"), ("target", "description"),
+                         ("credentials", "user"), ("credentials", "domain"), ("credentials", "password_env"),
+                         ("templates", "issue"), ("templates", "pending")):
+        value = data.get(section, {}).get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ProfileError(f"[{section}] {key} must be a non-empty string")
     variable = creds["password_env"]
     if variable not in environ:
         raise ProfileError(f"environment variable {variable} (credentials.password_env) is not set")
     port = target.get("activation_port", 135)
-    if not isinstance(port, int) or not 1 <= port <= 65535:
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise ProfileError(f"target.activation_port {port!r} is not a TCP port")
     claims = data.get("claims", {})
     for key, value in claims.items():
         if not isinstance(value, bool):
             raise ProfileError(f"claims.{key} must be true or false (leave it out when unknown)")
     templates = dict(data.get("templates", {}))
+    try:
+        quirks = tuple(parse_deviations(data.get("quirk", []), "target profile: quirk"))
+    except DeviationError as exc:
+        raise ProfileError(str(exc)) from None
     return Target(
         host=str(target["host"]), activation_port=port, ca_name=str(target["ca_name"]),
         description=str(target.get("description", "")), user=str(creds["user"]),
@@ -97,5 +111,5 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
                       hardened_activation=claims.get("hardened_activation"),
                       pending_template="pending" in templates),
-        quirks=frozenset(data.get("quirks", {}).get("names", [])),
+        quirks=quirks,
     )

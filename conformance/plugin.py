@@ -1,0 +1,311 @@
+"""pytest plugin: conformance cases from ``cases/*.toml``, run against a target.
+
+Options (group "wcce-conformance"):
+
+  --target PROFILE.toml   the target; default: the embedded reference CA, started per
+                          worker on a loopback address of its own
+  --requirement ID        only cases citing ID (repeatable)
+  --case PREFIX           only cases whose ID starts with PREFIX (repeatable); -k works too
+  --strict                pytest's own strict mode; here also: SHOULD violations (WARN)
+                          fail (``strict = true`` in the ini file does the same)
+  --mutant NAME           run the embedded CA as one of conformance.refca.mutants
+  --deviations FILE       accepted failures with reason and expiry
+  --evidence-dir DIR      a pcapng per case
+  --wcce-results FILE     every case's result as JSON (the report renders it)
+
+Verdicts map onto pytest outcomes: PASS/INFO pass, FAIL fails, WARN passes with a
+warning (fails under --strict), N/A skips, a FAIL covered by a live deviation is
+an xfail (an expired one is a FAIL again), ERROR (a suite or configuration
+problem) is a pytest error.  INCONCLUSIVE (the target could not be reached)
+skips and turns the exit status into EXIT_INCONCLUSIVE when nothing failed: a
+run that did not verify something is not a success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import warnings
+
+import pytest
+
+from conformance.casebook import Case, CaseError, load_cases
+from conformance.catalogue import load_catalogue
+from conformance.deviations import DeviationError, find_deviation, load_deviations
+from conformance.engine import CaseResult, Engine
+from conformance.profile import ProfileError, load_profile
+from conformance.wire.checks import Verdict
+
+EXIT_INCONCLUSIVE = 6  # pytest owns 0-5; see README "Exit codes"
+_SESSION = pytest.StashKey["WcceRun"]()
+
+
+def strict(config) -> bool:
+    """pytest 9's ``--strict`` / ``strict = true``: everything strict, SHOULD included."""
+    return bool(config.getini("strict"))
+
+
+class ShouldViolation(pytest.PytestWarning):
+    """A SHOULD requirement the target does not meet (WARN)."""
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("wcce-conformance", "MS-WCCE transport conformance")
+    group.addoption("--target", type=pathlib.Path, metavar="PROFILE.toml",
+                    help="target profile (default: the embedded reference CA)")
+    group.addoption("--requirement", action="append", default=[], metavar="ID",
+                    help="only cases citing this requirement (repeatable)")
+    group.addoption("--case", action="append", default=[], metavar="PREFIX",
+                    help="only cases whose ID starts with PREFIX (repeatable)")
+    group.addoption("--mutant", metavar="NAME", help="run the embedded reference CA as this mutant")
+    group.addoption("--deviations", type=pathlib.Path, metavar="FILE",
+                    help="accepted failures with reason and expiry (TOML)")
+    group.addoption("--evidence-dir", type=pathlib.Path, metavar="DIR",
+                    help="write each case's capture as DIR/<case>.pcapng")
+    group.addoption("--wcce-results", type=pathlib.Path, metavar="FILE",
+                    help="write every case's result as JSON")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "wcce_case: a conformance case from cases/*.toml")
+    opt = config.option
+    try:
+        catalogue = load_catalogue()
+        deviations = load_deviations(opt.deviations) if opt.deviations else []
+        target = None
+        if opt.target is not None:
+            if opt.mutant:
+                raise ProfileError("--mutant runs the embedded CA; it cannot be combined with --target")
+            target = load_profile(opt.target)
+        elif opt.mutant:
+            from conformance.refca.mutants import MUTANTS
+
+            if opt.mutant not in MUTANTS:
+                raise ProfileError(f"unknown mutant {opt.mutant!r}; known: {', '.join(sorted(MUTANTS))}")
+        for rid in opt.requirement:
+            if rid not in catalogue:
+                raise ProfileError(f"--requirement {rid}: not in the catalogue")
+    except (ProfileError, DeviationError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if target is not None:
+        deviations = [*deviations, *target.quirks]
+    run = WcceRun(config, catalogue, target, deviations)
+    config.stash[_SESSION] = run
+    config.pluginmanager.register(run, "wcce-conformance-run")
+
+
+def pytest_collect_file(file_path: pathlib.Path, parent):
+    if file_path.suffix == ".toml" and file_path.parent.name == "cases":
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class WcceRun:
+    """This process's run: the target (each xdist worker starts or reaches its own),
+    the engine, and the results reported back (on the controller for xdist)."""
+
+    def __init__(self, config, catalogue, target, deviations) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.profile_target = target
+        self.deviations = deviations
+        self.results: dict[str, dict] = {}
+        self._engine: Engine | None = None
+        self._start_error: str | None = None
+        self._stack = contextlib.ExitStack()
+
+    def engine(self) -> Engine:
+        if self._start_error is not None:
+            raise TargetStartError(self._start_error)
+        if self._engine is None:
+            opt = self.config.option
+            target = self.profile_target
+            if target is None:
+                from conformance.embedded import embedded_target
+
+                try:
+                    target, _ca = self._stack.enter_context(embedded_target(mutant=opt.mutant))
+                except OSError as exc:  # PortInUse, unwritable temp dir: say it once
+                    self._start_error = f"the embedded reference CA did not start: {exc}"
+                    raise TargetStartError(self._start_error) from None
+            if opt.evidence_dir is not None:
+                opt.evidence_dir.mkdir(parents=True, exist_ok=True)
+            self._engine = Engine(target, self.catalogue, evidence_dir=opt.evidence_dir)
+        return self._engine
+
+    # -- selection --------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        prefixes = tuple(config.option.case)
+        wanted = set(config.option.requirement)
+        if not prefixes and not wanted:
+            return
+        keep, drop = [], []
+        for item in items:
+            if not isinstance(item, CaseItem):
+                (drop if wanted or prefixes else keep).append(item)
+            elif item.case.matches(prefixes) and (not wanted or wanted & set(item.case.requirements)):
+                keep.append(item)
+            else:
+                drop.append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    # -- results --------------------------------------------------------------------------
+
+    def pytest_runtest_logreport(self, report):
+        for key, value in getattr(report, "user_properties", ()):
+            if key == "wcce_result":
+                self.results[report.nodeid] = json.loads(value)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if hasattr(self.config, "workerinput"):
+            return
+        results = list(self.results.values())
+        path = self.config.option.wcce_results
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"results": results}, indent=1) + "\n", encoding="utf-8")
+        if session.exitstatus == 0 and any(r["verdict"] == Verdict.INCONCLUSIVE.value for r in results):
+            session.exitstatus = EXIT_INCONCLUSIVE
+
+    def pytest_terminal_summary(self, terminalreporter):
+        results = list(self.results.values())
+        if not results:
+            return
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        summary = ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict if v.value in counts)
+        terminalreporter.write_sep("-", f"wcce-conformance: {len(results)} cases: {summary}")
+        for r in results:
+            dev = r["deviation"]
+            if dev and r["verdict"] == Verdict.FAIL.value:
+                state = "EXPIRED, counted as FAIL" if dev["expired"] else f"accepted until {dev['expires']}"
+                terminalreporter.write_line(f"deviation ({state}): {r['id']}: {dev['reason']}")
+        for deviation in self.deviations:  # a waiver nobody needs any more should be removed
+            covered = [r for r in results if deviation.covers(r["id"])]
+            if not covered:
+                terminalreporter.write_line(f"deviation matches no case that ran: {deviation.case}")
+            elif all(r["verdict"] != Verdict.FAIL.value for r in covered):
+                terminalreporter.write_line(f"deviation not needed (its cases did not fail): {deviation.case}")
+        if self.config.option.mutant:
+            terminalreporter.write_line(f"target: embedded reference CA as mutant {self.config.option.mutant}")
+
+    def pytest_unconfigure(self, config):
+        self._stack.close()
+
+
+class TargetStartError(Exception):
+    pass
+
+
+class CaseFile(pytest.File):
+    def collect(self):
+        run = self.config.stash[_SESSION]
+        try:
+            cases = load_cases([self.path], run.catalogue)
+        except CaseError as exc:
+            raise self.CollectError(str(exc)) from None
+        for case in cases:
+            yield CaseItem.from_parent(self, name=case.id, case=case)
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case: Case, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.result: CaseResult | None = None
+        self.add_marker("wcce_case")
+
+    def reportinfo(self):
+        return self.path, self.case.line, self.case.id
+
+    def setup(self) -> None:
+        # The case runs here so that an ERROR verdict is a pytest error, not a failure.
+        run = self.config.stash[_SESSION]
+        self.result = result = run.engine().run(self.case)
+        deviation = find_deviation(run.deviations, self.case.id)
+        self.user_properties.append(("wcce_result", json.dumps(_record(result, self.case, run.catalogue,
+                                                                       deviation))))
+        if result.verdict is Verdict.ERROR:
+            raise CaseFailed(result)
+
+    def runtest(self) -> None:
+        result = self.result
+        run = self.config.stash[_SESSION]
+        verdict = result.verdict
+        deviation = find_deviation(run.deviations, self.case.id)
+        if verdict is Verdict.FAIL and deviation is not None and not deviation.expired():
+            pytest.xfail(f"deviation until {deviation.expires}: {deviation.reason}")
+        if verdict is Verdict.FAIL or (verdict is Verdict.WARN and strict(self.config)):
+            raise CaseFailed(result, deviation)
+        if verdict is Verdict.WARN:
+            warnings.warn(ShouldViolation(f"{self.case.id}: {result.reason}"))
+        if verdict in (Verdict.NA, Verdict.INCONCLUSIVE):
+            # Reported at the case's line in its table, not at this line.
+            raise pytest.skip.Exception(f"{verdict.value}: {self.case.id}: {result.reason}",
+                                        _use_item_location=True)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, CaseFailed):
+            return _explain(excinfo.value, self.case, self.config.stash[_SESSION].catalogue)
+        if isinstance(excinfo.value, TargetStartError):
+            return f"ERROR {self.case.id}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class CaseFailed(Exception):
+    def __init__(self, result: CaseResult, deviation=None) -> None:
+        super().__init__(result.verdict.value)
+        self.result = result
+        self.deviation = deviation
+
+
+def _explain(failure: CaseFailed, case: Case, catalogue) -> str:
+    """h2spec-style: the case, each requirement's text, expected alternatives vs actual."""
+    result = failure.result
+    lines = [f"{result.verdict.value} {case.id}: {case.title}"]
+    for rid in case.requirements:
+        req = catalogue[rid]
+        lines.append(f"  -> {rid} ({req.level.value}, {req.section}): {req.text}")
+    lines.append(f"     Expected: {case.expect[0]}")
+    lines += [f"               {alt}" for alt in case.expect[1:]]
+    lines.append(f"       Actual: {result.actual}")
+    for check in result.checks:
+        if check.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
+            lines.append(f"     Check {check.check} ({check.requirement}) {check.verdict.value}: "
+                         f"expected {' / '.join(check.expected)}; actual {check.actual}; "
+                         f"PDUs {list(check.evidence)}")
+    if result.reason:
+        lines.append(f"       Reason: {result.reason}")
+    if failure.deviation is not None:
+        lines.append(f"    Deviation: EXPIRED {failure.deviation.expires}: {failure.deviation.reason}")
+    if result.pdus:
+        lines.append("     PDUs:")
+        lines += [f"       {line}" for line in result.pdus]
+    if result.pcap:
+        lines.append(f"     pcapng: {result.pcap}")
+    return "\n".join(lines)
+
+
+def _record(result: CaseResult, case: Case, catalogue, deviation) -> dict:
+    return {
+        "id": case.id, "title": case.title, "source": case.source,
+        "requirements": [{"id": r, "level": catalogue[r].level.value} for r in case.requirements],
+        "verdict": result.verdict.value, "expected": list(case.expect), "actual": result.actual,
+        "outcome_matched": result.outcome_matched, "reason": result.reason,
+        "settings": {k: v if isinstance(v, (int, bool, str)) else str(v) for k, v in case.client.items()},
+        "checks": [{"check": c.check, "requirement": c.requirement, "verdict": c.verdict.value,
+                    "expected": list(c.expected), "actual": c.actual, "evidence": list(c.evidence)}
+                   for c in result.checks],
+        "pdus": list(result.pdus), "pcap": result.pcap, "seconds": round(result.seconds, 3),
+        "deviation": None if deviation is None else {
+            "reason": deviation.reason, "expires": deviation.expires.isoformat(),
+            "expired": deviation.expired(),
+            "applied": result.verdict is Verdict.FAIL and not deviation.expired()},
+    }
