@@ -126,14 +126,37 @@ def _expand(entry: dict, source: str, defaults: dict, catalogue: Mapping[str, Re
             raise CaseError(f"{here}: unknown check(s) {sorted(bad_checks)}")
         if "expect" not in merged:
             raise CaseError(f"{here}: expect is required")
+        client = dict(merged.get("client", {}))
+        _validate_client(here, client)
+        action = merged.get("action")
+        if (kind == "raw") != (action is not None):
+            raise CaseError(f"{here}: kind 'raw' and action go together")
+        if action is not None:
+            from conformance.rawcases import RAW_ACTIONS
+
+            if action not in RAW_ACTIONS:
+                raise CaseError(f"{here}: action {action!r} is not one of {sorted(RAW_ACTIONS)}")
         cases.append(Case(
             id=cid, title=str(merged.get("title", cid)), source=source, requirements=requirements,
             claims=tuple(merged.get("claims", ())), kind=kind, method=method,
-            client=dict(merged.get("client", {})), params=dict(merged.get("params", {})),
-            action=merged.get("action"), expect=_expectation(here, merged["expect"]),
+            client=client, params=dict(merged.get("params", {})),
+            action=action, expect=_expectation(here, merged["expect"]),
             connection_drops=merged.get("connection_drops"), checks=checks,
             side=Side(merged.get("side", "server")), line=line))
     return cases
+
+
+def _validate_client(where: str, client: dict) -> None:
+    """The client settings must make a ClientSettings (target fields filled in as the engine does)."""
+    from conformance.client.settings import ClientSettings, SettingsError
+
+    fixed: dict[str, Any] = {"host": "127.0.0.1", "port": 135}
+    if client.get("provider", "spnego-ntlm") != "none":
+        fixed.update(user="u", domain="d", password="p")
+    try:
+        ClientSettings.from_mapping(client, environ={}, **fixed)
+    except SettingsError as exc:
+        raise CaseError(f"{where}: client: {exc}") from None
 
 
 def case_files(directory: pathlib.Path = CASES_DIR) -> list[pathlib.Path]:

@@ -140,6 +140,12 @@ def _serve(args) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args.mutant:
+        from conformance.refca.config import ConfigError
+        from conformance.refca.mutants import MUTANTS
+
+        if args.mutant not in MUTANTS:  # before anything is created or started
+            raise ConfigError(f"unknown mutant {args.mutant!r}; see wcce-conformance mutants --list")
     config = _load(args)
     if not config.users:
         print("wcce-conformance: warning: no users configured; nobody can authenticate "
@@ -149,7 +155,7 @@ def _serve(args) -> int:
         from conformance.refca.mutants import apply_mutant
 
         mutant = apply_mutant(ca, args.mutant)
-        print(f"wcce-conformance: serving MUTANT {mutant.name}: breaks {mutant.requirement} "
+        print(f"wcce-conformance: warning: this CA is the MUTANT {mutant.name}: it breaks {mutant.requirement} "
               f"({mutant.description})", file=sys.stderr)
     ca.start()
     stop = threading.Event()

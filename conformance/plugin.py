@@ -156,6 +156,15 @@ class WcceRun:
 
     # -- results --------------------------------------------------------------------------
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        # pytest renders setup errors as tracebacks; an ERROR verdict reads like a FAIL
+        if call.when == "setup" and call.excinfo is not None and isinstance(
+                call.excinfo.value, (CaseFailed, TargetStartError)):
+            report.longrepr = item.repr_failure(call.excinfo)
+        return report
+
     def pytest_runtest_logreport(self, report):
         for key, value in getattr(report, "user_properties", ()):
             if key == "wcce_result":
@@ -269,7 +278,7 @@ class CaseFailed(Exception):
 def _explain(failure: CaseFailed, case: Case, catalogue) -> str:
     """h2spec-style: the case, each requirement's text, expected alternatives vs actual."""
     result = failure.result
-    lines = [f"{result.verdict.value} {case.id}: {case.title}"]
+    lines = [f"{result.verdict.value} {case.id}" + (f": {case.title}" if case.title != case.id else "")]
     for rid in case.requirements:
         req = catalogue[rid]
         lines.append(f"  -> {rid} ({req.level.value}, {req.section}): {req.text}")
