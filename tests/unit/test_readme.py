@@ -10,7 +10,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 def _command_after(heading: str) -> str:
     text = (REPO / "README.md").read_text()
-    match = re.search(re.escape(heading) + r"\s*```sh\n(.+?)\n```", text)
+    match = re.search(re.escape(heading) + r".*?```sh\n(.+?)\n```", text, re.S)
     assert match, f"README has no command block after {heading!r}"
     return match.group(1).strip()
 
@@ -22,5 +22,4 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_main_job_command_names_the_cli():
-    assert _command_after("Run the main job (the suite against the embedded reference CA, "
-                          "results under `reports/`):").endswith(".venv/bin/wcce-conformance run")
+    assert _command_after("Run the main job").endswith(".venv/bin/wcce-conformance run")
