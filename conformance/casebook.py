@@ -18,11 +18,11 @@ import dataclasses
 import itertools
 import pathlib
 import re
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from conformance.catalogue import Requirement
+from conformance.tomlfile import read_toml_text
 from conformance.wire.checks import CHECKS, Side
 
 __all__ = ["CaseError", "Case", "load_cases", "case_files", "CASES_DIR", "KINDS", "METHODS"]
@@ -175,13 +175,7 @@ def _line_of(lines: list[str], raw_id: object) -> int:
 def load_cases(paths: list[pathlib.Path], catalogue: Mapping[str, Requirement]) -> list[Case]:
     cases: list[Case] = []
     for path in sorted(paths):
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = tomllib.loads(text)
-        except OSError as exc:
-            raise CaseError(f"{path.name}: cannot read: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise CaseError(f"{path.name}: not valid TOML: {exc}") from None
+        text, data = read_toml_text(path, "case table", CaseError)
         lines = text.splitlines()
         defaults = data.get("defaults", {})
         for entry in data.get("case", []):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import pathlib
-import tomllib
+
+from conformance.tomlfile import read_toml
 
 __all__ = ["DeviationError", "Deviation", "load_deviations", "parse_deviations", "find_deviation"]
 
@@ -35,12 +36,7 @@ class Deviation:
 
 
 def load_deviations(path: pathlib.Path) -> list[Deviation]:
-    try:
-        data = tomllib.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DeviationError(f"cannot read deviations {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DeviationError(f"deviations file {path} is not valid TOML: {exc}") from None
+    data = read_toml(path, "deviations file", DeviationError)
     unknown = set(data) - {"deviation"}
     if unknown:
         raise DeviationError(f"deviations file {path}: unknown key(s) {', '.join(sorted(unknown))} "

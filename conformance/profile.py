@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from conformance.deviations import Deviation, DeviationError, parse_deviations
+from conformance.tomlfile import read_toml
 
 __all__ = ["ProfileError", "Claims", "Target", "load_profile"]
 
@@ -63,12 +63,7 @@ _LISTS = {"quirk"}  # [[quirk]] case = ..., reason = ..., expires = ... (as in a
 
 def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None) -> Target:
     environ = os.environ if environ is None else environ
-    try:
-        data: dict[str, Any] = tomllib.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(f"cannot read target profile {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"target profile {path} is not valid TOML: {exc}") from None
+    data: dict[str, Any] = read_toml(path, "target profile", ProfileError)
     unknown = set(data) - set(_SECTIONS) - _LISTS
     if unknown:
         raise ProfileError(f"unknown section(s) in target profile: {', '.join(sorted(unknown))}")

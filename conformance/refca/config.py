@@ -14,13 +14,13 @@ import enum
 import ipaddress
 import os
 import pathlib
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 from scapy.layers.ntlm import MD4le
 
+from conformance.tomlfile import read_toml
 from conformance.wire.wcce import CAType, InterfaceFlag
 
 __all__ = ["ConfigError", "RequestDenial", "Policy", "ListenConfig", "CAConfig", "load_config",
@@ -169,12 +169,7 @@ def load_config(path: pathlib.Path | None = None, *, environ: Mapping[str, str] 
     data: dict[str, Any] = {}
     base = pathlib.Path.cwd()
     if path is not None:
-        try:
-            data = tomllib.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
+        data = read_toml(path, "configuration", ConfigError)
         base = pathlib.Path(path).resolve().parent
     unknown = set(data) - _TOP_KEYS
     if unknown:

@@ -91,3 +91,10 @@ def test_shipped_deviations_example_validates():
     from conformance.deviations import load_deviations
 
     assert load_deviations(EXAMPLES / "deviations.toml")
+
+
+def test_binary_file_is_one_line(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_bytes(b"\xff\xfe[target]")
+    with pytest.raises(ProfileError, match="is not UTF-8 text"):
+        load_profile(path, environ={})
