@@ -63,7 +63,15 @@ class Case:
     line: int = 0  # 0-based line of the table entry's id in its file (for reports)
 
     def matches(self, prefixes: tuple[str, ...]) -> bool:
-        return not prefixes or any(self.id.startswith(p) for p in prefixes)
+        """Selection by ID prefix; a pattern ending in ``$`` is one exact ID."""
+        return not prefixes or any(self.id == p[:-1] if p.endswith("$") else self.id.startswith(p)
+                                   for p in prefixes)
+
+    @property
+    def variant(self) -> dict[str, Any]:
+        """Provider x level x impersonation, with the client's defaults filled in."""
+        return {"provider": self.client.get("provider", "spnego-ntlm"), "level": self.client.get("level", 6),
+                "impersonation": self.client.get("impersonation", 3)}
 
 
 def _substitute(value: Any, row: Mapping[str, Any]) -> Any:

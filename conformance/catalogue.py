@@ -8,7 +8,7 @@ import tomllib
 
 from conformance.wire.checks import CHECKS, Level
 
-__all__ = ["Requirement", "CatalogueError", "load_catalogue", "catalogue_hash"]
+__all__ = ["Requirement", "CatalogueError", "load_catalogue", "catalogue_hash", "spec_revisions"]
 
 
 class CatalogueError(ValueError):
@@ -33,6 +33,10 @@ def catalogue_hash() -> str:
     import hashlib
 
     return hashlib.sha256(_text().encode()).hexdigest()[:16]
+
+
+def spec_revisions() -> dict[str, str]:
+    return dict(tomllib.loads(_text()).get("spec", {}))
 
 
 def load_catalogue() -> dict[str, Requirement]:

@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deviations", type=pathlib.Path, metavar="FILE", help="accepted failures (TOML)")
     run.add_argument("--strict", action="store_true", help="SHOULD violations fail too")
     run.add_argument("--mutant", metavar="NAME", help="run against the embedded CA as this mutant")
+    run.add_argument("--policy", type=pathlib.Path, metavar="POLICY.toml",
+                     help="gate the run with this policy (default: no MUST failure, no ERROR/INCONCLUSIVE)")
+
+    report = commands.add_parser("report", help="re-render report.html and junit.xml from results.json")
+    report.add_argument("results", type=pathlib.Path, metavar="RESULTS.json")
+    report.add_argument("--out", type=pathlib.Path, metavar="DIR", help="where to write (default: beside RESULTS.json)")
+
+    gate = commands.add_parser("gate", help="apply a release policy to results.json (exit codes: README)")
+    gate.add_argument("results", type=pathlib.Path, metavar="RESULTS.json")
+    gate.add_argument("--policy", type=pathlib.Path, metavar="POLICY.toml", help="the policy (default: strictest "
+                      "MUST policy: no MUST failure, no ERROR, no INCONCLUSIVE)")
 
     mutants = commands.add_parser("mutants", help="the mutant kill matrix (every mutant must be caught)")
     mutants.add_argument("--server", action="append", metavar="NAME",
@@ -208,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
             from conformance.runner import run_suite
 
             return run_suite(args)
+        if args.command == "report":
+            from conformance.runner import report_command
+
+            return report_command(args)
+        if args.command == "gate":
+            from conformance.runner import gate_command
+
+            return gate_command(args)
         if args.command == "mutants":
             from conformance.killmatrix import main as kill_matrix_main
 

@@ -14,7 +14,7 @@ from conformance.refca.ca import ReferenceCA
 from conformance.refca.config import load_config, nt_hash
 from conformance.refca.listener import PortInUse
 
-__all__ = ["embedded_target", "LAB_USER"]
+__all__ = ["embedded_target", "embedded_claims", "LAB_USER"]
 
 LAB_USER = "wcce-suite"
 
@@ -27,6 +27,16 @@ def _loopback_candidates() -> Iterator[tuple[str, int]]:
     for last in range(200, 255):
         yield f"{base}.{last}", 135
     yield "127.0.0.1", 0
+
+
+def _claims(policy) -> Claims:
+    return Claims(enforce_privacy=policy.enforce_privacy, hardened_activation=policy.activation_min_level >= 5,
+                  pending_template=True)
+
+
+def embedded_claims() -> Claims:
+    """What every embedded CA (and each of its mutants: they lie, not their claims) claims."""
+    return _claims(load_config(None).policy)
 
 
 @contextlib.contextmanager
@@ -60,9 +70,7 @@ def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None
             host=ca.config.listen.host, activation_port=ca.activation_port, ca_name=ca.config.ca_name,
             user=LAB_USER, domain=ca.config.dns_domain, password=password,
             templates={"issue": "User", "pending": "UserApproval"},
-            claims=Claims(enforce_privacy=policy.enforce_privacy,
-                          hardened_activation=policy.activation_min_level >= 5,
-                          pending_template=True),
+            claims=_claims(policy),
             description="embedded reference CA" + (f" (mutant {mutant})" if mutant else ""))
         try:
             yield target, ca

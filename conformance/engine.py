@@ -29,6 +29,7 @@ from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings, SettingsError
 from conformance.profile import Target
 from conformance.rawcases import RAW_ACTIONS
+from conformance.report import evidence
 from conformance.refca.config import nt_hash
 from conformance.wire import wcce
 from conformance.wire.checks import CheckContext, CheckResult, Level, Verdict, run_check
@@ -57,7 +58,9 @@ class CaseResult:
     outcome_matched: bool | None = None  # None: the case did not run
     checks: tuple[CheckResult, ...] = ()
     reason: str = ""
-    pdus: tuple[str, ...] = ()  # the PDU ladder, one line per PDU
+    level: Level = Level.MUST  # the strongest level of the cited requirements
+    ladder: tuple[Mapping[str, object], ...] = ()  # the PDU ladder (conformance.report.evidence)
+    connections: tuple[Mapping[str, object], ...] = ()
     pcap: str | None = None
     settings: Mapping[str, object] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
@@ -147,7 +150,7 @@ class Engine:
         levels = [self.catalogue[r].level for r in case.requirements]
         level = Level.MUST if Level.MUST in levels else (Level.SHOULD if Level.SHOULD in levels else Level.MAY)
         base = dict(case_id=case.id, title=case.title, requirements=case.requirements,
-                    expected=case.expect, settings=dict(case.client))
+                    expected=case.expect, settings=dict(case.client), level=level)
         for claim in case.claims:
             holds = self.target.claims.holds(claim)
             if not holds:
@@ -195,7 +198,8 @@ class Engine:
             pcap = str(path)
         return CaseResult(**base, verdict=verdict, actual=observed, checks=check_results,
                           outcome_matched=observed in case.expect,
-                          reason="; ".join(reasons), pdus=tuple(p.summary() for p in transcript.pdus),
+                          reason="; ".join(reasons), ladder=tuple(evidence.ladder(transcript)),
+                          connections=tuple(evidence.connections(transcript)),
                           pcap=pcap, seconds=time.monotonic() - start)
 
     # -- flows ----------------------------------------------------------------------------

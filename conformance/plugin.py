@@ -24,18 +24,22 @@ run that did not verify something is not a success.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import pathlib
 import warnings
 
 import pytest
 
 from conformance.casebook import Case, CaseError, load_cases
-from conformance.catalogue import load_catalogue
+from conformance.catalogue import catalogue_hash, load_catalogue, spec_revisions
 from conformance.deviations import DeviationError, find_deviation, load_deviations
 from conformance.engine import CaseResult, Engine
-from conformance.profile import ProfileError, load_profile
-from conformance.wire.checks import Verdict
+from conformance.profile import Claims, ProfileError, load_profile
+from conformance.report.evidence import summary_line
+from conformance.report.results import case_record, file_hash, now, repro_command, requirement_table, write_results
+from conformance.wire.checks import Level, Verdict
 
 EXIT_INCONCLUSIVE = 6  # pytest owns 0-5; see README "Exit codes"
 _SESSION = pytest.StashKey["WcceRun"]()
@@ -110,7 +114,9 @@ class WcceRun:
         self.catalogue = catalogue
         self.profile_target = target
         self.deviations = deviations
-        self.results: dict[str, dict] = {}
+        self.results: dict[str, dict] = {}  # node ID -> case record
+        self.tables: set[pathlib.Path] = set()  # the case tables the results came from
+        self.started = now()
         self._engine: Engine | None = None
         self._start_error: str | None = None
         self._stack = contextlib.ExitStack()
@@ -169,6 +175,7 @@ class WcceRun:
         for key, value in getattr(report, "user_properties", ()):
             if key == "wcce_result":
                 self.results[report.nodeid] = json.loads(value)
+                self.tables.add(self.config.rootpath / report.location[0])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
@@ -177,10 +184,75 @@ class WcceRun:
         results = list(self.results.values())
         path = self.config.option.wcce_results
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"results": results}, indent=1) + "\n", encoding="utf-8")
+            write_results(path, self.run_metadata(), requirement_table(self.catalogue), results)
         if session.exitstatus == 0 and any(r["verdict"] == Verdict.INCONCLUSIVE.value for r in results):
             session.exitstatus = EXIT_INCONCLUSIVE
+
+    def record(self, result: CaseResult, case: Case, deviation) -> dict:
+        opt = self.config.option
+        repro = repro_command(case.id, target=str(opt.target) if opt.target else None, mutant=opt.mutant,
+                              deviations=str(opt.deviations) if opt.deviations else None,
+                              strict=strict(self.config))
+        root = opt.wcce_results.parent if opt.wcce_results else None
+        record = case_record(result, case, self.catalogue, deviation, repro=repro, evidence_root=root)
+        record["worker"] = os.environ.get("PYTEST_XDIST_WORKER")
+        return record
+
+    def claims(self) -> Claims:
+        if self.profile_target is not None:
+            return self.profile_target.claims
+        from conformance.embedded import embedded_claims
+
+        return embedded_claims()
+
+    def expected_must_cases(self) -> list[Case]:
+        """The MUST cases of every table in the directories run, whose claims the target holds:
+        a summary verdict needs all of them to have run."""
+        claims = self.claims()
+        tables = sorted({t for d in {t.parent for t in self.tables} for t in d.glob("*.toml")})
+        try:
+            universe = load_cases(tables, self.catalogue)
+        except CaseError:
+            return []
+        return [c for c in universe if any(self.catalogue[r].level is Level.MUST for r in c.requirements)
+                and all(claims.holds(claim) for claim in c.claims)]
+
+    def run_metadata(self) -> dict:
+        import platform
+        import socket
+        import sys
+
+        import scapy
+
+        from conformance import __version__
+
+        opt = self.config.option
+        t = self.profile_target
+        target = {"kind": "profile" if t else "embedded",
+                  "description": (t.description or f"{t.ca_name} at {t.host}") if t else
+                  "embedded reference CA" + (f" as mutant {opt.mutant}" if opt.mutant else ""),
+                  "host": t.host if t else None, "activation_port": t.activation_port if t else None,
+                  "ca_name": t.ca_name if t else None,
+                  "profile": str(opt.target) if opt.target else None, "profile_hash": file_hash(opt.target),
+                  "mutant": opt.mutant, "claims": dataclasses.asdict(self.claims())}
+        expected = self.expected_must_cases()
+        must_requirements = sorted({r for c in expected for r in c.requirements
+                                    if self.catalogue[r].level is Level.MUST})
+        workers = getattr(opt, "numprocesses", None)
+        return {
+            "id": self.config.option.wcce_results.parent.name if opt.wcce_results else "pytest",
+            "suite_version": __version__, "spec": spec_revisions(), "catalogue_hash": catalogue_hash(),
+            "target": target, "started": self.started, "finished": now(),
+            "command": list(sys.argv), "python": platform.python_version(), "scapy": scapy.VERSION,
+            "hostname": socket.gethostname(), "workers": workers if isinstance(workers, int) and workers > 0 else 1,
+            "strict": strict(self.config),
+            "deviations": str(opt.deviations) if opt.deviations else None,
+            "deviations_hash": file_hash(opt.deviations),
+            "selection": {"case": list(opt.case), "requirement": list(opt.requirement),
+                          "keyword": opt.keyword or None},
+            "expected_must_cases": sorted(c.id for c in expected),
+            "expected_must_requirements": must_requirements,
+        }
 
     def pytest_terminal_summary(self, terminalreporter):
         results = list(self.results.values())
@@ -239,8 +311,8 @@ class CaseItem(pytest.Item):
         run = self.config.stash[_SESSION]
         self.result = result = run.engine().run(self.case)
         deviation = find_deviation(run.deviations, self.case.id)
-        self.user_properties.append(("wcce_result", json.dumps(_record(result, self.case, run.catalogue,
-                                                                       deviation))))
+        self.record = run.record(result, self.case, deviation)
+        self.user_properties.append(("wcce_result", json.dumps(self.record)))
         if result.verdict is Verdict.ERROR:
             raise CaseFailed(result)
 
@@ -294,27 +366,9 @@ def _explain(failure: CaseFailed, case: Case, catalogue) -> str:
         lines.append(f"       Reason: {result.reason}")
     if failure.deviation is not None:
         lines.append(f"    Deviation: EXPIRED {failure.deviation.expires}: {failure.deviation.reason}")
-    if result.pdus:
+    if result.ladder:
         lines.append("     PDUs:")
-        lines += [f"       {line}" for line in result.pdus]
+        lines += [f"       {summary_line(record)}" for record in result.ladder]
     if result.pcap:
         lines.append(f"     pcapng: {result.pcap}")
     return "\n".join(lines)
-
-
-def _record(result: CaseResult, case: Case, catalogue, deviation) -> dict:
-    return {
-        "id": case.id, "title": case.title, "source": case.source,
-        "requirements": [{"id": r, "level": catalogue[r].level.value} for r in case.requirements],
-        "verdict": result.verdict.value, "expected": list(case.expect), "actual": result.actual,
-        "outcome_matched": result.outcome_matched, "reason": result.reason,
-        "settings": {k: v if isinstance(v, (int, bool, str)) else str(v) for k, v in case.client.items()},
-        "checks": [{"check": c.check, "requirement": c.requirement, "verdict": c.verdict.value,
-                    "expected": list(c.expected), "actual": c.actual, "evidence": list(c.evidence)}
-                   for c in result.checks],
-        "pdus": list(result.pdus), "pcap": result.pcap, "seconds": round(result.seconds, 3),
-        "deviation": None if deviation is None else {
-            "reason": deviation.reason, "expires": deviation.expires.isoformat(),
-            "expired": deviation.expired(),
-            "applied": result.verdict is Verdict.FAIL and not deviation.expired()},
-    }

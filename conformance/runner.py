@@ -1,31 +1,28 @@
-"""``wcce-conformance run``: every case through the pytest plugin, into a run directory.
+"""``wcce-conformance run``, ``report`` and ``gate``: the main job and what it writes.
 
-Writes ``<report-dir>/<run-id>/results.json``, ``junit.xml`` and ``pcap/<case>.pcapng``;
-the exit status is pytest's (0 all verified, 1 a case failed, 4 usage) or the
-plugin's EXIT_INCONCLUSIVE (6) when a case could not reach the target.
+``run`` runs every case through the pytest plugin into ``<report-dir>/<run-id>/``
+(``results.json``, ``pcap/<case>.pcapng``), then renders ``report.html`` and
+``junit.xml`` from results.json and applies the gate policy (the default one, or
+``--policy``).  Exit codes: :mod:`conformance.report.gate`.
 """
 
 from __future__ import annotations
 
 import datetime
+import pathlib
 import secrets
 import sys
 
-import pytest
+from conformance.report.gate import EXIT, Policy, PolicyError, evaluate, load_policy
 
-from conformance.casebook import CASES_DIR, case_files
-from conformance.profile import ProfileError, load_profile
-
-__all__ = ["run_suite", "pytest_arguments"]
-
-EXIT_USAGE = 2
+__all__ = ["run_suite", "pytest_arguments", "render_outputs", "report_command", "gate_command"]
 
 
-def pytest_arguments(args, run_dir) -> list[str]:
-    argv = [str(CASES_DIR), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-            "--wcce-results", str(run_dir / "results.json"),
-            "--evidence-dir", str(run_dir / "pcap"),
-            "--junitxml", str(run_dir / "junit.xml"), "-o", "junit_family=xunit2"]
+def pytest_arguments(args, run_dir: pathlib.Path) -> list[str]:
+    from conformance.casebook import CASES_DIR
+
+    argv = [str(CASES_DIR), "-p", "no:cacheprovider", "-o", "addopts=", "-q",
+            "--wcce-results", str(run_dir / "results.json"), "--evidence-dir", str(run_dir / "pcap")]
     if args.workers > 1:
         argv += ["-n", str(args.workers)]
     if args.keyword:
@@ -44,18 +41,88 @@ def pytest_arguments(args, run_dir) -> list[str]:
     return argv
 
 
+def render_outputs(document, directory: pathlib.Path) -> list[pathlib.Path]:
+    from conformance.report.html import render_html
+    from conformance.report.junit import write_junit
+
+    return [render_html(document, directory / "report.html"), write_junit(document, directory / "junit.xml")]
+
+
+def _gate(document, policy: Policy, out) -> int:
+    from conformance.report.summary import counts, summary_verdict
+
+    code, findings = evaluate(document, policy)
+    summary = summary_verdict(document)
+    tally = ", ".join(f"{n} {v}" for v, n in counts(document).items())
+    print(f"wcce-conformance: {summary['text']} ({'; '.join(summary['reasons'])}); {tally}", file=out)
+    for finding in findings:
+        print(f"wcce-conformance: gate: {finding.text}", file=out)
+    print(f"wcce-conformance: exit status {code} ({next(k for k, v in EXIT.items() if v == code)})", file=out)
+    return code
+
+
+def _usage(message: str, out) -> int:
+    print(f"wcce-conformance: error: {message}", file=out)
+    return EXIT["usage"]
+
+
 def run_suite(args, *, out=sys.stderr) -> int:
+    import pytest
+
+    from conformance.casebook import CaseError, case_files
+    from conformance.profile import ProfileError, load_profile
+    from conformance.report.results import ResultsError, load_results
+
     try:
         case_files()
         if args.target:
             load_profile(args.target)  # validated here too: one line, exit 2
-    except (ProfileError, ValueError) as exc:
-        print(f"wcce-conformance: error: {exc}", file=out)
-        return EXIT_USAGE
+        policy = load_policy(args.policy) if args.policy else Policy(
+            max_should_warnings=0 if args.strict else None)
+    except (ProfileError, PolicyError, CaseError) as exc:
+        return _usage(str(exc), out)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = args.report_dir / f"{stamp}-{secrets.token_hex(2)}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _usage(f"cannot create {run_dir}: {exc.strerror}", out)
     status = int(pytest.main(pytest_arguments(args, run_dir)))
-    print(f"wcce-conformance: results in {run_dir}/ (results.json, junit.xml, pcap/); "
-          f"exit status {status}", file=out)
-    return status
+    results = run_dir / "results.json"
+    if not results.exists():  # pytest stopped before any case: usage, internal error, nothing selected
+        return {3: EXIT["suite"], 5: EXIT["partial"]}.get(status, EXIT["usage"])
+    try:
+        document = load_results(results)
+    except ResultsError as exc:
+        print(f"wcce-conformance: error: {exc}", file=out)
+        return EXIT["suite"]
+    for path in render_outputs(document, run_dir):
+        print(f"wcce-conformance: wrote {path}", file=out)
+    code = _gate(document, policy, out)
+    if status == 2 and code == EXIT["ok"]:  # a table failed to collect: not a complete run
+        code = EXIT["usage"]
+    return code
+
+
+def report_command(args, *, out=sys.stderr) -> int:
+    from conformance.report.results import ResultsError, load_results
+
+    try:
+        document = load_results(args.results)
+    except ResultsError as exc:
+        return _usage(str(exc), out)
+    directory = args.out or args.results.parent
+    for path in render_outputs(document, directory):
+        print(f"wcce-conformance: wrote {path}", file=out)
+    return EXIT["ok"]
+
+
+def gate_command(args, *, out=sys.stderr) -> int:
+    from conformance.report.results import ResultsError, load_results
+
+    try:
+        document = load_results(args.results)
+        policy = load_policy(args.policy) if args.policy else Policy()
+    except (ResultsError, PolicyError) as exc:
+        return _usage(str(exc), out)
+    return _gate(document, policy, out)
