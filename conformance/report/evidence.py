@@ -80,7 +80,8 @@ def _record(pdu: PduRecord, start: float) -> dict[str, Any]:
     }
     if trailer is not None:
         record["auth"] = {"type": trailer.auth_type, "level": trailer.auth_level,
-                          "pad": trailer.auth_pad_length, "context_id": trailer.auth_context_id}
+                          "pad": trailer.auth_pad_length, "context_id": trailer.auth_context_id,
+                          "auth_len": pdu.auth_len}
     if pdu.contexts:
         record["contexts"] = [f"{interface_name(c.interface)} v{c.version_text}" for c in pdu.contexts]
     if pdu.results:

@@ -27,19 +27,19 @@ def test_run_writes_results_junit_and_pcaps(tmp_path):
     result = cli("run", "--report-dir", str(tmp_path), "--case", "wcce/2.1/interface-version/")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     (run_dir,) = tmp_path.iterdir()
-    results = json.loads((run_dir / "results.json").read_text())["results"]
+    results = json.loads((run_dir / "results.json").read_text())["cases"]
     assert len(results) == 12 and {r["verdict"] for r in results} == {"PASS"}
-    suite = ET.parse(run_dir / "junit.xml").getroot().find("testsuite")
-    names = sorted(case.get("name") for case in suite.iter("testcase"))
+    names = sorted(case.get("name") for case in ET.parse(run_dir / "junit.xml").getroot().iter("testcase"))
     assert names == sorted(r["id"] for r in results)  # stable name = case ID
     assert len(list((run_dir / "pcap").glob("*.pcapng"))) == 12
-    assert f"results in {run_dir}" in result.stderr
+    assert (run_dir / "report.html").is_file()
+    assert f"wrote {run_dir / 'report.html'}" in result.stderr
 
 
 def test_run_against_a_mutant_fails(tmp_path):
     result = cli("run", "--report-dir", str(tmp_path), "--mutant", "ignore-ca-name", "--case", "wcce/3.2.1.4.2.1.1/")
     assert result.returncode == 1, result.stdout[-3000:]
-    failed = [r["id"] for r in json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())["results"]
+    failed = [r["id"] for r in json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())["cases"]
               if r["verdict"] == "FAIL"]
     assert failed and all("/ca-name/" in f for f in failed)
 
@@ -125,3 +125,21 @@ def test_served_mutant_is_caught_through_a_profile(tmp_path):
         assert "FAIL wcce/2.1/interface-version/ICertRequestD/v1.0" in result.stdout
     finally:
         _stop(proc)
+
+
+def test_run_without_port_135_uses_a_free_loopback_port(tmp_path):
+    """Without CAP_NET_BIND_SERVICE (as a non-root user) the embedded CA takes a free port."""
+    import shutil
+
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "setpriv (util-linux) is needed"
+    result = subprocess.run([setpriv, "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service",
+                             sys.executable, "-m", "conformance.cli", "run", "--report-dir", str(tmp_path),
+                             "--case", "wcce/2.1/auth-level/privacy/spnego-ntlm-l6-imp3/"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    (run_dir,) = tmp_path.iterdir()
+    results = json.loads((run_dir / "results.json").read_text())["cases"]
+    assert len(results) == 7 and {c["verdict"] for c in results} == {"PASS"}
+    servers = {conn["server"] for c in results for conn in c["evidence"]["connections"]}
+    assert servers and all(not s.endswith(":135") for s in servers)

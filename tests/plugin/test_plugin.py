@@ -78,7 +78,7 @@ RAW_ACTIONS["suite-bug"] = _bug
 
 
 def _results(path) -> dict[str, str]:
-    return {r["id"]: r["verdict"] for r in json.loads(path.read_text())["results"]}
+    return {r["id"]: r["verdict"] for r in json.loads(path.read_text())["cases"]}
 
 
 @pytest.fixture

@@ -31,3 +31,13 @@ def test_every_mutant_breaks_a_catalogued_requirement():
     # a client mutant breaks a requirement that binds clients, a server mutant one that binds servers
     assert all(CATALOGUE[m.requirement].binds in ("client", "both") for m in CLIENT_MUTANTS.values())
     assert all(CATALOGUE[m.requirement].binds in ("server", "both") for m in MUTANTS.values())
+
+
+def test_every_server_requirement_has_a_diagnosis_hint():
+    from conformance.report.diagnosis import hints
+
+    table = hints()
+    missing = sorted(r.id for r in CATALOGUE.values() if r.binds in ("server", "both") and r.id not in
+                     table["requirement"] and r.id not in ("WCCE-T-01",))
+    assert not missing, missing
+    assert set(table["check"]) <= set(CHECKS)
