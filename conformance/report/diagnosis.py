@@ -27,7 +27,8 @@ def diagnose(record: Mapping[str, Any]) -> list[str]:
     table = hints()
     out: list[str] = []
     failed = record["verdict"] in ("FAIL", "WARN")
-    if failed and record.get("outcome_matched") is False:
+    if failed and record.get("outcome_matched") is False and record["actual"] == "accept" \
+            and "accept" not in record["expected"]:  # the target accepted what it must refuse
         out += [table["requirement"][r["id"]] for r in record["requirements"] if r["id"] in table["requirement"]]
     for check in record.get("checks", ()):
         if check["verdict"] in ("FAIL", "WARN") and check["check"] in table["check"]:
