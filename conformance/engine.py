@@ -24,6 +24,7 @@ from conformance.casebook import Case
 from conformance.catalogue import Requirement
 from conformance.client import methods
 from conformance.client.dcom import Activation
+from conformance.client.kerberos import KerberosError
 from conformance.client.rpc import Outcome, RpcConnection
 from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings, SettingsError
@@ -163,7 +164,7 @@ class Engine:
             observed, dropped = self._drive(case, settings, tap)
         except SettingsError as exc:
             return CaseResult(**base, verdict=Verdict.ERROR, actual="not run", reason=str(exc))
-        except (_Unreachable, ConnectionRefusedError) as exc:  # also mid-run, after an activation
+        except (_Unreachable, ConnectionRefusedError, KerberosError) as exc:  # also mid-run; or no ticket
             return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="target unreachable",
                               reason=str(exc), seconds=time.monotonic() - start)
         except Exception as exc:  # a suite bug: ERROR, with the traceback as reason

@@ -64,6 +64,7 @@ class Security:
     target_name: str | None = None
     ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
     spnego_auth3: bool = False  # send SPNEGO's third leg in rpc_auth3 (a client mutant)
+    kerberos: object | None = None  # conformance.client.kerberos.KerberosInitiator: Kerberos, not NTLM
 
 
 def gss_flags(level: int, impersonation: int) -> GSS_C_FLAGS:
@@ -83,7 +84,14 @@ def gss_flags(level: int, impersonation: int) -> GSS_C_FLAGS:
     return flags
 
 
-def _initiator(security: Security) -> SSP:
+def _initiator(security: Security, target: str) -> SSP:
+    if security.kerberos is not None:
+        kerberos = security.kerberos.ssp(target)
+        if security.auth_type == 0x10:
+            return kerberos
+        if security.auth_type == 0x09:
+            return SPNEGOSSP([kerberos])
+        raise ValueError(f"auth_type {security.auth_type} does not carry Kerberos")
     creds = security.credentials
     if creds is None:
         raise ValueError("an authenticated connection needs credentials")
@@ -270,9 +278,9 @@ class RpcConnection:
             outcome = self.exchange(self._bind_pdu(elems, alter=alter, token=None, first_leg=False))
             self._note_contexts(interface, elems, outcome)
             return outcome
-        self._ssp = _initiator(sec)
-        flags = gss_flags(sec.level, sec.impersonation)
         target = sec.target_name or f"host/{self.host}"
+        self._ssp = _initiator(sec, target)
+        flags = gss_flags(sec.level, sec.impersonation)
         self._gss, token, status = self._ssp.GSS_Init_sec_context(None, req_flags=flags,
                                                                   target_name=target)
         outcome = self.exchange(self._bind_pdu(elems, alter=alter, token=bytes(token),

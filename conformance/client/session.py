@@ -99,10 +99,28 @@ class WcceSession:
             self.resolver, _ = resolver.call(IID_IOBJECT_EXPORTER, _OPNUM_SERVER_ALIVE2, b"")
         return self.resolver
 
+    @staticmethod
+    def _rpcss(security: Security | None) -> Security | None:
+        """Activation and the OXID resolver authenticate to RPCSS/<server> ([MS-DCOM] 3.2.4.1.1.2)."""
+        if security is None or security.kerberos is None:
+            return security
+        return dataclasses.replace(security, target_name=security.kerberos.activation_spn)
+
+    def exporter_spn(self) -> str | None:
+        """ORPCs use the principal the exporter's SECURITYBINDING names for this service."""
+        kerberos = self.security.kerberos
+        if kerberos is None:
+            return None
+        bindings = self.activation.bindings if self.activation is not None else None
+        for binding in (bindings.security_bindings if bindings is not None else ()):
+            if binding.authn_svc == self.security.auth_type and binding.principal_name:
+                return binding.principal_name
+        return kerberos.fallback_spn
+
     def activate(self) -> tuple[Outcome, Activation | None]:
         if self.server_alive2 and self.resolver is None:
             self.ping_resolver()
-        with RpcConnection(self.host, self.port, security=self.activation_security,
+        with RpcConnection(self.host, self.port, security=self._rpcss(self.activation_security),
                            timeout=self.timeout, tap=self.tap) as scm:
             bound = scm.bind(IID_IREMOTE_SCM_ACTIVATOR, 0)
             if bound.ptype != PType.BIND_ACK and bound.ptype != PType.ALTER_CONTEXT_RESP:
@@ -125,7 +143,7 @@ class WcceSession:
 
         request = ResolveOxid2_Request(pOxid=self.activation.oxid, arRequestedProtseqs=[7],
                                        ndr64=False)
-        with RpcConnection(self.host, self.port, security=self.resolve_security,
+        with RpcConnection(self.host, self.port, security=self._rpcss(self.resolve_security),
                            timeout=self.timeout, tap=self.tap) as resolver:
             resolver.bind(IID_IOBJECT_EXPORTER, 0)
             if IID_IOBJECT_EXPORTER not in resolver.contexts:
@@ -144,8 +162,11 @@ class WcceSession:
 
     def connect_exporter(self, interface: uuid.UUID = wcce.IID_ICERTREQUESTD) -> Outcome:
         host, port = self.exporter_address()
-        self.exporter = RpcConnection(host, port, security=self.security, timeout=self.timeout,
-                                      tap=self.tap)
+        security = self.security
+        spn = self.exporter_spn()
+        if spn is not None:
+            security = dataclasses.replace(security, target_name=spn)
+        self.exporter = RpcConnection(host, port, security=security, timeout=self.timeout, tap=self.tap)
         return self.exporter.bind(interface, self.if_version)
 
     def call(self, request, *, interface: uuid.UUID = wcce.IID_ICERTREQUESTD,

@@ -74,6 +74,14 @@ class ClientSettings:
     resolve_oxid_level: int | None = None  # also call ResolveOxid2 at this level after activating
     ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
     spnego_auth3: bool = False  # SPNEGO's third leg in rpc_auth3 (a client mutant)
+    # Kerberos: the KDC ("host:port"), the realm, and the CA's DNS name that SPNs are made of
+    kdc: str | None = None
+    realm: str | None = None
+    service_host: str | None = None
+    activation_spn: str | None = None  # default RPCSS/<service_host> ([MS-DCOM] 3.2.4.1.1.2)
+    kerberos_flags_set: int = 0  # checksum flags put on the wire beyond the impersonation level's
+    kerberos_flags_clear: int = 0  # (client mutants)
+    tickets: object | None = dataclasses.field(default=None, repr=False, compare=False)  # a TicketCache
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -85,10 +93,40 @@ class ClientSettings:
             raise SettingsError("provider 'none' goes with level 1")
         if self.provider is not Provider.NONE and self.level == RPC_C_AUTHN_LEVEL.NONE:
             raise SettingsError(f"level 1 means no provider, not {self.provider.value}")
-        if self.provider in (Provider.SPNEGO_KERBEROS, Provider.KERBEROS):
-            raise SettingsError(f"provider {self.provider.value} needs Kerberos support (issue 6)")
         if self.provider is not Provider.NONE and not self.anonymous and not self.user:
             raise SettingsError("an authenticated provider needs user (or anonymous = true)")
+        if self.kerberos:
+            self._kerberos_checks()
+
+    @property
+    def kerberos(self) -> bool:
+        return self.provider in (Provider.SPNEGO_KERBEROS, Provider.KERBEROS)
+
+    def _kerberos_checks(self) -> None:
+        if self.anonymous:
+            raise SettingsError(f"provider {self.provider.value} cannot be anonymous")
+        if self.tickets is not None:
+            return
+        if not self.kdc or not self.realm:
+            raise SettingsError(f"provider {self.provider.value} needs a KDC and a realm (the target "
+                                f"profile's [kerberos] kdc and realm)")
+        from conformance.client.kerberos import TicketCache
+
+        host, _, port = self.kdc.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"kdc {self.kdc!r} is not host:port")
+        object.__setattr__(self, "tickets", TicketCache(kdc_host=host, kdc_port=int(port), realm=self.realm,
+                                                        user=self.user or "", password=self.password or ""))
+
+    def kerberos_initiator(self):
+        if not self.kerberos:
+            return None
+        from conformance.client.kerberos import KerberosInitiator
+
+        server = self.service_host or self.host
+        return KerberosInitiator(tickets=self.tickets, activation_spn=self.activation_spn or f"RPCSS/{server}",
+                                 fallback_spn=f"host/{server}", wire_flags_set=self.kerberos_flags_set,
+                                 wire_flags_clear=self.kerberos_flags_clear)
 
     # -- what the connections use ------------------------------------------------------
 
@@ -104,7 +142,7 @@ class ClientSettings:
         return Security(auth_type=self.provider.auth_type, level=self.level,
                         impersonation=self.impersonation, credentials=self.credentials(),
                         header_sign=self.header_signing, ntlm_clear_flags=self.ntlm_clear_flags,
-                        spnego_auth3=self.spnego_auth3)
+                        spnego_auth3=self.spnego_auth3, kerberos=self.kerberos_initiator())
 
     def activation_security(self) -> Security:
         level = self.activation_level

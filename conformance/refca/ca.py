@@ -21,10 +21,12 @@ from conformance.refca.listener import Listener
 from conformance.refca.rpc.association import Association, AssociationPolicy
 from conformance.refca.rpc.calls import AssocGroups, Call, ConnectionInfo
 from conformance.refca.rpc.dispatch import InterfaceDispatcher
+from conformance.refca.rpc.kerberos import KeytabKerberosSSP
 from conformance.refca.service import WcceService
 from conformance.refca.store import RequestStore
 from conformance.refca.templates import load_templates
 from conformance.wire.dcom import DualStringArray, SecurityBinding, StringBinding, TowerId
+from conformance.wire.kerberos import ServiceKeys
 
 __all__ = ["ReferenceCA", "event_logger"]
 
@@ -32,6 +34,7 @@ log = logging.getLogger("conformance.refca")
 
 RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
 RPC_C_AUTHN_WINNT = 0x0A
+RPC_C_AUTHN_GSS_KERBEROS = 0x10
 
 
 def event_logger(prefix: str) -> Callable[..., None]:
@@ -45,6 +48,8 @@ def event_logger(prefix: str) -> Callable[..., None]:
 class ReferenceCA:
     def __init__(self, config: CAConfig) -> None:
         self.config = config
+        self.service_keys = (ServiceKeys.from_keytab(config.kerberos_keytab) if config.kerberos_keytab
+                             else ServiceKeys(keys={}))
         self.templates = load_templates(config.templates_file)
         self.ca = CertificateAuthority(state_dir=config.state_dir, ca_name=config.ca_name,
                                        key_algorithm=config.key_algorithm)
@@ -77,10 +82,17 @@ class ReferenceCA:
         return NTLMSSP(IDENTITIES=dict(self.config.users), DOMAIN_NB_NAME=self.config.domain,
                        DOMAIN_FQDN=self.config.dns_domain, COMPUTER_NB_NAME=self.config.computer)
 
+    def _kerberos(self) -> KeytabKerberosSSP:
+        return KeytabKerberosSSP(self.service_keys)
+
     def acceptors(self) -> dict[int, Callable]:
+        if not self.service_keys:
+            return {RPC_C_AUTHN_GSS_NEGOTIATE: lambda: SPNEGOSSP([self._ntlm()]),
+                    RPC_C_AUTHN_WINNT: self._ntlm}
         return {
-            RPC_C_AUTHN_GSS_NEGOTIATE: lambda: SPNEGOSSP([self._ntlm()]),
+            RPC_C_AUTHN_GSS_NEGOTIATE: lambda: SPNEGOSSP([self._kerberos(), self._ntlm()]),
             RPC_C_AUTHN_WINNT: self._ntlm,
+            RPC_C_AUTHN_GSS_KERBEROS: self._kerberos,
         }
 
     # -- bindings -------------------------------------------------------------------------
@@ -93,9 +105,15 @@ class ReferenceCA:
         return DualStringArray(
             string_bindings=(StringBinding(tower_id=TowerId.NCACN_IP_TCP,
                                            network_address=f"{host}[{self._exporter.port}]"),),
-            security_bindings=tuple(SecurityBinding(authn_svc=svc, principal_name="")
+            # Kerberos-capable services name the principal ORPCs are to use ([MS-DCOM] 2.2.19.4)
+            security_bindings=tuple(SecurityBinding(authn_svc=svc, principal_name=self._principal_for(svc))
                                     for svc in sorted(self.acceptors())),
         )
+
+    def _principal_for(self, authn_svc: int) -> str:
+        if self.service_keys and authn_svc in (RPC_C_AUTHN_GSS_NEGOTIATE, RPC_C_AUTHN_GSS_KERBEROS):
+            return self.config.orpc_principal
+        return ""
 
     # -- administration -------------------------------------------------------------------
 

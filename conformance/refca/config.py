@@ -88,6 +88,14 @@ class CAConfig:
     policy: Policy = dataclasses.field(default_factory=Policy)
     templates_file: pathlib.Path | None = None  # None: the packaged templates
     key_algorithm: str = "rsa-2048"
+    #: Kerberos: the keytab of the CA's service principals (None: NTLM only), and the
+    #: principal name the exporter's SECURITYBINDINGs announce for ORPCs.
+    kerberos_keytab: pathlib.Path | None = None
+    kerberos_principal: str | None = None
+
+    @property
+    def orpc_principal(self) -> str:
+        return self.kerberos_principal or f"host/{self.dns_name}"
 
     def __post_init__(self) -> None:
         if not self.ca_name.strip():
@@ -137,12 +145,13 @@ def _parse_user(name: str, value: Any, environ: Mapping[str, str]) -> bytes:
     )
 
 
-_TOP_KEYS = {"ca", "listen", "ntlm", "users", "policy"}
+_TOP_KEYS = {"ca", "listen", "ntlm", "users", "policy", "kerberos"}
 _SECTION_KEYS = {
     "ca": {"name", "dns_name", "type", "state_dir", "templates_file", "key_algorithm"},
     "listen": {"host", "activation_port", "exporter_port"},
     "ntlm": {"domain", "dns_domain", "computer"},
     "policy": {"interface_flags", "request_denial", "activation_min_level", "exporter_min_level"},
+    "kerberos": {"keytab", "principal"},
 }
 
 
@@ -211,6 +220,10 @@ def load_config(path: pathlib.Path | None = None, *, environ: Mapping[str, str] 
     except KeyError:
         raise ConfigError(f"ca.type: unknown CA type {ca.get('type')!r}") from None
     ca_name = overrides.pop("ca_name", None) or ca.get("name", "WCCE-LAB-CA")
+    kerberos = data.get("kerberos", {})
+    keytab = overrides.pop("kerberos_keytab", None) or (base / kerberos["keytab"] if "keytab" in kerberos else None)
+    if keytab is not None and not pathlib.Path(keytab).is_file():
+        raise ConfigError(f"kerberos.keytab: {keytab} is not a file")
     if overrides:
         raise ConfigError(f"unknown override(s): {', '.join(sorted(overrides))}")
     return CAConfig(
@@ -226,6 +239,8 @@ def load_config(path: pathlib.Path | None = None, *, environ: Mapping[str, str] 
         policy=policy,
         templates_file=(base / templates) if templates else None,
         key_algorithm=ca.get("key_algorithm", "rsa-2048"),
+        kerberos_keytab=pathlib.Path(keytab) if keytab is not None else None,
+        kerberos_principal=kerberos.get("principal"),
     )
 
 

@@ -62,8 +62,9 @@ class SecurityContext:
             raise GssFailure(f"{type(exc).__name__}: {exc}") from exc
         if status not in (GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED):
             self.state = ContextState.FAILED
-            raise GssFailure(f"GSS status 0x{status:08x}")
-        user = ntlm_user(token)
+            why = next((s.refusal for s in _mechanisms(self.ssp) if getattr(s, "refusal", None)), None)
+            raise GssFailure(f"GSS status 0x{status:08x}" + (f": {why}" if why else ""))
+        user = ntlm_user(token) or _kerberos_user(self.ssp)
         if user is not None:
             self.user = user
         out = bytes(output) if output is not None else None
@@ -73,6 +74,21 @@ class SecurityContext:
                 ssp=self.ssp, context=self.gss_context, header_sign=self.header_sign
             )
         return out, status == GSS_S_COMPLETE
+
+
+def _mechanisms(ssp: SSP) -> list[SSP]:
+    return list(getattr(ssp, "ssps", None) or [ssp])
+
+
+def _kerberos_user(ssp: SSP) -> str | None:
+    """``LAB\\alice`` for ``alice@LAB.TEST``: the first label of the realm stands for the
+    NetBIOS domain, as in the lab's naming (LAB / lab.test)."""
+    for mech in _mechanisms(ssp):
+        principal = getattr(mech, "client_principal", None)
+        if principal:
+            name, _, realm = principal.partition("@")
+            return f"{realm.split('.')[0]}\\{name}" if realm else name
+    return None
 
 
 class GssFailure(Exception):

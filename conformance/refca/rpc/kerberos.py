@@ -1,0 +1,83 @@
+"""The reference CA's Kerberos acceptor: scapy's KerberosSSP with a keytab.
+
+scapy's acceptor holds one key and checks neither the ticket's lifetime, nor the
+authenticator's time, nor that authenticator and ticket name the same client.
+This one picks the key of the ticket's principal and encryption type from the
+keytab and does those checks ([RFC 4120] 3.2.3: KRB_AP_ERR_TKT_EXPIRED,
+KRB_AP_ERR_SKEW, KRB_AP_ERR_BADMATCH), so a stale or forged ticket gets no context.
+Acceptor subkeys are AES256, as Windows issues them.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from scapy.layers.gssapi import GSS_S_DEFECTIVE_CREDENTIAL, GSS_S_DEFECTIVE_TOKEN
+from scapy.layers.kerberos import EncryptionType, KerberosSSP
+
+from conformance.wire.kerberos import ServiceKeys, find_ap_req
+
+__all__ = ["KeytabKerberosSSP", "CLOCK_SKEW"]
+
+CLOCK_SKEW = datetime.timedelta(minutes=5)  # [MS-KILE] 3.1.1.4, the Windows default
+
+
+def _when(value) -> datetime.datetime | None:
+    moment = getattr(value, "datetime", None)
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def _name(principal) -> str:
+    return "/".join(s.val.decode() for s in principal.nameString)
+
+
+class KeytabKerberosSSP(KerberosSSP):
+    def __init__(self, keys: ServiceKeys, **kwargs) -> None:
+        kwargs.setdefault("SKEY_TYPE", EncryptionType.AES256_CTS_HMAC_SHA1_96)
+        super().__init__(**kwargs)
+        self.service_keys = keys
+        self.client_principal: str | None = None
+        self.refusal: str | None = None
+
+    def GSS_Accept_sec_context(self, Context, input_token=None, **kwargs):
+        if Context is None or Context.state == self.STATE.INIT:
+            ap_req = find_ap_req(bytes(input_token)) if input_token is not None else None
+            if ap_req is None:
+                self.refusal = "no AP-REQ in the token"
+                return Context, None, GSS_S_DEFECTIVE_TOKEN
+            refusal = self._admit(ap_req)
+            if refusal is not None:
+                self.refusal = refusal
+                return Context, None, GSS_S_DEFECTIVE_CREDENTIAL
+        return super().GSS_Accept_sec_context(Context, input_token, **kwargs)
+
+    def _admit(self, ap_req) -> str | None:
+        """Choose the key; refuse what RFC 4120 3.2.3 makes the server refuse."""
+        ticket = ap_req.ticket
+        sname = "/".join(s.val.decode() for s in ticket.sname.nameString)
+        etype = int(ticket.encPart.etype.val)
+        key = self.service_keys.find(sname, etype)
+        if key is None:
+            return f"no key for {sname} (etype {etype})"
+        try:
+            enc = ticket.encPart.decrypt(key)
+            authenticator = ap_req.authenticator.decrypt(enc.key.toKey())
+        except Exception as exc:
+            return f"ticket or authenticator does not decrypt: {exc}"
+        now = datetime.datetime.now(datetime.timezone.utc)
+        end, start = _when(enc.endtime), _when(enc.starttime) or _when(enc.authtime)
+        if end is not None and now > end + CLOCK_SKEW:
+            return "ticket expired"
+        if start is not None and start - CLOCK_SKEW > now:
+            return "ticket not yet valid"
+        ctime = _when(authenticator.ctime)
+        if ctime is None or abs(now - ctime) > CLOCK_SKEW:
+            return "authenticator outside the clock skew"
+        ticket_client = (_name(enc.cname), enc.crealm.val)
+        if (_name(authenticator.cname), authenticator.crealm.val) != ticket_client:
+            return "authenticator and ticket name different clients"
+        self.SPN, self.KEY = sname, key
+        self.client_principal = f"{ticket_client[0]}@{ticket_client[1].decode()}"
+        return None

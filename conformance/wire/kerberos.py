@@ -1,0 +1,130 @@
+"""Kerberos in DCE/RPC auth tokens: service keys, the AP-REQ, and what it says.
+
+Sans-IO except :meth:`ServiceKeys.from_keytab`.  An AP-REQ is found in a raw
+Kerberos token (auth_type 16, DCE style: no GSS framing), in a GSS-framed one, or
+inside SPNEGO (9) by its ASN.1 tag, so the facts survive framings scapy does not
+dissect.  With the service's keys the ticket and authenticator open: the client
+name, the session key and the RFC 4121 checksum flags (MS-KILE 3.2.5.2: IDENTIFY
+0x2000, DELEG 0x1, CONF 0x10, INTEG 0x20, DCE_STYLE 0x1000).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import pathlib
+
+__all__ = ["ServiceKeys", "GssFlag", "ApReqFacts", "find_ap_req", "inspect_ap_req", "KERBEROS_OIDS"]
+
+KERBEROS_OIDS = ("1.2.840.48018.1.2.2", "1.2.840.113554.1.2.2")
+_AP_REQ_TAG = 0x6E  # [APPLICATION 14]
+
+
+class GssFlag(enum.IntFlag):
+    DELEG = 0x1
+    MUTUAL = 0x2
+    REPLAY = 0x4
+    SEQUENCE = 0x8
+    CONF = 0x10
+    INTEG = 0x20
+    DCE_STYLE = 0x1000
+    IDENTIFY = 0x2000
+    EXTENDED_ERROR = 0x4000
+
+
+def _principal(name: str) -> str:
+    """Principal without realm, compared case-insensitively (as Windows does)."""
+    return name.split("@", 1)[0].lower()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceKeys:
+    """The long-term keys of a service: (principal without realm, lower case; etype) -> Key."""
+
+    keys: dict[tuple[str, int], object]
+    realm: str = ""
+
+    @classmethod
+    def from_keytab(cls, path: pathlib.Path) -> "ServiceKeys":
+        from scapy.modules.ticketer import Keytab
+
+        keytab = Keytab(pathlib.Path(path).read_bytes())
+        keys: dict[tuple[str, int], object] = {}
+        realm = ""
+        for entry in keytab.entries:
+            principal = entry.getPrincipal()
+            realm = realm or principal.partition("@")[2]
+            keys.setdefault((_principal(principal), int(entry.key.keytype)), entry.key.toKey())
+        return cls(keys=keys, realm=realm)
+
+    def find(self, principal: str, etype: int):
+        return self.keys.get((_principal(principal), int(etype)))
+
+    def principals(self) -> set[str]:
+        return {p for p, _ in self.keys}
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
+def find_ap_req(token: bytes):
+    """The KRB_AP_REQ in ``token`` (any framing), or None."""
+    from scapy.layers.kerberos import KRB_AP_REQ
+
+    at = token.find(bytes([_AP_REQ_TAG]))
+    while 0 <= at < len(token):
+        try:
+            candidate = KRB_AP_REQ(token[at:])
+            if candidate.ticket is not None and candidate.authenticator is not None:
+                return candidate
+        except Exception:  # not an AP-REQ at this offset
+            pass
+        at = token.find(bytes([_AP_REQ_TAG]), at + 1)
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ApReqFacts:
+    sname: str  # the ticket's service principal, as sent (clear text in the ticket)
+    realm: str
+    ticket_etype: int
+    mutual: bool  # AP options mutual-required
+    # with the service key:
+    cname: str | None = None  # user@REALM from the ticket
+    checksum_flags: int | None = None  # RFC 4121 authenticator checksum flags
+    ticket_end: datetime.datetime | None = None
+    subkey_etype: int | None = None
+    opened: bool = False  # the service key was known and the ticket decrypted
+
+
+def _text(value) -> str:
+    value = getattr(value, "val", value)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def inspect_ap_req(ap_req, keys: ServiceKeys | None) -> ApReqFacts:
+    ticket = ap_req.ticket
+    sname = "/".join(_text(s) for s in ticket.sname.nameString)
+    etype = int(ticket.encPart.etype.val)
+    options = str(ap_req.apOptions.val)
+    base = dict(sname=sname, realm=_text(ticket.realm), ticket_etype=etype,
+                mutual=len(options) > 2 and options[2] == "1")
+    key = keys.find(sname, etype) if keys else None
+    if key is None:
+        return ApReqFacts(**base)
+    try:
+        enc = ticket.encPart.decrypt(key)
+        session = enc.key.toKey()
+        authenticator = ap_req.authenticator.decrypt(session)
+    except Exception:  # wrong key or a damaged ticket
+        return ApReqFacts(**base)
+    cname = "/".join(_text(s) for s in enc.cname.nameString) + "@" + _text(enc.crealm)
+    flags = None
+    cksum = authenticator.cksum
+    if cksum is not None and int(cksum.cksumtype.val) == 0x8003:
+        flags = int(cksum.checksum.Flags)
+    end = getattr(enc.endtime, "datetime", None)
+    subkey = authenticator.subkey
+    return ApReqFacts(**base, cname=cname, checksum_flags=flags, ticket_end=end,
+                      subkey_etype=int(subkey.keytype.val) if subkey is not None else None, opened=True)
