@@ -32,6 +32,7 @@ __all__ = ["CaseError", "Case", "load_cases", "case_files", "CASES_DIR", "KINDS"
 CASES_DIR = pathlib.Path(__file__).resolve().parent.parent / "cases"
 
 KINDS = {"call", "activation", "bind", "raw", "flow"}
+KERBEROS_PROVIDERS = {"spnego-kerberos", "kerberos"}
 METHODS = {"Request", "Request2", "GetCACert", "Ping", "Ping2", "GetCAProperty", "GetCAPropertyInfo"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _FIELDS = {"id", "title", "requirements", "claims", "kind", "method", "client", "params", "matrix",
@@ -144,9 +145,12 @@ def _expand(entry: dict, source: str, defaults: dict, catalogue: Mapping[str, Re
 
             if action not in RAW_ACTIONS:
                 raise CaseError(f"{here}: action {action!r} is not one of {sorted(RAW_ACTIONS)}")
+        claims = tuple(merged.get("claims", ()))
+        if client.get("provider") in KERBEROS_PROVIDERS and "kerberos" not in claims:
+            claims += ("kerberos",)  # a Kerberos case needs a target that says where its realm is
         cases.append(Case(
             id=cid, title=str(merged.get("title", cid)), source=source, requirements=requirements,
-            claims=tuple(merged.get("claims", ())), kind=kind, method=method,
+            claims=claims, kind=kind, method=method,
             client=client, params=dict(merged.get("params", {})),
             action=action, expect=_expectation(here, merged["expect"]),
             connection_drops=merged.get("connection_drops"), checks=checks,
@@ -161,6 +165,8 @@ def _validate_client(where: str, client: dict) -> None:
     fixed: dict[str, Any] = {"host": "127.0.0.1", "port": 135}
     if client.get("provider", "spnego-ntlm") != "none":
         fixed.update(user="u", domain="d", password="p")
+    if client.get("provider") in KERBEROS_PROVIDERS:
+        fixed.update(kdc="127.0.0.1:88", realm="LAB.TEST", service_host="ca.lab.test", tickets=object())
     try:
         ClientSettings.from_mapping(client, environ={}, **fixed)
     except SettingsError as exc:

@@ -9,7 +9,8 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 
-from conformance.profile import Claims, Target
+from conformance.kdc import MitRealm, kdc_available
+from conformance.profile import Claims, KerberosTarget, Target
 from conformance.refca.ca import ReferenceCA
 from conformance.refca.config import load_config, nt_hash
 from conformance.refca.listener import PortInUse
@@ -29,14 +30,15 @@ def _loopback_candidates() -> Iterator[tuple[str, int]]:
     yield "127.0.0.1", 0
 
 
-def _claims(policy) -> Claims:
+def _claims(policy, kerberos: bool) -> Claims:
     return Claims(enforce_privacy=policy.enforce_privacy, hardened_activation=policy.activation_min_level >= 5,
-                  pending_template=True)
+                  pending_template=True, kerberos=kerberos)
 
 
 def embedded_claims() -> Claims:
-    """What every embedded CA (and each of its mutants: they lie, not their claims) claims."""
-    return _claims(load_config(None).policy)
+    """What every embedded CA (and each of its mutants: they lie, not their claims) claims.
+    Kerberos where the MIT KDC is installed (Debian krb5-kdc, krb5-admin-server)."""
+    return _claims(load_config(None).policy, kdc_available())
 
 
 @contextlib.contextmanager
@@ -44,13 +46,20 @@ def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None
                     ) -> Iterator[tuple[Target, ReferenceCA]]:
     """Start the reference CA (optionally as a mutant) and describe it as a Target."""
     password = secrets.token_urlsafe(18)  # in memory only
-    with tempfile.TemporaryDirectory(prefix="wcce-ca-") as scratch:
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="wcce-ca-"))
         state = state_dir or pathlib.Path(scratch)
+        realm = None
+        if kdc_available():
+            defaults = load_config(None)
+            realm = stack.enter_context(MitRealm(realm=defaults.dns_domain.upper(), service_host=defaults.dns_name,
+                                                 users={LAB_USER: password}))
         ca = None
         for host, port in _loopback_candidates():
             try:
                 config = load_config(None, host=host, port=port, state_dir=state,
-                                     users={LAB_USER: nt_hash(password)})
+                                     users={LAB_USER: nt_hash(password)},
+                                     kerberos_keytab=realm.keytab if realm else None)
                 ca = ReferenceCA(config)
                 if mutant:
                     from conformance.refca.mutants import apply_mutant
@@ -66,11 +75,15 @@ def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None
         if ca is None:
             raise PortInUse("no loopback address could be bound for the reference CA")
         policy = ca.config.policy
+        kerberos = None
+        if realm is not None:
+            kerberos = KerberosTarget(realm=realm.realm, kdc_host=realm.kdc[0], kdc_port=realm.kdc[1],
+                                      service_host=ca.config.dns_name)
         target = Target(
             host=ca.config.listen.host, activation_port=ca.activation_port, ca_name=ca.config.ca_name,
             user=LAB_USER, domain=ca.config.dns_domain, password=password,
             templates={"issue": "User", "pending": "UserApproval"},
-            claims=_claims(policy),
+            claims=_claims(policy, realm is not None), kerberos=kerberos,
             description="embedded reference CA" + (f" (mutant {mutant})" if mutant else ""))
         try:
             yield target, ca

@@ -24,13 +24,14 @@ from conformance.casebook import Case
 from conformance.catalogue import Requirement
 from conformance.client import methods
 from conformance.client.dcom import Activation
-from conformance.client.kerberos import KerberosError
+from conformance.client.kerberos import KerberosError, TicketCache
 from conformance.client.rpc import Outcome, RpcConnection
 from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings, SettingsError
 from conformance.profile import Target
 from conformance.rawcases import RAW_ACTIONS
 from conformance.report import evidence
+from conformance.wire.kerberos import ServiceKeys
 from conformance.refca.config import nt_hash
 from conformance.wire import wcce
 from conformance.wire.checks import CheckContext, CheckResult, Level, Verdict, run_check
@@ -117,12 +118,21 @@ class Engine:
     """One per worker: holds the target and the activations cases may share."""
 
     def __init__(self, target: Target, catalogue: Mapping[str, Requirement], *,
-                 evidence_dir: pathlib.Path | None = None) -> None:
+                 evidence_dir: pathlib.Path | None = None, service_keys: ServiceKeys | None = None) -> None:
         self.target = target
         self.catalogue = catalogue
         self.evidence_dir = evidence_dir
         self.identities = {target.user: nt_hash(target.password)}
+        kerberos = target.kerberos
+        if service_keys is None and kerberos is not None and kerberos.keytab is not None:
+            service_keys = ServiceKeys.from_keytab(kerberos.keytab)
+        self.service_keys = service_keys  # the target's keytab: Kerberos PDUs can be read
+        self.tickets = None
+        if kerberos is not None:
+            self.tickets = TicketCache(kdc_host=kerberos.kdc_host, kdc_port=kerberos.kdc_port, realm=kerberos.realm,
+                                       user=target.user, password=target.password)
         self._activations: dict[tuple, Activation] = {}
+        self._exporter_spn: str | None = None
 
     # -- settings ----------------------------------------------------------------------
 
@@ -131,6 +141,9 @@ class Engine:
         fixed = {"host": t.host, "port": t.activation_port}
         if case.client.get("provider", "spnego-ntlm") != "none":
             fixed.update(user=t.user, domain=t.domain, password=t.password)
+        if t.kerberos is not None:
+            fixed.update(kdc=t.kerberos.kdc, realm=t.kerberos.realm, service_host=t.kerberos.service_host,
+                         tickets=self.tickets)
         return ClientSettings.from_mapping(case.client, **fixed)
 
     def ca_name(self, case: Case) -> str | None:
@@ -170,7 +183,7 @@ class Engine:
         except Exception as exc:  # a suite bug: ERROR, with the traceback as reason
             return CaseResult(**base, verdict=Verdict.ERROR, actual=f"{type(exc).__name__}: {exc}",
                               reason=traceback.format_exc(limit=6), seconds=time.monotonic() - start)
-        transcript = tap.transcript(self.identities)
+        transcript = tap.transcript(self.identities, service_keys=self.service_keys)
         reasons = []
         verdicts = []
         if observed in case.expect:
@@ -183,6 +196,7 @@ class Engine:
             reasons.append("the connection " + ("stayed open" if case.connection_drops else "was dropped"))
         context = CheckContext(
             side=case.side, impersonation=settings.impersonation, expected_level=6,
+            exporter_spn=self._exporter_spn,
             plaintexts=tuple(p for p in (
                 (self.ca_name(case) or "").encode("utf-16-le"),
                 f"CertificateTemplate:{self.template(case)}".encode("utf-16-le")) if len(p) > 4))
@@ -229,12 +243,14 @@ class Engine:
 
     def _drive(self, case: Case, settings: ClientSettings, tap: Tap) -> tuple[str, bool | None]:
         session = self._session(settings, tap)
+        self._exporter_spn = None
         try:
             if case.kind == "activation":
                 return self._activation_case(case, session), None
             failed = self._activate(case, settings, tap, session)
             if failed is not None:
                 return failed, None
+            self._exporter_spn = session.exporter_spn()
             if case.kind == "bind":
                 return self._bind_case(case, settings, session, tap)
             if case.kind == "raw":

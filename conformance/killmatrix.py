@@ -103,8 +103,8 @@ def run_suite(engine: Engine, cases: Iterable[Case]) -> list[tuple[Case, CaseRes
 
 def run_server_mutant(name: str | None, cases: list[Case], catalogue: Mapping[str, Requirement],
                       progress: Callable[[str], None] | None = None) -> list[tuple[Case, CaseResult]]:
-    with embedded_target(mutant=name) as (target, _ca):
-        engine = Engine(target, catalogue)
+    with embedded_target(mutant=name) as (target, ca):
+        engine = Engine(target, catalogue, service_keys=ca.service_keys)
         results = []
         for case in cases:
             results.append((case, engine.run(case)))

@@ -36,6 +36,7 @@ from conformance.casebook import Case, CaseError, load_cases
 from conformance.catalogue import catalogue_hash, load_catalogue, spec_revisions
 from conformance.deviations import DeviationError, find_deviation, load_deviations
 from conformance.engine import CaseResult, Engine
+from conformance.kdc import KdcError
 from conformance.profile import Claims, ProfileError, load_profile
 from conformance.report.evidence import summary_line
 from conformance.report.results import case_record, file_hash, now, repro_command, requirement_table, write_results
@@ -127,17 +128,19 @@ class WcceRun:
         if self._engine is None:
             opt = self.config.option
             target = self.profile_target
+            keys = None
             if target is None:
                 from conformance.embedded import embedded_target
 
                 try:
-                    target, _ca = self._stack.enter_context(embedded_target(mutant=opt.mutant))
-                except OSError as exc:  # PortInUse, unwritable temp dir: say it once
+                    target, ca = self._stack.enter_context(embedded_target(mutant=opt.mutant))
+                except (OSError, KdcError) as exc:  # PortInUse, unwritable temp dir, KDC: say it once
                     self._start_error = f"the embedded reference CA did not start: {exc}"
                     raise TargetStartError(self._start_error) from None
+                keys = ca.service_keys
             if opt.evidence_dir is not None:
                 opt.evidence_dir.mkdir(parents=True, exist_ok=True)
-            self._engine = Engine(target, self.catalogue, evidence_dir=opt.evidence_dir)
+            self._engine = Engine(target, self.catalogue, evidence_dir=opt.evidence_dir, service_keys=keys)
         return self._engine
 
     # -- selection --------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 from conformance.deviations import Deviation, DeviationError, parse_deviations
 from conformance.tomlfile import read_toml
 
-__all__ = ["ProfileError", "Claims", "Target", "load_profile"]
+__all__ = ["ProfileError", "Claims", "KerberosTarget", "Target", "load_profile"]
 
 
 class ProfileError(ValueError):
@@ -29,9 +29,26 @@ class Claims:
     enforce_privacy: bool | None = None  # IF_ENFORCEENCRYPTICERTREQUEST or the CVE-2022-37976 update
     hardened_activation: bool | None = None  # KB5004442: activation below PKT_INTEGRITY refused
     pending_template: bool = False  # a template that takes requests under submission
+    kerberos: bool | None = None  # the target accepts Kerberos (a [kerberos] section says where the KDC is)
 
     def holds(self, claim: str) -> bool | None:
         return getattr(self, claim, None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class KerberosTarget:
+    """Where the target's realm is: the KDC, the realm, and the CA's DNS name SPNs are made
+    of; with the CA's keytab (lab CAs) the suite also reads sealed Kerberos stubs."""
+
+    realm: str
+    kdc_host: str
+    kdc_port: int = 88
+    service_host: str
+    keytab: pathlib.Path | None = None
+
+    @property
+    def kdc(self) -> str:
+        return f"{self.kdc_host}:{self.kdc_port}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +62,7 @@ class Target:
     templates: Mapping[str, str] = dataclasses.field(default_factory=dict)
     claims: Claims = dataclasses.field(default_factory=Claims)
     quirks: tuple[Deviation, ...] = ()  # known deviations of this target, with reason and expiry
+    kerberos: KerberosTarget | None = None
     description: str = ""
 
     @property
@@ -57,6 +75,7 @@ _SECTIONS = {
     "credentials": {"user", "domain", "password_env"},
     "templates": {"issue", "pending"},
     "claims": {"enforce_privacy", "hardened_activation"},
+    "kerberos": {"realm", "kdc", "service_host", "keytab"},
 }
 _LISTS = {"quirk"}  # [[quirk]] case = ..., reason = ..., expires = ... (as in a deviations file)
 
@@ -95,6 +114,7 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         if not isinstance(value, bool):
             raise ProfileError(f"claims.{key} must be true or false (leave it out when unknown)")
     templates = dict(data.get("templates", {}))
+    kerberos = _kerberos(data.get("kerberos"), pathlib.Path(path).resolve().parent) if "kerberos" in data else None
     try:
         quirks = tuple(parse_deviations(data.get("quirk", []), "target profile: quirk"))
     except DeviationError as exc:
@@ -105,6 +125,25 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         domain=str(creds.get("domain", "")), password=environ[variable], templates=templates,
         claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
                       hardened_activation=claims.get("hardened_activation"),
-                      pending_template="pending" in templates),
-        quirks=quirks,
+                      pending_template="pending" in templates,
+                      kerberos=True if kerberos is not None else None),
+        quirks=quirks, kerberos=kerberos,
     )
+
+
+def _kerberos(section: Mapping[str, Any], base: pathlib.Path) -> KerberosTarget:
+    for key in ("realm", "kdc", "service_host"):
+        if not isinstance(section.get(key), str) or not section[key].strip():
+            raise ProfileError(f"[kerberos] {key} is required (a non-empty string)")
+    host, sep, port = section["kdc"].rpartition(":")
+    if not sep:
+        host, port = section["kdc"], "88"
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ProfileError(f"[kerberos] kdc {section['kdc']!r} is not host or host:port")
+    keytab = None
+    if "keytab" in section:
+        keytab = base / section["keytab"]
+        if not keytab.is_file():
+            raise ProfileError(f"[kerberos] keytab {keytab} is not a file")
+    return KerberosTarget(realm=section["realm"], kdc_host=host, kdc_port=int(port),
+                          service_host=section["service_host"], keytab=keytab)

@@ -60,8 +60,9 @@ class Tap:
         with self._lock:
             return list(self._connections.values())
 
-    def transcript(self, identities: Mapping[str, bytes] | None = None) -> Transcript:
-        return build_transcript(self.chunks, self.connections, identities=identities)
+    def transcript(self, identities: Mapping[str, bytes] | None = None, service_keys=None) -> Transcript:
+        return build_transcript(self.chunks, self.connections, identities=identities,
+                                service_keys=service_keys)
 
 
 class TappedSocket:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
 
 from conformance.wire import wcce
+from conformance.wire.kerberos import GssFlag
 from conformance.wire.passive import MECH_NAMES, NtlmFlag
 from conformance.wire.rpc import PType
 from conformance.wire.stubs import interface_name
@@ -205,40 +206,103 @@ def _ntlm_contexts(t: Transcript, conns: set[int] | None = None):
             and (conns is None or s.conn in conns)]
 
 
+def _kerberos_contexts(t: Transcript, conns: set[int] | None = None, *, opened: bool = True):
+    return [s for s in t.security if s.facts.kerberos is not None
+            and (not opened or s.facts.kerberos.checksum_flags is not None)
+            and (conns is None or s.conn in conns)]
+
+
+def _unopened(t: Transcript, conns: set[int] | None = None) -> int:
+    return len(_kerberos_contexts(t, conns, opened=False)) - len(_kerberos_contexts(t, conns))
+
+
 def impersonation_flags(t: Transcript, *, impersonation: int = RPC_C_IMP_LEVEL.IMPERSONATE,
                         level: Level = Level.MUST) -> CheckResult:
-    """"impersonation level RPC_C_IMP_LEVEL_IMPERSONATE" ([MS-WCCE] 2.1): it shows only
-    as the NTLM NEGOTIATE_IDENTIFY flag, absent at IMPERSONATE ([MS-NLMP] 2.2.2.5)."""
-    contexts = _ntlm_contexts(t)
+    """"impersonation level RPC_C_IMP_LEVEL_IMPERSONATE" ([MS-WCCE] 2.1): with NTLM it
+    shows only as NEGOTIATE_IDENTIFY, absent at IMPERSONATE ([MS-NLMP] 2.2.2.5); with
+    Kerberos as the authenticator checksum's GSS_C_IDENTIFY_FLAG (0x2000), absent at
+    IMPERSONATE, and GSS_C_DELEG_FLAG (0x1), absent below DELEGATE ([MS-KILE] 3.2.5.2)."""
     identify_expected = impersonation <= RPC_C_IMP_LEVEL.IDENTIFY
-    bad = [s.legs[0] for s in contexts
-           if bool(s.facts.ntlm_negotiate_flags & NtlmFlag.IDENTIFY) != identify_expected]
-    want = "NEGOTIATE_IDENTIFY set" if identify_expected else "NEGOTIATE_IDENTIFY clear"
-    return _result("impersonation-flags", "WCCE-T-10", level, [f"NTLM NEGOTIATE with {want}"], bad,
-                   subjects=len(contexts), actual_ok=f"{want} in {len(contexts)} NEGOTIATE messages",
-                   actual_bad=f"NEGOTIATE_IDENTIFY {'clear' if identify_expected else 'set'}")
+    ntlm = _ntlm_contexts(t)
+    kerberos = _kerberos_contexts(t)
+    bad = [s.legs[0] for s in ntlm if bool(s.facts.ntlm_negotiate_flags & NtlmFlag.IDENTIFY) != identify_expected]
+    for s in kerberos:
+        flags = GssFlag(s.facts.kerberos.checksum_flags)
+        if bool(flags & GssFlag.IDENTIFY) != identify_expected or (
+                flags & GssFlag.DELEG and impersonation < RPC_C_IMP_LEVEL.DELEGATE):
+            bad.append(s.legs[0])
+    want = "IDENTIFY set" if identify_expected else "IDENTIFY clear"
+    expected = [f"NTLM NEGOTIATE with NEGOTIATE_{want}",
+                f"Kerberos checksum with GSS_C_{want}" + (", GSS_C_DELEG clear" if impersonation < 4 else "")]
+    if not ntlm and not kerberos and _unopened(t):
+        return CheckResult(check="impersonation-flags", requirement="WCCE-T-10", verdict=Verdict.NA,
+                           expected=tuple(expected),
+                           actual="Kerberos checksum encrypted: the target's service key is not known")
+    seen = ", ".join(f"{hex(int(s.facts.kerberos.checksum_flags))}" for s in kerberos)
+    return _result("impersonation-flags", "WCCE-T-10", level, expected, bad,
+                   subjects=len(ntlm) + len(kerberos),
+                   actual_ok=f"{want} in {len(ntlm)} NTLM NEGOTIATE and {len(kerberos)} Kerberos checksums",
+                   actual_bad=f"flags that do not match impersonation level {impersonation}"
+                   + (f" (Kerberos checksum flags {seen})" if seen else ""))
 
 
 def privacy_requested(t: Transcript, *, level: Level = Level.SHOULD) -> CheckResult:
-    """PKT_PRIVACY "requests confidentiality" of the SSP ([MS-RPCE] 3.3.1.5.2.2): NTLM
-    NEGOTIATE carries SEAL and SIGN on the WCCE connections."""
-    contexts = _ntlm_contexts(t, wcce_connections(t))
+    """PKT_PRIVACY "requests confidentiality" of the SSP ([MS-RPCE] 3.3.1.5.2.2) on the
+    WCCE connections: NTLM NEGOTIATE carries SEAL and SIGN; the Kerberos checksum CONF
+    and INTEG."""
+    conns = wcce_connections(t)
+    ntlm = _ntlm_contexts(t, conns)
+    kerberos = _kerberos_contexts(t, conns)
     need = NtlmFlag.SEAL | NtlmFlag.SIGN
-    bad = [s.legs[0] for s in contexts if (s.facts.ntlm_negotiate_flags & need) != need]
-    return _result("privacy-requested", "WCCE-T-09", level, ["NTLM NEGOTIATE with SEAL and SIGN"],
-                   bad, subjects=len(contexts), actual_ok="SEAL and SIGN requested",
-                   actual_bad="SEAL or SIGN missing")
+    bad = [s.legs[0] for s in ntlm if (s.facts.ntlm_negotiate_flags & need) != need]
+    bad += [s.legs[0] for s in kerberos if (GssFlag(s.facts.kerberos.checksum_flags) & (GssFlag.CONF | GssFlag.INTEG))
+            != GssFlag.CONF | GssFlag.INTEG]
+    return _result("privacy-requested", "WCCE-T-09", level,
+                   ["NTLM NEGOTIATE with SEAL and SIGN", "Kerberos checksum with CONF and INTEG"],
+                   bad, subjects=len(ntlm) + len(kerberos), actual_ok="confidentiality requested",
+                   actual_bad="SEAL/SIGN or CONF/INTEG missing")
+
+
+def kerberos_spn(t: Transcript, *, exporter_spn: str | None = None, level: Level = Level.MUST) -> CheckResult:
+    """Activation and the OXID resolver authenticate to RPCSS/<server>; ORPCs to the
+    principal the exporter's SECURITYBINDING names ([MS-DCOM] 3.2.4.1.1.2, 3.2.4.2)."""
+    from conformance.wire.dcom import IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR
+
+    rpcss = {p.conn for p in t.of_type(PType.BIND, PType.ALTER_CONTEXT)
+             if any(c.interface in (IID_IREMOTE_SCM_ACTIVATOR, IID_IOBJECT_EXPORTER) for c in p.contexts)}
+    orpc = wcce_connections(t)
+    contexts = _kerberos_contexts(t, rpcss | orpc, opened=False)
+    bad = []
+    for s in contexts:
+        sname = s.facts.kerberos.sname.lower()
+        if s.conn in rpcss and not sname.startswith("rpcss/"):
+            bad.append(s.legs[0])
+        elif s.conn in orpc and (sname.startswith("rpcss/") if exporter_spn is None
+                                 else sname != exporter_spn.lower()):
+            bad.append(s.legs[0])
+    names = sorted({s.facts.kerberos.sname for s in contexts})
+    return _result("kerberos-spn", "WCCE-T-12", level,
+                   ["RPCSS/<server> for activation and OXID resolution",
+                    f"{exporter_spn or 'the SECURITYBINDING principal'} for ORPCs"], bad,
+                   subjects=len(contexts), actual_ok="tickets for " + ", ".join(names),
+                   actual_bad="tickets for " + ", ".join(names))
 
 
 def not_anonymous(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
-    """NULL identity means the caller's own credentials, not anonymous ([MS-WCCE] 2.1)."""
+    """NULL identity means the caller's own credentials, not anonymous ([MS-WCCE] 2.1):
+    an NTLM user with an NT response, or a Kerberos ticket of a named client."""
     contexts = [s for s in t.security if s.facts.ntlm_user is not None]
     bad = [s.legs[-1] for s in contexts if s.facts.ntlm_anonymous or not s.facts.ntlm_user
            or (s.facts.ntlm_authenticate_flags or 0) & NtlmFlag.ANONYMOUS]
+    kerberos = _kerberos_contexts(t, opened=False)
+    bad += [s.legs[0] for s in kerberos
+            if (s.facts.kerberos.cname or "").upper().startswith("WELLKNOWN/ANONYMOUS")]
+    who = sorted({s.facts.ntlm_user for s in contexts} | {s.facts.kerberos.cname or "a Kerberos client"
+                                                           for s in kerberos})
     return _result("not-anonymous", "WCCE-T-11", level,
-                   ["NTLM AUTHENTICATE with a user and an NT response, no ANONYMOUS flag"], bad,
-                   subjects=len(contexts), actual_ok="authenticated as "
-                   + ", ".join(sorted({s.facts.ntlm_user for s in contexts})),
+                   ["NTLM AUTHENTICATE with a user and an NT response, no ANONYMOUS flag",
+                    "a Kerberos ticket of a named client"], bad,
+                   subjects=len(contexts) + len(kerberos), actual_ok="authenticated as " + ", ".join(who),
                    actual_bad="anonymous authentication")
 
 
@@ -415,6 +479,7 @@ class CheckContext:
     plaintexts: tuple[bytes, ...] = ()
     impersonation: int = RPC_C_IMP_LEVEL.IMPERSONATE
     expected_level: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY
+    exporter_spn: str | None = None  # the principal the exporter's SECURITYBINDING named
     levels: dict = dataclasses.field(default_factory=dict)  # requirement ID -> Level
 
 
@@ -435,6 +500,7 @@ CHECKS = {
     "activation-iids": lambda t, c: activation_iids(t),
     "activation-level": lambda t, c: activation_level(t),
     "resolver-level": lambda t, c: resolver_level(t),
+    "kerberos-spn": lambda t, c: kerberos_spn(t, exporter_spn=c.exporter_spn),
     "auth-type-consistent": lambda t, c: auth_type_consistent(t, side=c.side),
     "stub-confidentiality": lambda t, c: stub_confidentiality(t, c.plaintexts, side=c.side),
 }

@@ -7,7 +7,9 @@ one :class:`ProtectionContext` per direction to verify and unseal PDUs.
 
 NTLM messages are found by their signature inside raw (auth_type 10) or
 SPNEGO-wrapped (9) tokens, so the facts survive a token that is otherwise
-malformed.  Kerberos is recorded as a mechanism only (issue 6 adds keys).
+malformed.  A Kerberos AP-REQ (raw, 16, or in SPNEGO) is found by its tag; its
+ticket names the service in clear, and with the service's keys the ticket, the
+authenticator (client, checksum flags) and then every protected PDU open.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
 
+from conformance.wire.kerberos import ApReqFacts, ServiceKeys, find_ap_req, inspect_ap_req
 from conformance.wire.protection import ProtectionContext
 
 __all__ = ["Direction", "NtlmFlag", "SecurityFacts", "PassiveContext", "MECH_NAMES"]
@@ -67,8 +70,13 @@ class SecurityFacts:
     ntlm_user: str | None = None  # "DOMAIN\\user", "" when anonymous
     ntlm_anonymous: bool = False  # empty user and empty NT response
     mech_list_mic: tuple[bool, bool] = (False, False)  # (from client, from server)
+    kerberos: ApReqFacts | None = None  # the AP-REQ of a Kerberos context
     complete: bool = False
     keys: bool = False  # the credentials were known: PDUs can be verified and read
+
+    @property
+    def is_kerberos(self) -> bool:
+        return self.kerberos is not None
 
 
 def _payload(pkt, name: str):
@@ -87,10 +95,16 @@ def _ntlm_messages(token: bytes) -> list[bytes]:
     return found
 
 
+KERBEROS_OID = "1.2.840.113554.1.2.2"
+
+
 class PassiveContext:
-    def __init__(self, *, auth_type: int, identities: Mapping[str, bytes]) -> None:
+    def __init__(self, *, auth_type: int, identities: Mapping[str, bytes],
+                 service_keys: ServiceKeys | None = None) -> None:
         self.auth_type = auth_type
         self._ntlm = NTLMSSP(IDENTITIES=dict(identities)) if identities else None
+        self._service_keys = service_keys
+        self._kerberos = None  # the passive KerberosSSP (or SPNEGO around it), once an AP-REQ is seen
         self._ctx = None
         self._facts: dict = {}
         self._protection: dict[Direction, ProtectionContext] = {}
@@ -101,6 +115,12 @@ class PassiveContext:
     def feed(self, token: bytes, direction: Direction, *, header_sign: bool = False) -> None:
         if header_sign:
             self._header_sign = True
+        if self.auth_type == 0x10 or self._kerberos is not None or (
+                direction is Direction.TO_SERVER and "kerberos" not in self._facts and find_ap_req(token)):
+            if self.auth_type == 0x09:
+                self._spnego(token, direction)
+            self._kerberos_token(token, direction)
+            return
         inner = self._spnego(token, direction) if self.auth_type == 0x09 else token
         if inner is not None:
             self._ntlm_token(inner, direction)
@@ -151,6 +171,40 @@ class PassiveContext:
         except Exception:  # a malformed message: keep what was read so far
             return
 
+    def _kerberos_token(self, token: bytes, direction: Direction) -> None:
+        from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_FLAGS
+        from scapy.layers.kerberos import KerberosSSP
+        from scapy.layers.spnego import SPNEGOSSP
+
+        from conformance.wire.gss import token_packet
+
+        if "kerberos" not in self._facts:
+            ap_req = find_ap_req(token) if direction is Direction.TO_SERVER else None
+            if ap_req is None:
+                return
+            facts = inspect_ap_req(ap_req, self._service_keys)
+            self._facts["kerberos"] = facts
+            if self.auth_type == 0x10:
+                self._facts.setdefault("mechanism_chosen", KERBEROS_OID)
+            key = self._service_keys.find(facts.sname, facts.ticket_etype) if self._service_keys else None
+            if key is None:
+                return
+            inner = KerberosSSP(SPN=facts.sname, KEY=key)
+            self._kerberos = SPNEGOSSP([inner]) if self.auth_type == 0x09 else inner
+        if self._kerberos is None:
+            return
+        flags = GSS_S_FLAGS.GSS_S_ALLOW_MISSING_BINDINGS | GSS_C_FLAGS.GSS_C_DCE_STYLE
+        try:
+            self._ctx, status = self._kerberos.GSS_Passive(self._ctx, token_packet(self.auth_type, token),
+                                                           req_flags=flags)
+        except Exception:  # a token scapy cannot follow: no keys for this context
+            self._kerberos = None
+            return
+        inner_ctx = getattr(self._ctx, "ssp_context", None) or self._ctx
+        if getattr(inner_ctx, "KrbSessionKey", None) is not None and direction is Direction.TO_CLIENT:
+            self._facts["complete"] = True
+            self._facts["keys"] = True
+
     def _passive(self, pkt) -> None:
         if self._ntlm is None:
             return
@@ -169,6 +223,12 @@ class PassiveContext:
         """Verifier/unsealer for PDUs travelling in ``direction`` (None without keys)."""
         if not self._facts.get("keys"):
             return None
+        if self._kerberos is not None:
+            if direction not in self._protection:
+                self._protection[direction] = _PassiveKerberosProtection(
+                    ssp=self._kerberos, context=self._ctx, header_sign=self._header_sign,
+                    sender_is_server=direction is Direction.TO_CLIENT)
+            return self._protection[direction]
         if direction not in self._protection:
             ctx = self._ctx if direction is Direction.TO_SERVER else self._reverse(self._ctx)
             mics = self._facts.get("mech_list_mic", (False, False))
@@ -189,3 +249,16 @@ class PassiveContext:
         ctx.SendSignKey, ctx.SendSealKey = acceptor.RecvSignKey, acceptor.RecvSealKey
         ctx.SendSealHandle = RC4Init(acceptor.RecvSealKey)
         return ctx
+
+
+class _PassiveKerberosProtection(ProtectionContext):
+    """One passive Kerberos context reads both directions: it is turned toward the
+    sender before each PDU."""
+
+    def __init__(self, *, sender_is_server: bool, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._sender_is_server = sender_is_server
+
+    def unprotect(self, pdu, header, trailer, *, privacy):
+        self.ssp.GSS_Passive_set_Direction(self.context, IsAcceptor=self._sender_is_server)
+        return super().unprotect(pdu, header, trailer, privacy=privacy)

@@ -154,6 +154,8 @@ class ProtectionContext:
         if recv_seq is None:
             recv_seq = 1 if getattr(context, "verified_mic", False) else 0
         self._recv_seq = recv_seq
+        self._krb_seq: int | None = None  # the next RFC 4121 SND_SEQ expected from the peer
+        self._pending_krb_seq: int | None = None
 
     @property
     def signs_header(self) -> bool:
@@ -172,7 +174,18 @@ class ProtectionContext:
             return sig
         from scapy.layers.kerberos import KRB_InnerToken
 
+        self._check_kerberos_sequence(token)
         return KRB_InnerToken(token)
+
+    def _check_kerberos_sequence(self, token: bytes) -> None:
+        """RFC 4121 4.2.6: MIC (04 04) and Wrap (05 04) tokens carry SND_SEQ at bytes
+        8-16; each must follow the last (a replayed or reordered PDU does not)."""
+        if token[:2] not in (b"\x04\x04", b"\x05\x04") or len(token) < 16:
+            return  # RFC 1964/4757 tokens keep the sequence number encrypted
+        seq = int.from_bytes(token[8:16], "big")
+        if self._krb_seq is not None and seq != self._krb_seq:
+            raise ProtectionError(f"Kerberos sequence number {seq}, expected {self._krb_seq} (replay or loss)")
+        self._pending_krb_seq = seq + 1
 
     # -- incoming ------------------------------------------------------------------
 
@@ -218,6 +231,8 @@ class ProtectionContext:
         except Exception as exc:  # scapy raises ValueError and friends on MIC failure
             raise ProtectionError(f"signature verification failed: {exc}") from exc
         self._recv_seq += 1
+        if self._pending_krb_seq is not None:
+            self._krb_seq, self._pending_krb_seq = self._pending_krb_seq, None
         return body[:len(body) - layout.pad_len]
 
     # -- outgoing ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from scapy.layers.dcerpc import (
 )
 
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
+from conformance.wire.kerberos import ServiceKeys
 from conformance.wire.passive import Direction, PassiveContext, SecurityFacts
 from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer
 from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
@@ -190,9 +191,10 @@ class Transcript:
 class _ConnState:
     """Per-connection decoding state: presentation contexts, security contexts, calls."""
 
-    def __init__(self, conn: int, identities: Mapping[str, bytes]) -> None:
+    def __init__(self, conn: int, identities: Mapping[str, bytes], service_keys=None) -> None:
         self.conn = conn
         self.identities = identities
+        self.service_keys = service_keys
         self.proposed: dict[int, ContextProposal] = {}
         self.accepted: dict[int, ContextProposal] = {}
         self.pending_bind: tuple[ContextProposal, ...] = ()
@@ -207,8 +209,10 @@ def _uuid(value) -> uuid.UUID:
 
 
 def build_transcript(chunks: Iterable[Chunk], connections: Iterable[Connection], *,
-                     identities: Mapping[str, bytes] | None = None) -> Transcript:
-    """``identities``: user name -> NT hash, to verify and unseal NTLM-protected PDUs."""
+                     identities: Mapping[str, bytes] | None = None,
+                     service_keys: ServiceKeys | None = None) -> Transcript:
+    """``identities``: user name -> NT hash, to verify and unseal NTLM-protected PDUs;
+    ``service_keys``: the target's Kerberos service keys (its keytab), for Kerberos ones."""
     identities = {k.upper(): v for k, v in (identities or {}).items()}
     conns = tuple(sorted(connections, key=lambda c: (c.opened, c.conn)))
     framers: dict[tuple[int, Direction], PduFramer] = {}
@@ -232,7 +236,7 @@ def build_transcript(chunks: Iterable[Chunk], connections: Iterable[Connection],
         if framer.broken is not None:
             garbage.append(Garbage(conn=chunk.conn, direction=chunk.direction, offset=start,
                                    reason=str(framer.broken), data=chunk.data))
-        state = states.setdefault(chunk.conn, _ConnState(chunk.conn, identities))
+        state = states.setdefault(chunk.conn, _ConnState(chunk.conn, identities, service_keys))
         for raw in framed:
             pdus.append(_record(len(pdus), chunk, raw, state))
     for (conn, direction), framer in framers.items():
@@ -330,7 +334,8 @@ def _feed_security(state: _ConnState, trailer: SecTrailer, token: bytes, directi
         sec = state.security[trailer.auth_context_id] = dict(
             auth_type=trailer.auth_type, auth_level=trailer.auth_level, sign_req=sign,
             sign_ok=False, legs=[],
-            passive=PassiveContext(auth_type=trailer.auth_type, identities=state.identities))
+            passive=PassiveContext(auth_type=trailer.auth_type, identities=state.identities,
+                                   service_keys=state.service_keys))
     elif direction is Direction.TO_CLIENT and len(sec["legs"]) == 1:
         sec["sign_ok"] = sign  # what the server's first reply says, offered or not
     state.last_context_id = trailer.auth_context_id
