@@ -44,6 +44,17 @@ class ClientMutant:
 CLIENT_MUTANTS = {m.name: m for m in [
     ClientMutant("client-version-1.0", "WCCE-T-02", "binds ICertRequestD at version 1.0",
                  {"if_version": 1}),
+    ClientMutant("client-kerberos-identify", "WCCE-T-10",
+                 "SPNEGO/Kerberos with GSS_C_IDENTIFY_FLAG in the checksum at impersonation IDENTIFY",
+                 {"provider": "spnego-kerberos", "impersonation": 2}),
+    ClientMutant("client-kerberos-raw", "WCCE-T-06", "authenticates with raw Kerberos (auth_type 16)",
+                 {"provider": "kerberos"}),
+    ClientMutant("client-kerberos-no-conf", "WCCE-T-09",
+                 "SPNEGO/Kerberos at PKT_PRIVACY without GSS_C_CONF_FLAG in the checksum",
+                 {"provider": "spnego-kerberos", "kerberos_flags_clear": 0x10}),
+    ClientMutant("client-kerberos-activation-spn", "WCCE-T-12",
+                 "asks for a host/ ticket instead of RPCSS/ to activate",
+                 {"provider": "spnego-kerberos", "activation_spn": "host/ca01.lab.test"}),
     ClientMutant("client-wrong-class", "WCCE-T-04", "activates another CLSID",
                  {"clsid": "6f0b7c1e-2c8b-4d0e-9a53-7c1c0b6d2a11"}),
     ClientMutant("client-foreign-iid", "WCCE-T-05", "asks for an interface that is not ICertRequestD(2)",
@@ -124,7 +135,8 @@ def _server_row(name: str, results, catalogue, started: float) -> Row:
                killers=killers, collateral=collateral, seconds=time.monotonic() - started)
 
 
-def run_client_scenario(target, overrides: Mapping[str, object], catalogue) -> dict[str, object]:
+def run_client_scenario(target, overrides: Mapping[str, object], catalogue,
+                        service_keys=None) -> dict[str, object]:
     """The client scenario in one mode: ServerAlive2, activation, ResolveOxid2, Request.
     Returns the check results of every client-side requirement."""
     data = {**CLIENT_BASELINE, **overrides}
@@ -133,12 +145,17 @@ def run_client_scenario(target, overrides: Mapping[str, object], catalogue) -> d
     else:
         fixed = {"host": target.host, "port": target.activation_port, "user": target.user,
                  "domain": target.domain, "password": target.password}
+    if target.kerberos is not None:
+        fixed.update(kdc=target.kerberos.kdc, realm=target.kerberos.realm,
+                     service_host=target.kerberos.service_host)
     settings = ClientSettings.from_mapping(data, **fixed)
     tap = Tap()
     session = WcceSession.from_settings(settings, tap=tap)
     csr = methods.new_pkcs10("client-scenario")
+    exporter_spn = None
     try:
         _, activation = session.activate()
+        exporter_spn = session.exporter_spn()
         if activation is not None and activation.status == 0:
             session.connect_exporter()
             if session.exporter.contexts:
@@ -147,16 +164,16 @@ def run_client_scenario(target, overrides: Mapping[str, object], catalogue) -> d
         pass
     finally:
         session.close()
-    transcript = tap.transcript({target.user: nt_hash(target.password)})
-    context = CheckContext(impersonation=3, expected_level=6, plaintexts=(
+    transcript = tap.transcript({target.user: nt_hash(target.password)}, service_keys=service_keys)
+    context = CheckContext(impersonation=3, expected_level=6, exporter_spn=exporter_spn, plaintexts=(
         target.ca_name.encode("utf-16-le"), csr))
     names = sorted({c for r in catalogue.values() if r.binds in ("client", "both") for c in r.checks})
     return {name: run_check(name, transcript, context) for name in names}
 
 
-def _client_row(mutant: ClientMutant, target, catalogue) -> Row:
+def _client_row(mutant: ClientMutant, target, catalogue, service_keys=None) -> Row:
     started = time.monotonic()
-    results = run_client_scenario(target, mutant.settings, catalogue)
+    results = run_client_scenario(target, mutant.settings, catalogue, service_keys)
     level = catalogue[mutant.requirement].level
     killing = {Verdict.FAIL} if level is Level.MUST else {Verdict.FAIL, Verdict.WARN}
     killers = tuple(n for n, r in results.items() if r.requirement == mutant.requirement
@@ -210,12 +227,14 @@ def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
                 progress(f"{name or 'reference'}: {len(outcomes[name])} cases")
     baseline_failures = [case.id for case, r in outcomes[None] if _failing(r)]
     rows = [_server_row(name, outcomes[name], catalogue, started[name]) for name in names[1:]]
-    with embedded_target() as (target, _ca):
-        base = run_client_scenario(target, {}, catalogue)
-        baseline_failures += [f"client baseline: {n}" for n, r in base.items()
-                              if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+    with embedded_target() as (target, ca):
+        baselines = [{}] + ([{"provider": "spnego-kerberos"}] if target.kerberos is not None else [])
+        for overrides in baselines:  # the conformant client, over NTLM and over Kerberos
+            base = run_client_scenario(target, overrides, catalogue, ca.service_keys)
+            baseline_failures += [f"client baseline {overrides or 'ntlm'}: {n}" for n, r in base.items()
+                                  if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
         for name in (sorted(CLIENT_MUTANTS) if client is None else client):
-            rows.append(_client_row(CLIENT_MUTANTS[name], target, catalogue))
+            rows.append(_client_row(CLIENT_MUTANTS[name], target, catalogue, ca.service_keys))
     return rows, baseline_failures
 
 

@@ -247,12 +247,12 @@ def impersonation_flags(t: Transcript, *, impersonation: int = RPC_C_IMP_LEVEL.I
 
 
 def privacy_requested(t: Transcript, *, level: Level = Level.SHOULD) -> CheckResult:
-    """PKT_PRIVACY "requests confidentiality" of the SSP ([MS-RPCE] 3.3.1.5.2.2) on the
-    WCCE connections: NTLM NEGOTIATE carries SEAL and SIGN; the Kerberos checksum CONF
-    and INTEG."""
-    conns = wcce_connections(t)
-    ntlm = _ntlm_contexts(t, conns)
-    kerberos = _kerberos_contexts(t, conns)
+    """PKT_PRIVACY "requests confidentiality" of the SSP ([MS-RPCE] 3.3.1.5.2.2) on every
+    context bound at PKT_PRIVACY: NTLM NEGOTIATE carries SEAL and SIGN; the Kerberos
+    checksum CONF and INTEG."""
+    at_privacy = {s.conn for s in t.security if s.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY}
+    ntlm = [s for s in _ntlm_contexts(t, at_privacy) if s.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY]
+    kerberos = [s for s in _kerberos_contexts(t, at_privacy) if s.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY]
     need = NtlmFlag.SEAL | NtlmFlag.SIGN
     bad = [s.legs[0] for s in ntlm if (s.facts.ntlm_negotiate_flags & need) != need]
     bad += [s.legs[0] for s in kerberos if (GssFlag(s.facts.kerberos.checksum_flags) & (GssFlag.CONF | GssFlag.INTEG))

@@ -493,7 +493,12 @@ class Association:
             return []
         if isinstance(outcome, Fault):
             return [self._fault(header, outcome.status, pending.cont_id)]
-        return self._respond(header, pending, outcome)
+        try:
+            return self._respond(header, pending, outcome)
+        except ProtectionError as exc:  # the context cannot protect the answer at its level
+            self._log("integrity_failure", call_id=pending.call_id, why=str(exc))
+            raise DropConnection(str(exc), [self._fault(header, FaultStatus.RPC_S_SEC_PKG_ERROR,
+                                                        pending.cont_id)]) from None
 
     def _respond(self, header: CommonHeader, pending: _PendingCall, reply: Reply) -> list[bytes]:
         sec = pending.security
