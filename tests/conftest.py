@@ -44,6 +44,21 @@ def ca(ca_factory) -> ReferenceCA:
     return ca_factory()
 
 
+@pytest.fixture(scope="session")
+def realm():
+    """A throwaway MIT realm LAB.TEST on 127.0.0.1 with the lab users and the CA's keytab."""
+    from conformance.kdc import MitRealm
+
+    with MitRealm(realm="LAB.TEST", service_host="ca01.lab.test", users=dict(USERS)) as running:
+        yield running
+
+
+@pytest.fixture
+def kerberos_ca(ca_factory, realm) -> ReferenceCA:
+    """A reference CA that accepts Kerberos with the realm's keytab (and NTLM)."""
+    return ca_factory(kerberos_keytab=realm.keytab)
+
+
 @pytest.fixture(autouse=True)
 def _quiet_scapy():
     logging.getLogger("scapy").setLevel(logging.ERROR)

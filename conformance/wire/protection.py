@@ -121,12 +121,19 @@ class PduLayout:
         )
 
 
+# RFC 4121 4.2.6.1: a 16-byte MIC header and a 12-byte truncated HMAC (the AES
+# enctypes); scapy's MaximumSignatureLength says the same for contexts without CONF.
+KERBEROS_MIC_LENGTH = 28
+
+
 def mechanism_of(ssp: SSP, context) -> Mechanism:
     """The mechanism underneath a (possibly SPNEGO-wrapped) GSS context."""
     inner_ssp = getattr(context, "ssp", None) or ssp
     if isinstance(inner_ssp, NTLMSSP):
         return Mechanism.NTLM
-    if type(inner_ssp).__name__ == "KerberosSSP":
+    from scapy.layers.kerberos import KerberosSSP  # heavy; only Kerberos contexts need it
+
+    if isinstance(inner_ssp, KerberosSSP):  # our acceptor and initiator subclass it
         return Mechanism.KERBEROS
     return Mechanism.UNKNOWN
 
@@ -161,7 +168,11 @@ class ProtectionContext:
     def signs_header(self) -> bool:
         return self.header_sign or self.mechanism is Mechanism.NTLM
 
-    def signature_length(self) -> int:
+    def signature_length(self, *, privacy: bool = True) -> int:
+        """The token slot of a PDU.  A Kerberos context that negotiated CONF wraps at
+        PKT_PRIVACY (a larger token) but signs a PDU it does not seal with a MIC token."""
+        if not privacy and self.mechanism is Mechanism.KERBEROS:
+            return KERBEROS_MIC_LENGTH
         return self.ssp.MaximumSignatureLength(self.context)
 
     def _signature_object(self, token: bytes):

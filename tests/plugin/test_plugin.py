@@ -239,3 +239,28 @@ def test_results_travel_back_from_xdist_workers(pytester):
     verdicts = _results(results)
     assert len(verdicts) == 12 and set(verdicts.values()) == {"PASS"}
     assert len(list(evidence.glob("*.pcapng"))) == 12
+
+
+def test_kerberos_cases_run_through_a_profile_and_are_na_without_one(pytester, kerberos_ca, realm, profile_for):
+    prefix = "wcce/2.1/auth-level/privacy/spnego-kerberos-l6-imp3/"
+    without = profile_for(kerberos_ca.config.listen.host, kerberos_ca.activation_port, name="ntlm-only.toml")
+    result = pytester.runpytest_subprocess(str(CASES_DIR), "-p", "no:cacheprovider", "--target", str(without),
+                                           "--case", prefix, "-rs")
+    result.assert_outcomes(skipped=7)
+    result.stdout.fnmatch_lines(["*N/A*target claim kerberos: unknown*"])
+    with_kerberos = profile_for(kerberos_ca.config.listen.host, kerberos_ca.activation_port, name="krb.toml",
+                                extra=f'''
+[kerberos]
+realm = "{realm.realm}"
+kdc = "127.0.0.1:{realm.port}"
+service_host = "ca01.lab.test"
+keytab = "{realm.keytab}"
+''')
+    results = pytester.path / "krb.json"
+    result = pytester.runpytest_subprocess(str(CASES_DIR), "-p", "no:cacheprovider", "--target", str(with_kerberos),
+                                           "--case", prefix, "--wcce-results", str(results))
+    result.assert_outcomes(passed=7)
+    cases = json.loads(results.read_text())["cases"]
+    assert {c["variant"]["provider"] for c in cases} == {"spnego-kerberos"}
+    sealed = [p for c in cases for p in c["evidence"]["ladder"] if p["protection"] == "sealed"]
+    assert sealed and all(p["verified"] and "plain_hex" in p for p in sealed)  # read with the keytab

@@ -68,6 +68,12 @@ expires = 2027-01-31
     (GOOD + "[[quirk]]\ncase = \"x\"\n", "quirk #1: needs exactly case, reason and expires"),
     ("claims = 3\n" + GOOD, "[claims] must be a table"),
     ("[target\n", "not valid TOML"),
+    (GOOD + "[kerberos]\nrealm = \"LAB.TEST\"\n", "[kerberos] kdc is required"),
+    (GOOD + "[kerberos]\nrealm = \"R\"\nkdc = \"h:99999\"\nservice_host = \"ca\"\n", "is not host or host:port"),
+    (GOOD + "[kerberos]\nrealm = \"R\"\nkdc = \"h\"\nservice_host = \"ca\"\nkeytab = \"none.keytab\"\n",
+     "is not a file"),
+    (GOOD + "[kerberos]\nrealm = \"R\"\nkdc = \"h\"\nservice_host = \"ca\"\nspn = \"x\"\n",
+     "unknown key(s) in [kerberos]: spn"),
 ])
 def test_bad_profiles_are_one_line_errors(tmp_path, text, fragment):
     with pytest.raises(ProfileError) as info:
@@ -98,3 +104,17 @@ def test_binary_file_is_one_line(tmp_path):
     path.write_bytes(b"\xff\xfe[target]")
     with pytest.raises(ProfileError, match="is not UTF-8 text"):
         load_profile(path, environ={})
+
+
+def test_kerberos_section(tmp_path):
+    (tmp_path / "ca.keytab").write_bytes(b"\x05\x02")
+    t = load_profile(write(tmp_path, GOOD + '''
+[kerberos]
+realm = "LAB.EXAMPLE"
+kdc = "dc01.lab.example"
+service_host = "ca01.lab.example"
+keytab = "ca.keytab"
+'''), environ={"PW": "x"})
+    assert t.kerberos.kdc == "dc01.lab.example:88" and t.kerberos.keytab == tmp_path / "ca.keytab"
+    assert t.claims.kerberos is True
+    assert load_profile(write(tmp_path, GOOD), environ={"PW": "x"}).claims.kerberos is None

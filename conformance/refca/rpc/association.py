@@ -531,7 +531,7 @@ class Association:
         pad = (-len(piece)) % 16
         verifier = build.auth_verifier(
             auth_type=self._response_auth_type(sec), auth_level=level, context_id=sec.context_id,
-            token=b"\0" * sec.protection.signature_length(), pad_length=pad)
+            token=b"\0" * sec.protection.signature_length(privacy=self._seals(level)), pad_length=pad)
         unsigned = bytes(build.response(
             call_id=pending.call_id, cont_id=pending.cont_id, stub=piece, alloc_hint=alloc_hint,
             pfc_flags=flags, little_endian=header.little_endian, auth=verifier,

@@ -35,7 +35,7 @@ def test_activation_is_at_least_integrity():
     ({"level": 9}, "not an RPC auth level"),
     ({"impersonation": 0}, "not 1-4"),
     ({"provider": "none"}, "level 1"),
-    ({"provider": "kerberos"}, "issue 6"),
+    ({"provider": "kerberos"}, "needs a KDC and a realm"),
 ])
 def test_errors(data, message):
     with pytest.raises(SettingsError, match=message) as info:
