@@ -41,6 +41,11 @@ _OUTCOME = re.compile(r"^(activation )?(accept|drop|(fault|hresult) 0x[0-9a-f]{8
                       r"disposition (0x[0-9a-f]{8}|\d)|bind_nak \d+|reject \d+)$")
 
 
+#: whose credentials a case authenticates with: the target's account, a fault in them
+#: (security negatives), or the profile's second account
+CREDENTIALS = frozenset({"target", "wrong-password", "unknown-user", "second"})
+
+
 class CaseError(ValueError):
     """A case table problem, in one line naming the file and case."""
 
@@ -145,13 +150,18 @@ def _expand(entry: dict, source: str, defaults: dict, catalogue: Mapping[str, Re
 
             if action not in RAW_ACTIONS:
                 raise CaseError(f"{here}: action {action!r} is not one of {sorted(RAW_ACTIONS)}")
+        params = dict(merged.get("params", {}))
+        if params.get("credentials", "target") not in CREDENTIALS:
+            raise CaseError(f"{here}: params.credentials {params['credentials']!r} is not one of {sorted(CREDENTIALS)}")
         claims = tuple(merged.get("claims", ()))
+        if params.get("credentials") == "second" and "second_identity" not in claims:
+            claims += ("second_identity",)  # the target profile must name a second account
         if client.get("provider") in KERBEROS_PROVIDERS and "kerberos" not in claims:
             claims += ("kerberos",)  # a Kerberos case needs a target that says where its realm is
         cases.append(Case(
             id=cid, title=str(merged.get("title", cid)), source=source, requirements=requirements,
             claims=claims, kind=kind, method=method,
-            client=client, params=dict(merged.get("params", {})),
+            client=client, params=params,
             action=action, expect=_expectation(here, merged["expect"]),
             connection_drops=merged.get("connection_drops"), checks=checks,
             side=Side(merged.get("side", "server")), line=line))

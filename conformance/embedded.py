@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pathlib
 import secrets
@@ -10,7 +11,7 @@ import tempfile
 from collections.abc import Iterator
 
 from conformance.kdc import MitRealm, kdc_available
-from conformance.profile import Claims, KerberosTarget, Target
+from conformance.profile import Account, Claims, KerberosTarget, Target
 from conformance.refca.ca import ReferenceCA
 from conformance.refca.config import load_config, nt_hash
 from conformance.refca.listener import PortInUse
@@ -18,6 +19,7 @@ from conformance.refca.listener import PortInUse
 __all__ = ["embedded_target", "embedded_claims", "LAB_USER"]
 
 LAB_USER = "wcce-suite"
+SECOND_USER = "wcce-other"  # the second account of the cross-client (foreign IPID) cases
 
 
 def _loopback_candidates() -> Iterator[tuple[str, int]]:
@@ -32,7 +34,7 @@ def _loopback_candidates() -> Iterator[tuple[str, int]]:
 
 def _claims(policy, kerberos: bool) -> Claims:
     return Claims(enforce_privacy=policy.enforce_privacy, hardened_activation=policy.activation_min_level >= 5,
-                  pending_template=True, kerberos=kerberos)
+                  pending_template=True, kerberos=kerberos, second_identity=True)
 
 
 def embedded_claims() -> Claims:
@@ -46,6 +48,7 @@ def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None
                     ) -> Iterator[tuple[Target, ReferenceCA]]:
     """Start the reference CA (optionally as a mutant) and describe it as a Target."""
     password = secrets.token_urlsafe(18)  # in memory only
+    second = Account(user=SECOND_USER, domain="", password=secrets.token_urlsafe(18))
     with contextlib.ExitStack() as stack:
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="wcce-ca-"))
         state = state_dir or pathlib.Path(scratch)
@@ -58,7 +61,7 @@ def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None
         for host, port in _loopback_candidates():
             try:
                 config = load_config(None, host=host, port=port, state_dir=state,
-                                     users={LAB_USER: nt_hash(password)},
+                                     users={LAB_USER: nt_hash(password), second.user: nt_hash(second.password)},
                                      kerberos_keytab=realm.keytab if realm else None)
                 ca = ReferenceCA(config)
                 if mutant:
@@ -84,6 +87,7 @@ def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None
             user=LAB_USER, domain=ca.config.dns_domain, password=password,
             templates={"issue": "User", "pending": "UserApproval"},
             claims=_claims(policy, realm is not None), kerberos=kerberos,
+            second=dataclasses.replace(second, domain=ca.config.dns_domain),
             description="embedded reference CA" + (f" (mutant {mutant})" if mutant else ""))
         try:
             yield target, ca

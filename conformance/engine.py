@@ -114,6 +114,15 @@ def _slug(case_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", case_id).strip("_")
 
 
+# Security negatives name a fault in the target's credentials; the table never holds one.
+_CREDENTIAL_FAULTS = {
+    "target": lambda t: {},
+    "wrong-password": lambda t: {"password": t.password + "-not-it"},
+    "unknown-user": lambda t: {"user": "wcce-no-such-user"},
+    "second": lambda t: {"user": t.second.user, "domain": t.second.domain, "password": t.second.password},
+}
+
+
 class Engine:
     """One per worker: holds the target and the activations cases may share."""
 
@@ -141,6 +150,7 @@ class Engine:
         fixed = {"host": t.host, "port": t.activation_port}
         if case.client.get("provider", "spnego-ntlm") != "none":
             fixed.update(user=t.user, domain=t.domain, password=t.password)
+            fixed.update(_CREDENTIAL_FAULTS[case.params.get("credentials", "target")](t))
         if t.kerberos is not None:
             fixed.update(kdc=t.kerberos.kdc, realm=t.kerberos.realm, service_host=t.kerberos.service_host,
                          tickets=self.tickets)

@@ -30,6 +30,7 @@ class Claims:
     hardened_activation: bool | None = None  # KB5004442: activation below PKT_INTEGRITY refused
     pending_template: bool = False  # a template that takes requests under submission
     kerberos: bool | None = None  # the target accepts Kerberos (a [kerberos] section says where the KDC is)
+    second_identity: bool | None = None  # a second account ([second_credentials]) for cross-client cases
 
     def holds(self, claim: str) -> bool | None:
         return getattr(self, claim, None)
@@ -52,6 +53,13 @@ class KerberosTarget:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    user: str
+    domain: str
+    password: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     host: str
     activation_port: int = 135
@@ -63,6 +71,7 @@ class Target:
     claims: Claims = dataclasses.field(default_factory=Claims)
     quirks: tuple[Deviation, ...] = ()  # known deviations of this target, with reason and expiry
     kerberos: KerberosTarget | None = None
+    second: Account | None = None  # another account: an IPID of one client used by the other
     description: str = ""
 
     @property
@@ -73,6 +82,7 @@ class Target:
 _SECTIONS = {
     "target": {"host", "activation_port", "ca_name", "description"},
     "credentials": {"user", "domain", "password_env"},
+    "second_credentials": {"user", "domain", "password_env"},
     "templates": {"issue", "pending"},
     "claims": {"enforce_privacy", "hardened_activation"},
     "kerberos": {"realm", "kdc", "service_host", "keytab"},
@@ -106,6 +116,7 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
     variable = creds["password_env"]
     if variable not in environ:
         raise ProfileError(f"environment variable {variable} (credentials.password_env) is not set")
+    second = _account(data["second_credentials"], environ) if "second_credentials" in data else None
     port = target.get("activation_port", 135)
     if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
         raise ProfileError(f"target.activation_port {port!r} is not a TCP port")
@@ -126,9 +137,21 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
                       hardened_activation=claims.get("hardened_activation"),
                       pending_template="pending" in templates,
-                      kerberos=True if kerberos is not None else None),
-        quirks=quirks, kerberos=kerberos,
+                      kerberos=True if kerberos is not None else None,
+                      second_identity=True if second is not None else None),
+        quirks=quirks, kerberos=kerberos, second=second,
     )
+
+
+def _account(section: Mapping[str, Any], environ: Mapping[str, str]) -> Account:
+    for key in ("user", "password_env"):
+        if not isinstance(section.get(key), str) or not section[key].strip():
+            raise ProfileError(f"[second_credentials] {key} is required (a non-empty string)")
+    if section["password_env"] not in environ:
+        raise ProfileError(f"environment variable {section['password_env']} (second_credentials.password_env) "
+                           "is not set")
+    return Account(user=section["user"], domain=str(section.get("domain", "")),
+                   password=environ[section["password_env"]])
 
 
 def _kerberos(section: Mapping[str, Any], base: pathlib.Path) -> KerberosTarget:

@@ -7,6 +7,7 @@ whether the connection dropped.  The expected outcome lives in the case table.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from scapy.layers.dcerpc import DceRpc5, DceRpc5Bind
@@ -122,6 +123,40 @@ def missing_verifier(engine, case, settings, session, tap):
     return _answer(conn)
 
 
+def downgrade_signed(engine, case, settings, session, tap):
+    """A level downgrade inside the association: a request on the PKT_PRIVACY context,
+    correctly signed but not sealed, whose sec_trailer says PKT_INTEGRITY."""
+    conn, ipid, cont = _exporter(session)
+    sealed = conn.security
+    conn.security = dataclasses.replace(sealed, level=5)
+    try:
+        pdu = conn.request_pdu(5, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    finally:
+        conn.security = sealed
+    _send(conn, pdu)
+    return _answer(conn)
+
+
+def foreign_ipid(engine, case, settings, session, tap):
+    """A second client (the profile's second account) activates its own object and
+    calls Ping on the IPID the case's client was given, on its own connection."""
+    from conformance.client.session import WcceSession
+
+    _exporter(session)  # the first client's object, activated as the target's account
+    victim = session.activation.ipid(wcce.IID_ICERTREQUESTD)
+    t = engine.target.second
+    other = dataclasses.replace(settings, user=t.user, domain=t.domain, password=t.password)
+    with WcceSession.from_settings(other, tap=tap) as intruder:
+        outcome, activation = intruder.activate()
+        if activation is None or activation.status != 0:
+            return "second client could not activate", None
+        conn, own, cont = _exporter(intruder)
+        if own == victim:
+            return "both clients were given the same IPID", None
+        _send(conn, conn.request_pdu(5, _ping_stub(engine, case), cont_id=cont, object_uuid=victim))
+        return _answer(conn)
+
+
 def opnum(number: int, interface: str = "ICertRequestD"):
     def action(engine, case, settings, session, tap):
         conn, ipid, cont = _exporter(session)
@@ -168,6 +203,8 @@ RAW_ACTIONS = {
     "tamper-signature": tamper_signature,
     "replay": replay,
     "missing-verifier": missing_verifier,
+    "downgrade-signed": downgrade_signed,
+    "foreign-ipid": foreign_ipid,
     "opnum-out-of-range": opnum(99),
     "unknown-context": unknown_context,
     "unknown-assoc-group": unknown_assoc_group,

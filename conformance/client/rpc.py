@@ -64,6 +64,7 @@ class Security:
     target_name: str | None = None
     ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
     spnego_auth3: bool = False  # send SPNEGO's third leg in rpc_auth3 (a client mutant)
+    tamper_mech_list_mic: bool = False  # flip a bit of SPNEGO's mechListMIC (a security negative)
     kerberos: object | None = None  # conformance.client.kerberos.KerberosInitiator: Kerberos, not NTLM
 
 
@@ -82,6 +83,24 @@ def gss_flags(level: int, impersonation: int) -> GSS_C_FLAGS:
     if impersonation == RPC_C_IMP_LEVEL.DELEGATE:
         flags |= GSS_C_FLAGS.GSS_C_DELEG_FLAG
     return flags
+
+
+def tampered_mech_list_mic(token) -> bytes:
+    """A SPNEGO NegTokenResp with one bit of its mechListMIC's checksum flipped: an
+    attacker downgrading the negotiation cannot produce a MIC that verifies ([MS-SPNG] 3.2.5.1)."""
+    raw = bytes(token)
+    packet = token_packet(0x09, raw)
+    resp = getattr(getattr(packet, "innerToken", packet), "token", None)
+    mic = getattr(resp, "mechListMIC", None)
+    if mic is None:
+        raise RpcError("this SPNEGO leg carries no mechListMIC to tamper with")
+    signature = bytes(mic.value)
+    at = raw.rfind(signature)
+    if at < 0 or len(signature) < 8:
+        raise RpcError("the mechListMIC could not be located in the token")
+    flipped = bytearray(raw)
+    flipped[at + 4] ^= 0x01  # the first checksum byte (after the 4-byte version)
+    return bytes(flipped)
 
 
 def _initiator(security: Security, target: str) -> SSP:
@@ -301,6 +320,8 @@ class RpcConnection:
                 raise RpcError(f"GSS_Init_sec_context failed: 0x{status:x}", outcome)
             if token is None:
                 break
+            if sec.tamper_mech_list_mic:
+                token = tampered_mech_list_mic(token)
             if self._ssp.LegsAmount(self._gss) % 2 == 1 or sec.spnego_auth3:
                 # NTLM: rpc_auth3 carries the last leg; "the server MUST NOT respond"
                 self.send(self._auth3_pdu(bytes(token)))
@@ -375,7 +396,8 @@ class RpcConnection:
         pad = (-len(stub)) % 16
         pkt.auth_verifier = build.auth_verifier(
             auth_type=sec.auth_type, auth_level=sec.level, context_id=sec.context_id,
-            token=b"\0" * self.protection.signature_length(), pad_length=pad)
+            token=b"\0" * self.protection.signature_length(privacy=sec.level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY),
+            pad_length=pad)
         pkt.auth_padding = b"\0" * pad
         unsigned = bytes(pkt / req / Raw(stub))
         header = CommonHeader.parse(unsigned)

@@ -74,6 +74,7 @@ class ClientSettings:
     resolve_oxid_level: int | None = None  # also call ResolveOxid2 at this level after activating
     ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
     spnego_auth3: bool = False  # SPNEGO's third leg in rpc_auth3 (a client mutant)
+    tamper_mech_list_mic: bool = False  # flip a bit of SPNEGO's mechListMIC (a security negative)
     # Kerberos: the KDC ("host:port"), the realm, and the CA's DNS name that SPNs are made of
     kdc: str | None = None
     realm: str | None = None
@@ -142,7 +143,8 @@ class ClientSettings:
         return Security(auth_type=self.provider.auth_type, level=self.level,
                         impersonation=self.impersonation, credentials=self.credentials(),
                         header_sign=self.header_signing, ntlm_clear_flags=self.ntlm_clear_flags,
-                        spnego_auth3=self.spnego_auth3, kerberos=self.kerberos_initiator())
+                        spnego_auth3=self.spnego_auth3, tamper_mech_list_mic=self.tamper_mech_list_mic,
+                        kerberos=self.kerberos_initiator())
 
     def activation_security(self) -> Security:
         level = self.activation_level

@@ -117,6 +117,48 @@ def _auth3_any_provider(self, pdu, header):
     return Association._on_auth3(self, pdu, header)
 
 
+def _ntlm_acceptor(cls) -> Callable[[ReferenceCA], None]:
+    """The CA's NTLM acceptor (raw and inside SPNEGO) replaced by a subclass."""
+    def apply(ca: ReferenceCA) -> None:
+        config = ca.config
+        ca._ntlm = lambda: cls(IDENTITIES=dict(config.users), DOMAIN_NB_NAME=config.domain,
+                               DOMAIN_FQDN=config.dns_domain, COMPUTER_NB_NAME=config.computer)
+    return apply
+
+
+def _anonymous_ntlm_acceptor():
+    from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE
+    from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLMSSP, SEALKEY, SIGNKEY, RC4Init
+
+    class AnonymousWelcome(NTLMSSP):
+        """Treats an anonymous AUTHENTICATE (no user, no NT response) as a logon with
+        the anonymous Z(16) session key ([MS-NLMP] 3.3.1) instead of refusing it."""
+
+        def GSS_Accept_sec_context(self, Context, input_token=None, **kwargs):
+            auth = input_token.getlayer(NTLM_AUTHENTICATE_V2) if input_token is not None else None
+            if (Context is None or Context.state != self.STATE.SRV_SENT_CHAL or auth is None
+                    or getattr(auth, "UserName", "") or auth.NtChallengeResponseLen):
+                return super().GSS_Accept_sec_context(Context, input_token, **kwargs)
+            flags, key = auth.NegotiateFlags, b"\x00" * 16
+            Context.ExportedSessionKey = Context.SessionKey = key
+            Context.SendSignKey, Context.RecvSignKey = SIGNKEY(flags, key, "Server"), SIGNKEY(flags, key, "Client")
+            Context.SendSealKey, Context.RecvSealKey = SEALKEY(flags, key, "Server"), SEALKEY(flags, key, "Client")
+            Context.SendSealHandle = RC4Init(Context.SendSealKey)
+            Context.RecvSealHandle = RC4Init(Context.RecvSealKey)
+            Context.flags |= GSS_C_FLAGS.GSS_C_INTEG_FLAG | GSS_C_FLAGS.GSS_C_CONF_FLAG
+            return Context, None, GSS_S_COMPLETE
+    return AnonymousWelcome
+
+
+def _mic_blind_ntlm_acceptor():
+    from scapy.layers.ntlm import NTLMSSP
+
+    class MicBlind(NTLMSSP):
+        def VerifyMechListMIC(self, Context, otherMIC, input):
+            return None  # SPNEGO's downgrade protection switched off
+    return MicBlind
+
+
 def _swap_auth_type(self, sec) -> int:
     return 0x0A if sec.auth_type == 0x09 else 0x09
 
@@ -157,6 +199,17 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            _exporter(CHECK_FLAGS=False)),
     Mutant("ignore-com-version", "WCCE-T-18", "serves ORPCs of any COM version",
            _exporter(CHECK_VERSION=False)),
+    Mutant("serve-foreign-ipid", "DCOM-IPID-01",
+           "serves an ORPC on one client's IPID to a caller with another identity",
+           _exporter(CHECK_OWNER=False)),
+    Mutant("accept-anonymous", "RPCE-AUTH-03",
+           "establishes an anonymous NTLM logon (Z(16) session key) as if it were a user",
+           lambda ca: _ntlm_acceptor(_anonymous_ntlm_acceptor())(ca)),
+    Mutant("skip-mechlistmic-check", "SPNG-MIC-01", "does not verify SPNEGO's mechListMIC",
+           lambda ca: _ntlm_acceptor(_mic_blind_ntlm_acceptor())(ca)),
+    Mutant("accept-level-change", "RPCE-AUTH-02",
+           "serves a request whose sec_trailer names a lower level than its security context",
+           _association(LEVEL_MUST_MATCH=False)),
     Mutant("unknown-ipid-served", "WCCE-T-19",
            "serves an ORPC to an unknown IPID with some object of that interface",
            _exporter(UNKNOWN_IPID_IS_DISCONNECTED=False)),

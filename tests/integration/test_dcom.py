@@ -219,6 +219,26 @@ def test_rem_add_ref_and_release(session):
     assert session.call(wcce.Ping_Request(pwszAuthority=None), ipid=other).response.status == 0
 
 
+def test_another_identity_cannot_use_or_release_an_objects_ipids(ca, session):
+    """DCOM-IPID-01: bob's connection, alice's IPIDs: every call, QI and reference
+    change is refused; alice's object keeps working."""
+    theirs = session.activation.ipid(wcce.IID_ICERTREQUESTD)
+    with open_session(ca, security(9, 6, user="bob")) as bob:
+        assert bob.call(request(), ipid=theirs).fault_status == HResult.E_ACCESSDENIED
+        ref = [ms_dcom.REMINTERFACEREF(ipid=_guid(theirs), cPublicRefs=5, cPrivateRefs=0)]
+        added = bob.call(ms_dcom.RemAddRef_Request(InterfaceRefs=ref), interface=IID_IREMUNKNOWN2).response
+        assert [r & 0xFFFFFFFF for r in added.valueof("pResults")] == [HResult.E_ACCESSDENIED]
+        assert bob.call(ms_dcom.RemRelease_Request(InterfaceRefs=ref), interface=IID_IREMUNKNOWN2
+                        ).response.status == 0  # nothing released, nothing said
+        qi = bob.call(ms_dcom.RemQueryInterface2_Request(ripid=_guid(theirs), cIids=1,
+                                                          iids=[_guid(wcce.IID_ICERTREQUESTD2)]),
+                      interface=IID_IREMUNKNOWN2).response
+        assert qi.status & 0xFFFFFFFF == HResult.E_ACCESSDENIED
+        assert bob.call(request(), ipid=bob.activation.ipid(wcce.IID_ICERTREQUESTD)).response.status == 0
+    reply = session.call(request(), ipid=theirs).response
+    assert reply.status == 0 and reply.pdwDisposition == Disposition.ISSUED
+
+
 # -- templates and request formats ----------------------------------------------------------
 
 

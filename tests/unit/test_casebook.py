@@ -48,6 +48,7 @@ BASE = 'id = "x"\nrequirements = ["WCCE-T-02"]\nmethod = "Ping"\nexpect = "accep
     ('client = { provider = "none", level = 6 }\n', "client:"),
     ('kind = "raw"\naction = "no-such-action"\n', "action 'no-such-action'"),
     ('kind = "raw"\n', "kind 'raw' and action go together"),
+    ('params = { credentials = "stolen" }\n', "params.credentials 'stolen'"),
 ])
 def test_bad_entries_are_one_line_errors(tmp_path, extra, fragment):
     with pytest.raises(CaseError, match=None) as info:
@@ -78,7 +79,7 @@ def test_shipped_tables():
     ids = [c.id for c in cases]
     assert len(set(ids)) == len(ids)
     # IDs read like the spec: <document>/<section>/...
-    assert all(c.id.split("/")[0] in ("wcce", "dcom", "rpce") for c in cases)
+    assert all(c.id.split("/")[0] in ("wcce", "dcom", "rpce", "spng") for c in cases)
     cited = collections.Counter(r for c in cases for r in c.requirements)
     # every server-binding requirement is exercised by a case; the client-only ones are judged
     # by the client-side checks (the kill matrix's client scenario, sniffed third-party clients)
@@ -91,3 +92,8 @@ def test_shipped_tables():
         for level in (2, 3, 4, 5, 6):
             for imp in (1, 2, 3, 4):
                 assert (provider, level, imp, "Request") in matrix, (provider, level, imp)
+
+
+def test_second_account_cases_need_the_claim(tmp_path):
+    (case,) = load(tmp_path, "[[case]]\n" + BASE + 'params = { credentials = "second" }\n')
+    assert "second_identity" in case.claims  # N/A unless the profile names a second account

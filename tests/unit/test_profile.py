@@ -118,3 +118,16 @@ keytab = "ca.keytab"
     assert t.kerberos.kdc == "dc01.lab.example:88" and t.kerberos.keytab == tmp_path / "ca.keytab"
     assert t.claims.kerberos is True
     assert load_profile(write(tmp_path, GOOD), environ={"PW": "x"}).claims.kerberos is None
+
+
+def test_second_credentials(tmp_path):
+    second = GOOD + '[second_credentials]\nuser = "bob"\ndomain = "LAB"\npassword_env = "PW2"\n'
+    t = load_profile(write(tmp_path, second), environ={"PW": "a", "PW2": "b-secret"})
+    assert (t.second.user, t.second.domain, t.second.password) == ("bob", "LAB", "b-secret")
+    assert t.claims.second_identity is True and "b-secret" not in repr(t)
+    assert load_profile(write(tmp_path, GOOD), environ={"PW": "a"}).claims.second_identity is None
+    with pytest.raises(ProfileError, match="PW2 .*is not set") as info:
+        load_profile(write(tmp_path, second), environ={"PW": "a"})
+    assert "\n" not in str(info.value)
+    with pytest.raises(ProfileError, match=r"\[second_credentials\] user is required"):
+        load_profile(write(tmp_path, GOOD + '[second_credentials]\npassword_env = "PW"\n'), environ={"PW": "a"})

@@ -63,6 +63,9 @@ class ObjectExporter:
     CHECK_VERSION = True
     CHECK_FLAGS = True
     UNKNOWN_IPID_IS_DISCONNECTED = True
+    # An object serves the identity that activated it (as Windows' access check would a
+    # CA's requesters); another client's IPID gets E_ACCESSDENIED (DCOM-IPID-01).
+    CHECK_OWNER = True
     INTERFACE_VERSIONS = frozenset({0})
 
     def __init__(self, *, objects: ObjectTable, wcce_handlers: Mapping[int, Callable],
@@ -100,6 +103,9 @@ class ObjectExporter:
             target = self.objects.any_interface(call.interface)
         if target is None:
             return Fault(HResult.RPC_E_DISCONNECTED)
+        if self.CHECK_OWNER and not self.objects.may_use(target.ipid, call.auth.user):
+            self._log("foreign_ipid", ipid=str(target.ipid), user=call.auth.user)
+            return Fault(HResult.E_ACCESSDENIED)
         if call.interface != target.iid and call.interface not in _BASES.get(target.iid, ()):
             return Fault(FaultStatus.NCA_S_UNK_IF)
         op = _OPNUMS[call.interface].get(call.opnum)
@@ -123,20 +129,28 @@ class ObjectExporter:
 
     def _rem_unknown(self, call: Call, request):
         opnum = call.opnum
+        user = call.auth.user
         if opnum == 3:
-            return self._rem_query_interface(request)
+            return self._rem_query_interface(request, user)
         if opnum == 4:
-            results = [_signed(self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs)))
+            results = [_signed(self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs))
+                               if self._may_use(guid_uuid(ref.ipid), user) else HResult.E_ACCESSDENIED)
                        for ref in request.valueof("InterfaceRefs")]
             return ms_dcom.RemAddRef_Response(pResults=results, status=HResult.S_OK, ndr64=False)
         if opnum == 5:
             for ref in request.valueof("InterfaceRefs"):
-                self.objects.release(guid_uuid(ref.ipid), int(ref.cPublicRefs))
+                if self._may_use(guid_uuid(ref.ipid), user):  # no releasing another client's object
+                    self.objects.release(guid_uuid(ref.ipid), int(ref.cPublicRefs))
             return ms_dcom.RemRelease_Response(status=HResult.S_OK, ndr64=False)
         return self._rem_query_interface2(call, request)
 
-    def _rem_query_interface(self, request):
+    def _may_use(self, ipid: uuid.UUID, user: str | None) -> bool:
+        return not self.CHECK_OWNER or self.objects.may_use(ipid, user)
+
+    def _rem_query_interface(self, request, user: str | None):
         ripid = guid_uuid(request.ripid)
+        if not self._may_use(ripid, user):
+            return RemQueryInterface_Response(ppQIResults=None, status=HResult.E_ACCESSDENIED, ndr64=False)
         if self.objects.lookup(ripid) is None:
             return RemQueryInterface_Response(ppQIResults=None, status=HResult.RPC_E_INVALID_OBJECT,
                                                       ndr64=False)
@@ -164,6 +178,10 @@ class ObjectExporter:
     def _rem_query_interface2(self, call: Call, request):
         ripid = guid_uuid(request.ripid)
         count = len(request.valueof("iids"))
+        if not self._may_use(ripid, call.auth.user):
+            return ms_dcom.RemQueryInterface2_Response(
+                phr=[_signed(HResult.E_ACCESSDENIED)] * count, ppMIF=[None] * count,
+                status=HResult.E_ACCESSDENIED, ndr64=False)
         if self.objects.lookup(ripid) is None:
             # the [out, size_is(cIids)] arrays keep their size; every entry fails
             return ms_dcom.RemQueryInterface2_Response(

@@ -36,6 +36,7 @@ class _Object:
     clsid: uuid.UUID
     ipids: set[uuid.UUID]
     last_ping: float
+    owner: str | None = None  # who activated it; None: an unauthenticated activation
 
 
 class ObjectTable:
@@ -51,12 +52,12 @@ class ObjectTable:
         self._interfaces[self.ipid_remunknown] = ExportedInterface(
             ipid=self.ipid_remunknown, iid=IID_IREMUNKNOWN2, oid=0, public_refs=1 << 30)
 
-    def create_object(self, clsid: uuid.UUID, iids: list[uuid.UUID], refs: int = 5
-                      ) -> tuple[int, dict[uuid.UUID, ExportedInterface]]:
+    def create_object(self, clsid: uuid.UUID, iids: list[uuid.UUID], refs: int = 5,
+                      owner: str | None = None) -> tuple[int, dict[uuid.UUID, ExportedInterface]]:
         with self._lock:
             self._collect_locked()
             oid = secrets.randbits(63) | 1
-            obj = _Object(oid=oid, clsid=clsid, ipids=set(), last_ping=self._clock())
+            obj = _Object(oid=oid, clsid=clsid, ipids=set(), last_ping=self._clock(), owner=owner)
             self._objects[oid] = obj
             made = {}
             for iid in iids:
@@ -73,6 +74,16 @@ class ObjectTable:
         self._interfaces[entry.ipid] = entry
         obj.ipids.add(entry.ipid)
         return entry
+
+    def may_use(self, ipid: uuid.UUID, user: str | None) -> bool:
+        """Whether ``user`` may call, query or count references on ``ipid``: the
+        object's activator only (account names compare case-insensitively, as Windows')."""
+        with self._lock:
+            entry = self._interfaces.get(ipid)
+            obj = self._objects.get(entry.oid) if entry else None
+            if obj is None or obj.owner is None:
+                return True
+            return (user or "").casefold() == obj.owner.casefold()
 
     def lookup(self, ipid: uuid.UUID) -> ExportedInterface | None:
         with self._lock:

@@ -188,7 +188,7 @@ class ScmServices:
         if not iids:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
         wanted = [iid for iid in iids if iid in _ACTIVATABLE]
-        oid, made = self.objects.create_object(clsid, wanted, refs=_REFS)
+        oid, made = self.objects.create_object(clsid, wanted, refs=_REFS, owner=call.auth.user)
         bindings = self._bindings(call)
         hresults, pointers = [], []
         for iid in iids:

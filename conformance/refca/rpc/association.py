@@ -126,6 +126,7 @@ class Association:
     REQUIRE_FIRST_FRAGMENT = True  # C706 12.6.2: fragments arrive in sequence
     ANSWER_MAYBE_CALLS = True  # Windows ignores PFC_MAYBE and answers ([MS-RPCE] 2.2.2.3)
     VERIFY_REQUESTS = True  # a request whose verifier fails is refused ([MS-RPCE] 3.3.1.5.2.2)
+    LEVEL_MUST_MATCH = True  # a sec_trailer naming another level than its context is refused
 
     def __init__(self, *, dispatcher: Dispatcher, acceptors: AcceptorFactory,
                  connection: ConnectionInfo, groups: AssocGroups,
@@ -289,7 +290,8 @@ class Association:
                 auth_level=trailer.auth_level,
                 header_sign=self._grant_header_sign(
                     bool(header.pfc_flags & PfcFlag.SUPPORT_HEADER_SIGN)))
-        elif (ctx.auth_type, ctx.auth_level) != (trailer.auth_type, trailer.auth_level):
+        elif ctx.auth_type != trailer.auth_type or (
+                self.LEVEL_MUST_MATCH and ctx.auth_level != trailer.auth_level):
             status = (FaultStatus.RPC_S_SEC_PKG_ERROR if ctx.auth_type != trailer.auth_type
                       else FaultStatus.ACCESS_DENIED)
             return None, False, (BindNakReason.NOT_SPECIFIED, status,
@@ -375,11 +377,15 @@ class Association:
             raise _CallRefused(FaultStatus.ACCESS_DENIED,
                                f"no established security context {trailer.auth_context_id}",
                                drop=True)
-        if (trailer.auth_type, trailer.auth_level) != (ctx.auth_type, ctx.auth_level):
+        if trailer.auth_type != ctx.auth_type or (
+                self.LEVEL_MUST_MATCH and trailer.auth_level != ctx.auth_level):
             raise _CallRefused(FaultStatus.ACCESS_DENIED,
                                f"sec_trailer {trailer.auth_type}/{trailer.auth_level} does not "
                                f"match context {ctx.auth_type}/{ctx.auth_level}", drop=True)
-        return self._auth_of(ctx), ctx
+        auth = self._auth_of(ctx)
+        if trailer.auth_level != ctx.auth_level:  # a mutant serves the call at the trailer's level
+            auth = dataclasses.replace(auth, auth_level=trailer.auth_level)
+        return auth, ctx
 
     @staticmethod
     def _auth_of(ctx: SecurityContext) -> CallAuth:
