@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     mutants.add_argument("--json", type=pathlib.Path, metavar="FILE", help="also write the matrix as JSON")
     mutants.add_argument("--list", action="store_true", help="list the mutants and exit")
 
+    enroll = commands.add_parser("enroll", help="enroll one certificate with the suite's own client")
+    from conformance.enroll import add_arguments as enroll_arguments
+
+    enroll_arguments(enroll)
+
     ca = commands.add_parser("ca", help="the embedded reference CA")
     ca_commands = ca.add_subparsers(dest="ca_command", required=True, parser_class=_Parser)
 
@@ -231,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             from conformance.killmatrix import main as kill_matrix_main
 
             return kill_matrix_main(args)
+        if args.command == "enroll":
+            from conformance.enroll import enroll_command
+
+            return enroll_command(args)
         if args.command == "ca":
             if args.ca_command == "serve":
                 return _serve(args)

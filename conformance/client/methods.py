@@ -20,7 +20,7 @@ __all__ = ["new_pkcs10", "request", "request2", "retrieve", "get_ca_cert", "ping
 
 
 @functools.lru_cache(maxsize=None)
-def _key(kind: str):
+def new_key(kind: str):
     if kind == "rsa-2048":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if kind == "ec-p256":
@@ -35,7 +35,7 @@ def new_pkcs10(common_name: str, *, key: str = "ec-p256", dns_names: tuple[str, 
     if dns_names:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
-    return builder.sign(_key(key), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    return builder.sign(new_key(key), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 def _attributes(template: str | None, extra: str | None) -> str | None:

@@ -115,3 +115,40 @@ def test_approve_deny_and_list(ca_factory, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "issued" in out and "denied" in out
 
+
+
+def test_enroll_writes_a_key_and_a_certificate_the_ca_issued(ca, tmp_path, monkeypatch, capsys):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.support.certs import verify_issued
+
+    monkeypatch.setenv("ENROLL_PW", USERS["alice"])
+    out = tmp_path / "alice"
+    status = main(["enroll", "--host", ca.config.listen.host, "--port", str(ca.activation_port),
+                   "--ca", ca.config.ca_name, "--user", "alice", "--domain", "lab.test",
+                   "--password-env", "ENROLL_PW", "--key", "ec-p256", "--out", str(out)])
+    assert status == 0, capsys.readouterr()
+    cert = x509.load_pem_x509_certificate(out.with_suffix(".crt").read_bytes())
+    key = serialization.load_pem_private_key(out.with_suffix(".key").read_bytes(), None)
+    verify_issued(cert, ca.ca.certificate)
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    assert oct(out.with_suffix(".key").stat().st_mode & 0o777) == "0o600"
+    assert USERS["alice"] not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, env, status, fragment", [
+    ([], {}, 2, "ENROLL_PW is not set"),
+    (["--template", "NoSuchTemplate"], {"ENROLL_PW": USERS["alice"]}, 1, "not issued"),
+    ([], {"ENROLL_PW": "wrong"}, 1, "refused"),
+])
+def test_enroll_failures_are_one_line(ca, tmp_path, monkeypatch, capsys, extra, env, status, fragment):
+    monkeypatch.delenv("ENROLL_PW", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    code = main(["enroll", "--host", ca.config.listen.host, "--port", str(ca.activation_port),
+                 "--ca", ca.config.ca_name, "--user", "alice", "--domain", "lab.test",
+                 "--password-env", "ENROLL_PW", "--out", str(tmp_path / "x"), *extra])
+    err = capsys.readouterr().err
+    assert code == status and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.crt").exists()

@@ -1,0 +1,101 @@
+"""``wcce-conformance enroll``: one certificate enrollment with the suite's own client.
+
+A plain client for labs and for the benchmark against ``certipy req -dcom``: a fresh
+key, a PKCS#10 request, activation of CCertRequestD and ICertRequestD::Request at
+the chosen level (PKT_PRIVACY over SPNEGO by default, as MS-WCCE 2.1 asks), the key
+and the issued certificate written as PEM.  The password comes from an environment
+variable named on the command line, never from the command line itself.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+__all__ = ["enroll_command", "EXIT_ISSUED", "EXIT_NOT_ISSUED", "EXIT_USAGE", "EXIT_CONNECTION"]
+
+EXIT_ISSUED, EXIT_NOT_ISSUED, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--host", required=True, help="the CA's host (activation port 135 unless --port)")
+    parser.add_argument("--port", type=int, default=135)
+    parser.add_argument("--ca", required=True, dest="ca_name", help="the CA's common name")
+    parser.add_argument("--template", default="User")
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--domain", default="")
+    parser.add_argument("--password-env", required=True, metavar="VAR",
+                        help="the environment variable that holds the password")
+    parser.add_argument("--provider", default="spnego-ntlm",
+                        choices=["spnego-ntlm", "ntlm", "spnego-kerberos", "kerberos"])
+    parser.add_argument("--level", type=int, default=6, choices=range(2, 7), metavar="2-6")
+    parser.add_argument("--kdc", help="host:port of the KDC (Kerberos providers)")
+    parser.add_argument("--realm", help="the Kerberos realm (Kerberos providers)")
+    parser.add_argument("--key", default="rsa-2048", choices=["rsa-2048", "ec-p256"])
+    parser.add_argument("--out", type=pathlib.Path, required=True, metavar="PREFIX",
+                        help="writes PREFIX.key and PREFIX.crt")
+
+
+def _csr(key, user: str) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    return (x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]))
+            .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+
+
+def enroll_command(args) -> int:
+    # imported here: building the CLI's parser must not pay for scapy
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from conformance.client import methods
+    from conformance.client.session import WcceSession
+    from conformance.client.settings import ClientSettings, Provider, SettingsError
+    from conformance.wire import wcce
+    from conformance.wire.wcce import Disposition
+
+    if args.password_env not in os.environ:
+        print(f"wcce-conformance: error: environment variable {args.password_env} is not set", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = ClientSettings(host=args.host, port=args.port, provider=Provider(args.provider), level=args.level,
+                                  user=args.user, domain=args.domain, password=os.environ[args.password_env],
+                                  kdc=args.kdc, realm=args.realm)
+    except SettingsError as exc:
+        print(f"wcce-conformance: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    key = methods.new_key(args.key)
+    csr = _csr(key, args.user)
+    try:
+        with WcceSession.from_settings(settings) as session:
+            outcome, activation = session.activate()
+            if activation is None or activation.status != 0:
+                status = f"0x{activation.status:08x}" if activation else f"ptype {outcome.ptype}"
+                print(f"wcce-conformance: activation refused ({status})", file=sys.stderr)
+                return EXIT_NOT_ISSUED
+            session.connect_exporter()
+            result = session.call(methods.request(args.ca_name, csr, template=args.template))
+    except OSError as exc:
+        print(f"wcce-conformance: error: {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return EXIT_CONNECTION
+    reply = result.response
+    if reply is None:
+        print(f"wcce-conformance: request refused: fault 0x{result.fault_status or 0:08x}", file=sys.stderr)
+        return EXIT_NOT_ISSUED
+    disposition, request_id = int(reply.pdwDisposition), int(reply.pdwRequestId)
+    if int(reply.status) != 0 or disposition != Disposition.ISSUED:
+        print(f"request {request_id}: not issued (status 0x{int(reply.status):08x}, "
+              f"disposition 0x{disposition:08x})", file=sys.stderr)
+        return EXIT_NOT_ISSUED
+    certificate = x509.load_der_x509_certificate(wcce.blob_bytes(reply.pctbEncodedCert))
+    key_path, cert_path = args.out.with_suffix(".key"), args.out.with_suffix(".crt")
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    print(f"request {request_id}: issued, serial {certificate.serial_number:x}; wrote {key_path} and {cert_path}")
+    return EXIT_ISSUED
