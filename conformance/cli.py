@@ -98,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     enroll_arguments(enroll)
 
+    probe = commands.add_parser(
+        "probe-client", help="score an enrollment client under test against the reference CA in recording mode")
+    probe.add_argument("--client", type=pathlib.Path, metavar="PROFILE.toml",
+                       help="a client profile (command with placeholders, timeout, deviations)")
+    probe.add_argument("--host", default="127.0.0.1", help="loopback address the CA listens on")
+    probe.add_argument("--port", type=_port, default=135, help="activation port (default 135)")
+    probe.add_argument("--report-dir", type=pathlib.Path, default=pathlib.Path("reports"))
+    probe.add_argument("--timeout", type=float, help="seconds the client may take (default 120)")
+    probe.add_argument("--deviations", type=pathlib.Path, metavar="FILE")
+    probe.add_argument("--policy", type=pathlib.Path, metavar="POLICY.toml")
+    probe.add_argument("--strict", action="store_true", help="SHOULD violations fail too")
+    probe.add_argument("client_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+                       help="the client under test and its arguments (placeholders: README)")
+
     ca = commands.add_parser("ca", help="the embedded reference CA")
     ca_commands = ca.add_subparsers(dest="ca_command", required=True, parser_class=_Parser)
 
@@ -236,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
             from conformance.killmatrix import main as kill_matrix_main
 
             return kill_matrix_main(args)
+        if args.command == "probe-client":
+            from conformance.probe import probe_command
+
+            return probe_command(args)
         if args.command == "enroll":
             from conformance.enroll import enroll_command
 

@@ -35,6 +35,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--key", default="rsa-2048", choices=["rsa-2048", "ec-p256"])
     parser.add_argument("--out", type=pathlib.Path, required=True, metavar="PREFIX",
                         help="writes PREFIX.key and PREFIX.crt")
+    parser.add_argument("--client-mode", metavar="MUTANT",
+                        help="behave as a client mutant of the kill matrix (wcce-conformance mutants --list): "
+                             "a wrong client on purpose, to prove probe-client catches it")
 
 
 def _csr(key, user: str) -> bytes:
@@ -54,17 +57,27 @@ def enroll_command(args) -> int:
 
     from conformance.client import methods
     from conformance.client.session import WcceSession
-    from conformance.client.settings import ClientSettings, Provider, SettingsError
+    from conformance.client.settings import ClientSettings, SettingsError
     from conformance.wire import wcce
     from conformance.wire.wcce import Disposition
 
     if args.password_env not in os.environ:
         print(f"wcce-conformance: error: environment variable {args.password_env} is not set", file=sys.stderr)
         return EXIT_USAGE
+    mode: dict = {}
+    if args.client_mode:
+        from conformance.killmatrix import CLIENT_MUTANTS
+
+        if args.client_mode not in CLIENT_MUTANTS:
+            print(f"wcce-conformance: error: unknown client mode {args.client_mode!r} "
+                  f"(one of {', '.join(sorted(CLIENT_MUTANTS))})", file=sys.stderr)
+            return EXIT_USAGE
+        mode = dict(CLIENT_MUTANTS[args.client_mode].settings)
     try:
-        settings = ClientSettings(host=args.host, port=args.port, provider=Provider(args.provider), level=args.level,
-                                  user=args.user, domain=args.domain, password=os.environ[args.password_env],
-                                  kdc=args.kdc, realm=args.realm)
+        settings = ClientSettings.from_mapping(
+            {"provider": args.provider, "level": args.level, **mode}, host=args.host, port=args.port,
+            user=args.user, domain=args.domain, password=os.environ[args.password_env], kdc=args.kdc,
+            realm=args.realm)
     except SettingsError as exc:
         print(f"wcce-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

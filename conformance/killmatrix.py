@@ -74,6 +74,8 @@ CLIENT_MUTANTS = {m.name: m for m in [
     ClientMutant("client-activation-connect", "WCCE-T-22", "activates at CONNECT", {"activation_level": 2}),
     ClientMutant("client-resolve-connect", "WCCE-T-23", "resolves the OXID at CONNECT",
                  {"resolve_oxid_level": 2}),
+    ClientMutant("client-auth-pad-8", "RPCE-PAD-01", "pads stubs to 8 bytes before the sec_trailer",
+                 {"auth_pad_alignment": 8}),
 ]}
 
 #: The client scenario's defaults: what a conformant Windows-like client does.

@@ -1,7 +1,9 @@
 """In-process tap: records every byte of every TCP connection our client opens.
 
 No privileges needed: the client's sockets are wrapped, so what is recorded is
-exactly what went to and came from the kernel, in order, with timestamps.
+exactly what went to and came from the kernel, in order, with timestamps.  The
+reference CA's listeners record into a Tap too (``accepted``/``record``/``closed``):
+that is how ``probe-client`` sees a client that is not ours.
 """
 
 from __future__ import annotations
@@ -36,6 +38,22 @@ class Tap:
                 conn=conn, client=Endpoint(local[0], local[1]), server=Endpoint(remote[0], remote[1]),
                 opened=self._clock())
         return TappedSocket(sock, self, conn)
+
+    def accepted(self, sock: socket.socket, peer) -> int:
+        """A connection a server accepted: its peer is the client."""
+        local = sock.getsockname()
+        with self._lock:
+            self._next += 1
+            self._connections[self._next] = Connection(
+                conn=self._next, client=Endpoint(peer[0], peer[1]), server=Endpoint(local[0], local[1]),
+                opened=self._clock())
+            return self._next
+
+    def record(self, conn: int, direction: Direction, data: bytes) -> None:
+        self._record(conn, direction, bytes(data))
+
+    def closed(self, conn: int, by: Direction) -> None:
+        self._closed(conn, by)
 
     def _record(self, conn: int, direction: Direction, data: bytes) -> None:
         with self._lock:

@@ -65,6 +65,7 @@ class Security:
     ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
     spnego_auth3: bool = False  # send SPNEGO's third leg in rpc_auth3 (a client mutant)
     tamper_mech_list_mic: bool = False  # flip a bit of SPNEGO's mechListMIC (a security negative)
+    auth_pad_alignment: int = 16  # [MS-RPCE] 2.2.2.11; another value is a client mutant
     kerberos: object | None = None  # conformance.client.kerberos.KerberosInitiator: Kerberos, not NTLM
 
 
@@ -393,7 +394,7 @@ class RpcConnection:
         protected = self.protection is not None and sec.level > RPC_C_AUTHN_LEVEL.CONNECT
         if not protected:
             return bytes(pkt / req / Raw(stub))
-        pad = (-len(stub)) % 16
+        pad = (-len(stub)) % sec.auth_pad_alignment
         pkt.auth_verifier = build.auth_verifier(
             auth_type=sec.auth_type, auth_level=sec.level, context_id=sec.context_id,
             token=b"\0" * self.protection.signature_length(privacy=sec.level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY),

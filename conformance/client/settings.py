@@ -75,6 +75,7 @@ class ClientSettings:
     ntlm_clear_flags: int = 0  # NTLM NEGOTIATE flags to withhold (client mutants)
     spnego_auth3: bool = False  # SPNEGO's third leg in rpc_auth3 (a client mutant)
     tamper_mech_list_mic: bool = False  # flip a bit of SPNEGO's mechListMIC (a security negative)
+    auth_pad_alignment: int = 16  # the stub padding before the sec_trailer (a client mutant: 8)
     # Kerberos: the KDC ("host:port"), the realm, and the CA's DNS name that SPNs are made of
     kdc: str | None = None
     realm: str | None = None
@@ -144,6 +145,7 @@ class ClientSettings:
                         impersonation=self.impersonation, credentials=self.credentials(),
                         header_sign=self.header_signing, ntlm_clear_flags=self.ntlm_clear_flags,
                         spnego_auth3=self.spnego_auth3, tamper_mech_list_mic=self.tamper_mech_list_mic,
+                        auth_pad_alignment=self.auth_pad_alignment,
                         kerberos=self.kerberos_initiator())
 
     def activation_security(self) -> Security:

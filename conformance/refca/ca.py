@@ -73,6 +73,7 @@ class ReferenceCA:
         self.activation_dispatcher = InterfaceDispatcher(self.scm.interfaces())
         self.association_policy = AssociationPolicy()
         self.association_class = Association  # refca.mutants may substitute a subclass
+        self.recorder = None  # a capture.tap.Tap: every byte of every connection (probe-client)
         self._activation: Listener | None = None
         self._exporter: Listener | None = None
 
@@ -136,11 +137,13 @@ class ReferenceCA:
     def start(self) -> "ReferenceCA":
         listen = self.config.listen
         self._exporter = Listener(name="exporter", host=listen.host, port=listen.exporter_port,
-                                  make_association=self._association_factory(self.exporter, "exporter"))
+                                  make_association=self._association_factory(self.exporter, "exporter"),
+                                  recorder=self.recorder)
         try:
             self._activation = Listener(
                 name="activation", host=listen.host, port=listen.activation_port,
-                make_association=self._association_factory(self.activation_dispatcher, "activation"))
+                make_association=self._association_factory(self.activation_dispatcher, "activation"),
+                recorder=self.recorder)
         except Exception:
             self._exporter.stop()
             raise

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from conformance.refca.rpc.association import Association, DropConnection
 from conformance.refca.rpc.calls import ConnectionInfo
 from conformance.wire.framing import FramingError, PduFramer
+from conformance.wire.transcript import Direction
 
 __all__ = ["Listener", "PortInUse"]
 
 log = logging.getLogger("conformance.refca")
 
 _RECV = 65536
+_TO_SERVER, _TO_CLIENT = Direction.TO_SERVER, Direction.TO_CLIENT
 
 
 class PortInUse(Exception):
@@ -34,8 +36,9 @@ class PortInUse(Exception):
 class Listener:
     def __init__(self, *, name: str, host: str, port: int,
                  make_association: Callable[[ConnectionInfo], Association],
-                 max_connections: int = 256, idle_timeout: float = 300.0) -> None:
+                 max_connections: int = 256, idle_timeout: float = 300.0, recorder=None) -> None:
         self.name = name
+        self._recorder = recorder  # a capture.tap.Tap in recording mode (probe-client)
         self.host = host
         self._make_association = make_association
         self._max_connections = max_connections
@@ -101,6 +104,7 @@ class Listener:
                               peer_port=peer[1])
         association = self._make_association(info)
         framer = PduFramer()
+        recording = self._recorder.accepted(conn, peer) if self._recorder is not None else None
         conn.settimeout(self._idle_timeout)
         reason = "closed by peer"
         try:
@@ -108,10 +112,14 @@ class Listener:
                 data = conn.recv(_RECV)
                 if not data:
                     break
+                if recording is not None:
+                    self._recorder.record(recording, _TO_SERVER, data)
                 for pdu in framer.feed(data):
                     out = association.receive(pdu)
                     if out:
                         conn.sendall(b"".join(out))
+                        if recording is not None:
+                            self._recorder.record(recording, _TO_CLIENT, b"".join(out))
                 if framer.broken is not None:
                     raise framer.broken
         except DropConnection as drop:
@@ -119,6 +127,8 @@ class Listener:
             if drop.final:
                 try:
                     conn.sendall(b"".join(drop.final))
+                    if recording is not None:
+                        self._recorder.record(recording, _TO_CLIENT, b"".join(drop.final))
                 except OSError:
                     pass
         except FramingError as exc:
@@ -133,6 +143,8 @@ class Listener:
                       traceback.format_exc())
         finally:
             association.close()
+            if recording is not None:
+                self._recorder.closed(recording, _TO_SERVER if reason == "closed by peer" else _TO_CLIENT)
             with self._lock:
                 self._connections.discard(conn)
             try:

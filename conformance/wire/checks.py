@@ -424,6 +424,23 @@ def _orpc_requests(t: Transcript):
     return [p for p in t.of_type(PType.REQUEST) if p.interface in orpc]
 
 
+def auth_padding(t: Transcript, *, side: Side = Side.CLIENT, level: Level = Level.MUST) -> CheckResult:
+    """"The sec_trailer structure MUST be 16-byte aligned with respect to the beginning of
+    the PDU Body" ([MS-RPCE] 2.2.2.11): on requests and responses the stub is padded so."""
+    protected = [p for p in t.of_type(PType.REQUEST, PType.RESPONSE)
+                 if p.sec_trailer is not None and side.covers(p.direction)]
+    bad = [p.index for p in protected if (p.sec_trailer.offset - _body_start(p)) % 16]
+    return _result("auth-padding", "RPCE-PAD-01", level, ["sec_trailer 16-byte aligned from the PDU body"],
+                   bad, subjects=len(protected), actual_ok=f"{len(protected)} sec_trailers aligned",
+                   actual_bad="a sec_trailer not 16-byte aligned from the start of the PDU body")
+
+
+def _body_start(p) -> int:
+    """Where a request's or response's body (stub) begins: after the 24-byte header and,
+    on a request with PFC_OBJECT_UUID, the object UUID."""
+    return 24 + (16 if p.ptype == PType.REQUEST and p.object_uuid is not None else 0)
+
+
 def orpc_object_uuid(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:
     """Every ORPC request names its IPID as object UUID ([MS-DCOM] 3.2.4.2)."""
     calls = _orpc_requests(t)
@@ -502,6 +519,7 @@ CHECKS = {
     "resolver-level": lambda t, c: resolver_level(t),
     "kerberos-spn": lambda t, c: kerberos_spn(t, exporter_spn=c.exporter_spn),
     "auth-type-consistent": lambda t, c: auth_type_consistent(t, side=c.side),
+    "auth-padding": lambda t, c: auth_padding(t, side=Side.SERVER if c.side is Side.SERVER else Side.CLIENT),
     "stub-confidentiality": lambda t, c: stub_confidentiality(t, c.plaintexts, side=c.side),
 }
 

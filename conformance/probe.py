@@ -1,0 +1,310 @@
+"""``wcce-conformance probe-client``: score an enrollment client the way a run scores a CA.
+
+The reference CA starts in recording mode (its listeners write every byte of every
+connection into a :class:`~conformance.capture.tap.Tap`), the client under test runs
+as any command pointed at it, and the client-side cases of ``cases/client/*.toml``
+judge the recorded wire with the same checks, verdicts, results.json, HTML, JUnit
+and gate as a CA run.  A case about something the client never did is N/A, not PASS.
+
+The lab account is made up per run; the command gets it through placeholders
+(``{host} {port} {ca} {user} {domain} {password} {template} {python} {certipy}
+{repo}``) or the environment (``WCCE_PROBE_*``).  The password never reaches the
+report: the command line is recorded with ``{password}`` in its place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import pathlib
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from conformance.casebook import CASES_DIR, Case
+from conformance.catalogue import Requirement
+from conformance.deviations import Deviation, DeviationError, parse_deviations
+from conformance.profile import ProfileError
+from conformance.tomlfile import read_toml
+from conformance.wire.checks import Level, Side, Verdict
+
+__all__ = ["ClientProfile", "ClientCase", "load_client_profile", "load_client_cases", "judge",
+           "probe_command", "CLIENT_CASES_DIR", "REPO"]
+
+CLIENT_CASES_DIR = CASES_DIR / "client"
+REPO = pathlib.Path(__file__).resolve().parents[1]
+USER, DOMAIN, TEMPLATE = "probe-user", "lab.test", "User"
+_APPLIES = ("always", "when-exercised")
+_CASE_FIELDS = {"id", "title", "requirements", "checks", "applies"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClientProfile:
+    """A client under test: its command (with placeholders), a time limit, its deviations."""
+
+    name: str
+    command: tuple[str, ...]
+    timeout: float = 120.0
+    quirks: tuple[Deviation, ...] = ()
+    path: pathlib.Path | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClientCase:
+    case: Case
+    applies: str  # "always" | "when-exercised"
+
+
+def load_client_profile(path: pathlib.Path) -> ClientProfile:
+    data = read_toml(path, "client profile", ProfileError)
+    unknown = set(data) - {"client", "quirk"}
+    if unknown:
+        raise ProfileError(f"client profile {path}: unknown section(s) {', '.join(sorted(unknown))}")
+    client = data.get("client")
+    if not isinstance(client, dict):
+        raise ProfileError(f"client profile {path}: [client] with name and command is required")
+    extra = set(client) - {"name", "command", "timeout"}
+    if extra:
+        raise ProfileError(f"client profile {path}: unknown key(s) in [client]: {', '.join(sorted(extra))}")
+    command = client.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+        raise ProfileError(f"client profile {path}: client.command must be a non-empty list of strings")
+    timeout = client.get("timeout", 120)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 1 <= timeout <= 3600:
+        raise ProfileError(f"client profile {path}: client.timeout must be 1-3600 seconds")
+    try:
+        quirks = tuple(parse_deviations(data.get("quirk", []), f"client profile {path}: quirk"))
+    except DeviationError as exc:
+        raise ProfileError(str(exc)) from None
+    return ClientProfile(name=str(client.get("name", path.stem)), command=tuple(command),
+                         timeout=float(timeout), quirks=quirks, path=path)
+
+
+def load_client_cases(catalogue: Mapping[str, Requirement],
+                      directory: pathlib.Path = CLIENT_CASES_DIR) -> list[ClientCase]:
+    from conformance.casebook import CaseError
+    from conformance.wire.checks import CHECKS
+
+    cases: list[ClientCase] = []
+    for path in sorted(directory.glob("*.toml")):
+        data = read_toml(path, "client case table", CaseError)
+        defaults = data.get("defaults", {})
+        for entry in data.get("case", []):
+            merged = {**defaults, **entry}
+            where = f"{path.name}: case {merged.get('id', '?')}"
+            unknown = set(merged) - _CASE_FIELDS
+            if unknown:
+                raise CaseError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+            requirements = tuple(merged.get("requirements", ()))
+            checks = tuple(merged.get("checks", ()))
+            if not merged.get("id") or not requirements or not checks:
+                raise CaseError(f"{where}: id, requirements and checks are required")
+            if missing := [r for r in requirements if r not in catalogue]:
+                raise CaseError(f"{where}: requirements {missing} not in the catalogue")
+            if bad := set(checks) - set(CHECKS):
+                raise CaseError(f"{where}: unknown check(s) {sorted(bad)}")
+            if merged.get("applies", "always") not in _APPLIES:
+                raise CaseError(f"{where}: applies must be one of {list(_APPLIES)}")
+            case = Case(id=str(merged["id"]), title=str(merged.get("title", merged["id"])), source=str(path),
+                        requirements=requirements, claims=(), kind="client", method=None, client={},
+                        params={}, action=None, expect=("client conformant",), connection_drops=None,
+                        checks=checks, side=Side.CLIENT)
+            cases.append(ClientCase(case=case, applies=merged.get("applies", "always")))
+    ids = [c.case.id for c in cases]
+    if len(set(ids)) != len(ids):
+        raise CaseError("client case IDs are not unique")
+    return cases
+
+
+def judge(transcript, cases: Sequence[ClientCase], catalogue, *, ca_name: str,
+          exporter_spn: str | None) -> list[tuple[ClientCase, Any]]:
+    """Every client case's CaseResult from one recorded transcript (sans-IO)."""
+    from conformance.engine import CaseResult, worst
+    from conformance.report import evidence
+    from conformance.wire.checks import CheckContext, run_check
+
+    context = CheckContext(side=Side.CLIENT, impersonation=3, expected_level=6, exporter_spn=exporter_spn,
+                           plaintexts=(ca_name.encode("utf-16-le"), f"CertificateTemplate:{TEMPLATE}".encode(
+                               "utf-16-le")))
+    ladder, connections = tuple(evidence.ladder(transcript)), tuple(evidence.connections(transcript))
+    judged = []
+    for item in cases:
+        case = item.case
+        levels = [catalogue[r].level for r in case.requirements]
+        level = Level.MUST if Level.MUST in levels else (Level.SHOULD if Level.SHOULD in levels else Level.MAY)
+        results = tuple(run_check(name, transcript, context) for name in case.checks)
+        verdicts = [r.verdict for r in results]
+        decisive = [v for v in verdicts if v not in (Verdict.NA, Verdict.INFO)]
+        verdict = worst(decisive) if decisive else (Verdict.INFO if Verdict.INFO in verdicts else Verdict.NA)
+        reasons = [f"{r.check} ({r.requirement}): {r.actual}" for r in results
+                   if r.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR)]
+        if verdict is Verdict.NA and item.applies == "always":
+            reasons.append("the client never did what this case is about: the run has no verdict")
+        judged.append((item, CaseResult(
+            case_id=case.id, title=case.title, requirements=case.requirements, verdict=verdict,
+            expected=case.expect, actual="; ".join(r.actual for r in results), checks=results,
+            reason="; ".join(reasons), level=level, ladder=ladder, connections=connections)))
+    return judged
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+def _certipy() -> str:
+    return os.environ.get("WCCE_CERTIPY") or str(REPO / ".venv-certipy" / "bin" / "certipy")
+
+
+def _fill(command: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    try:
+        return [arg.format(**values) for arg in command]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ProfileError(f"client command: unknown or malformed placeholder {exc} "
+                           f"(known: {', '.join('{' + k + '}' for k in sorted(values))})") from None
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "{password}") if secret else text
+
+
+def probe_command(args, *, out=None) -> int:
+    from conformance.capture.pcap import write_pcapng
+    from conformance.capture.tap import Tap
+    from conformance.casebook import CaseError
+    from conformance.catalogue import catalogue_hash, load_catalogue, spec_revisions
+    from conformance.deviations import find_deviation, load_deviations
+    from conformance.refca.ca import ReferenceCA
+    from conformance.refca.config import ConfigError, load_config, nt_hash
+    from conformance.refca.listener import PortInUse
+    from conformance.report.gate import EXIT, Policy, PolicyError, load_policy
+    from conformance.report.results import case_record, file_hash, now, requirement_table, write_results
+    from conformance.runner import _gate, render_outputs
+
+    out = out or sys.stderr  # looked up now: pytest's capture swaps sys.stderr
+
+    def usage(message: str) -> int:
+        print(f"wcce-conformance: error: {message}", file=out)
+        return EXIT["usage"]
+
+    command = list(args.client_command or [])
+    if command[:1] == ["--"]:
+        command = command[1:]
+    try:
+        profile = load_client_profile(args.client) if args.client else None
+        if profile is None and not command:
+            return usage("name the client under test: --client PROFILE.toml or -- COMMAND ARGS...")
+        if profile is not None and command:
+            return usage("give --client or a command after --, not both")
+        catalogue = load_catalogue()
+        cases = load_client_cases(catalogue)
+        deviations = list(profile.quirks if profile else ()) + (
+            load_deviations(args.deviations) if args.deviations else [])
+        policy = load_policy(args.policy) if args.policy else Policy(
+            max_should_warnings=0 if args.strict else None)
+    except (ProfileError, CaseError, DeviationError, PolicyError) as exc:
+        return usage(str(exc))
+    template = list(profile.command) if profile else command
+    timeout = args.timeout or (profile.timeout if profile else 120.0)
+    password = _new_password()
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = args.report_dir / f"{stamp}-client-{secrets.token_hex(2)}"
+    started = now()
+    tap = Tap()
+    with tempfile.TemporaryDirectory(prefix="wcce-probe-") as state:
+        try:
+            config = load_config(None, host=args.host, port=args.port, state_dir=pathlib.Path(state),
+                                 users={USER: nt_hash(password)})
+            ca = ReferenceCA(config)
+            ca.recorder = tap
+            ca.start()
+        except (ConfigError, PortInUse) as exc:
+            return usage(str(exc))
+        values = {"host": args.host, "port": str(ca.activation_port), "ca": config.ca_name, "user": USER,
+                  "domain": DOMAIN, "password": password, "template": TEMPLATE, "python": sys.executable,
+                  "certipy": _certipy(), "repo": str(REPO)}
+        try:
+            argv = _fill(template, values)
+        except ProfileError as exc:
+            ca.stop()
+            return usage(str(exc))
+        env = {**os.environ, **{f"WCCE_PROBE_{k.upper()}": v for k, v in values.items()}}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        print(f"wcce-conformance: probing {' '.join(_redact(a, password) for a in argv)}", file=out)
+        clock = time.monotonic()
+        timed_out, status = False, None
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                                    stdin=subprocess.DEVNULL, cwd=run_dir)
+            status, output = result.returncode, result.stdout + result.stderr
+        except subprocess.TimeoutExpired as exc:
+            timed_out = True
+            output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        except OSError as exc:
+            ca.stop()
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no half run behind
+            return usage(f"cannot run {argv[0]}: {exc.strerror or exc}")
+        seconds = time.monotonic() - clock
+        ca.stop()
+        exporter_spn = config.orpc_principal
+        transcript = tap.transcript({USER: nt_hash(password)}, service_keys=ca.service_keys)
+    (run_dir / "client.log").write_text(_redact(output, password))
+    pcap = run_dir / "pcap" / "client.pcapng"
+    write_pcapng(pcap, tap.chunks, tap.connections)
+    records = []
+    for item, result in judge(transcript, cases, catalogue, ca_name=config.ca_name, exporter_spn=exporter_spn):
+        result = dataclasses.replace(result, pcap=str(pcap), seconds=seconds)
+        record = case_record(result, item.case, catalogue, find_deviation(deviations, item.case.id),
+                             repro=" ".join(["wcce-conformance", "probe-client"] + (
+                                 ["--client", str(args.client)] if args.client else
+                                 ["--"] + [_redact(a, password) for a in argv])),
+                             evidence_root=run_dir)
+        record["applies"] = item.applies
+        records.append(record)
+    ran = {r["id"] for r in records if r["verdict"] != Verdict.NA.value}
+    expected = sorted(i.case.id for i in cases if any(catalogue[r].level is Level.MUST for r in i.case.requirements)
+                      and (i.applies == "always" or i.case.id in ran))
+    run = {
+        "id": run_dir.name, "suite_version": _version(), "spec": spec_revisions(),
+        "catalogue_hash": catalogue_hash(),
+        "target": {"kind": "client", "description": profile.name if profile else f"client: {argv[0]}",
+                   "host": args.host, "activation_port": ca.activation_port, "ca_name": config.ca_name,
+                   "profile": str(args.client) if args.client else None, "profile_hash": file_hash(args.client),
+                   "mutant": None, "claims": {}},
+        "client": {"command": [_redact(a, password) for a in argv], "exit_status": status,
+                   "timed_out": timed_out, "seconds": round(seconds, 3),
+                   "connections": len(transcript.connections), "pdus": len(transcript.pdus)},
+        "started": started, "finished": now(), "command": [_redact(a, password) for a in sys.argv],
+        "workers": 1, "strict": bool(args.strict),
+        "deviations": str(args.deviations) if args.deviations else None,
+        "deviations_hash": file_hash(args.deviations),
+        "selection": {"case": [], "requirement": [], "keyword": None},
+        "expected_must_cases": expected,
+        "expected_must_requirements": sorted({r for i in cases if i.case.id in expected for r in i.case.requirements
+                                              if catalogue[r].level is Level.MUST}),
+    }
+    document = write_results(run_dir / "results.json", run, requirement_table(catalogue), records)
+    for path in render_outputs(document, run_dir):
+        print(f"wcce-conformance: wrote {path}", file=out)
+    if timed_out:
+        print(f"wcce-conformance: the client did not finish within {timeout:.0f} s (judged on what it sent)", file=out)
+    elif status:
+        print(f"wcce-conformance: the client exited with status {status} (see client.log)", file=out)
+    if not transcript.pdus:
+        print("wcce-conformance: the client sent nothing to the reference CA", file=out)
+        return EXIT["connection"]
+    return _gate(document, policy, out)
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(15)  # this run's lab account only
+
+
+def _version() -> str:
+    from conformance import __version__
+
+    return __version__
