@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from scapy.config import conf
 from scapy.layers.dcerpc import DceRpcOp, NDRPacket
+from scapy.packet import Packet, Padding
 
 from conformance.refca.rpc.calls import Call, Fault, Reply
 from conformance.wire.rpc import FaultStatus
@@ -37,23 +38,56 @@ class InterfaceSpec:
     handlers: Mapping[int, Handler]
 
 
+#: Appended to every stub before dissection.  scapy reads a count that runs past the
+#: end of a stub into whatever follows instead of failing (a varying array cut short
+#: keeps its actual_count and re-encodes to the same bytes), so a stub that held its
+#: whole structure is one that leaves all of these bytes undissected.
+_SENTINEL = b"\xa5" * 64
+
+
 def dissect_stub(cls: type[NDRPacket], stub: bytes, *, little_endian: bool) -> NDRPacket:
     """Dissect NDR ``stub`` as ``cls``; raise :class:`BadStubData` when it is not one."""
     try:
-        pkt = cls(stub, ndr64=False, ndrendian="little" if little_endian else "big")
+        pkt = cls(stub + _SENTINEL, ndr64=False, ndrendian="little" if little_endian else "big")
     except Exception as exc:  # scapy's NDR engine raises many types on garbage
         raise BadStubData(f"{cls.__name__}: {type(exc).__name__}: {exc}") from exc
+    rest = _cut_rest(pkt)
+    if len(rest) < len(_SENTINEL) or not rest.endswith(_SENTINEL):
+        raise BadStubData(f"{cls.__name__}: stub of {len(stub)} bytes is truncated")
     # scapy does not raise on a short stub; it leaves fields unset.  A request that
     # does not re-encode to its own prefix did not hold the whole structure.
-    if conf.raw_layer in pkt and not isinstance(pkt, conf.raw_layer):
-        pkt[conf.raw_layer].underlayer.remove_payload()
     try:
         encoded = bytes(pkt)
     except Exception as exc:
         raise BadStubData(f"{cls.__name__} does not re-encode: {exc}") from exc
     if len(encoded) > len(stub):
         raise BadStubData(f"{cls.__name__}: stub of {len(stub)} bytes is truncated")
+    if _holds_undissected(pkt):
+        raise BadStubData(f"{cls.__name__}: an element of a list does not dissect")
     return pkt
+
+
+def _cut_rest(pkt: NDRPacket) -> bytes:
+    """Remove and return the bytes scapy left after the structure (Padding or Raw)."""
+    for layer in (Padding, conf.raw_layer):
+        if layer in pkt and not isinstance(pkt, layer):
+            rest = bytes(pkt[layer].load)
+            pkt[layer].underlayer.remove_payload()
+            return rest
+    return b""
+
+
+def _holds_undissected(value) -> bool:
+    """scapy keeps a list element it could not dissect (a truncated REMINTERFACEREF,
+    say) as Raw bytes that re-encode to themselves; a handler would meet bytes where
+    it expects a structure."""
+    if isinstance(value, conf.raw_layer):
+        return True
+    if isinstance(value, list):
+        return any(_holds_undissected(v) for v in value)
+    if isinstance(value, Packet):
+        return any(_holds_undissected(v) for v in value.fields.values())
+    return False
 
 
 class InterfaceDispatcher:

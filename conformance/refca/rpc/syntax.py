@@ -42,17 +42,22 @@ def negotiate_contexts(
     """Results for scapy ``DceRpc5Context`` proposals and the contexts they accept.
 
     Raises ValueError when a proposal re-uses a context id bound to another
-    abstract syntax (a protocol error, not a rejection).
+    abstract syntax or is incomplete (a protocol error, not a rejection).
     """
     results: list[ContextResultSpec] = []
     accepted: dict[int, PresentationContext] = {}
-    for proposal in proposals:
-        interface = _uuid(proposal.abstract_syntax.if_uuid)
-        if_version = int(proposal.abstract_syntax.if_version)
-        syntaxes = [(_uuid(t.if_uuid), int(t.if_version)) for t in proposal.transfer_syntaxes]
-        previous = bound.get(proposal.cont_id)
+    for index, proposal in enumerate(proposals):
+        try:
+            cont_id = int(proposal.cont_id)
+            interface = _uuid(proposal.abstract_syntax.if_uuid)
+            if_version = int(proposal.abstract_syntax.if_version)
+            syntaxes = [(_uuid(t.if_uuid), int(t.if_version)) for t in proposal.transfer_syntaxes]
+        except (AttributeError, TypeError, ValueError):
+            # scapy keeps a p_cont_elem_t cut short by the PDU's end as bare bytes
+            raise ValueError(f"presentation context #{index} is incomplete") from None
+        previous = bound.get(cont_id)
         if previous is not None and (previous.interface, previous.if_version) != (interface, if_version):
-            raise ValueError(f"context id {proposal.cont_id} already bound to {previous.interface}")
+            raise ValueError(f"context id {cont_id} already bound to {previous.interface}")
         btfn = [s for s in syntaxes if s[0].bytes[:8] == BTFN_PREFIX]
         if btfn:
             # [MS-RPCE] 2.2.2.14: the request bitmask is the last 8 bytes of the UUID;
@@ -69,7 +74,7 @@ def negotiate_contexts(
             results.append(rejected(ProviderReason.PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED))
             continue
         results.append((ContextResult.ACCEPTANCE, 0, chosen[0], chosen[1]))
-        accepted[proposal.cont_id] = PresentationContext(
-            cont_id=proposal.cont_id, interface=interface, if_version=if_version,
+        accepted[cont_id] = PresentationContext(
+            cont_id=cont_id, interface=interface, if_version=if_version,
             transfer_syntax=chosen[0], transfer_version=chosen[1])
     return results, accepted
