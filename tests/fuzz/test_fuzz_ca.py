@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import struct
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -160,6 +161,30 @@ def test_a_string_cut_short_is_bad_stub_data(runner, watch):
     assert answer == fuzz.Answer(cls=AnswerClass.FAULT, detail=FaultStatus.RPC_X_BAD_STUB_DATA, pdus=1)
     with pytest.raises(BadStubData, match="truncated"):
         dissect_stub(wcce.Ping_Request, cut[_ORPCTHIS_LEN:], little_endian=True)
+
+
+def activation_with(field_offset: int, value: int) -> fuzz.NdrInput:
+    """RemoteCreateInstance whose InstantiationInfoData ([MS-DCOM] 2.2.22.2.1: classId,
+    classCtx, actvflags, fIsSurrogate, cIID, instFlag, pIID ...) has one word changed;
+    ``field_offset`` counts from classId."""
+    stub = bytearray(fuzz.valid_stub("IRemoteSCMActivator.RemoteCreateInstance"))
+    at = stub.index(wcce.CLSID_CCERTREQUESTD.bytes_le) + field_offset
+    struct.pack_into("<I", stub, at, value)
+    return fuzz.NdrInput(label=f"ndr/regression/activation-{field_offset}={value}",
+                         target="IRemoteSCMActivator.RemoteCreateInstance", stub=bytes(stub))
+
+
+_CIID, _PIID = 28, 36
+
+
+@pytest.mark.parametrize("item, expected", [
+    # cIID 3 over two GUIDs: the third is read short (ValueError in the SCM, found by the long run)
+    (activation_with(_CIID, 3), fuzz.Answer(cls=AnswerClass.FAULT, detail=FaultStatus.RPC_X_BAD_STUB_DATA, pdus=1)),
+    # a NULL pIID: no interface asked for (TypeError in the SCM); an activation error
+    (activation_with(_PIID, 0), fuzz.Answer(cls=AnswerClass.RESPONSE, pdus=1)),
+], ids=["cIID-beyond-the-array", "null-pIID"])
+def test_activation_properties_read_past_their_end(runner, watch, item, expected):
+    assert judge(runner, watch, item) == expected
 
 
 @pytest.mark.parametrize("exchange, expected", [

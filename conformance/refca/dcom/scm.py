@@ -174,17 +174,19 @@ class ScmServices:
         try:
             blob = OBJREF(req.valueof("pActProperties").abData)
             props = blob.pObjectData.Property
+            inst = next((p[InstantiationInfoData] for p in props if InstantiationInfoData in p), None)
+            scm_req = next((p[ScmRequestInfoData] for p in props if ScmRequestInfoData in p), None)
+            # the properties are dissected as they are read: a pIID array that claims more
+            # GUIDs than it holds, or a NULL one, surfaces here, not at OBJREF()
+            clsid = guid_uuid(inst.classId) if inst is not None else None
+            iids = [guid_uuid(g) for g in inst.valueof("pIID") or ()] if inst is not None else []
         except Exception:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
-        inst = next((p[InstantiationInfoData] for p in props if InstantiationInfoData in p), None)
-        scm_req = next((p[ScmRequestInfoData] for p in props if ScmRequestInfoData in p), None)
         if inst is None or scm_req is None:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
-        clsid = guid_uuid(inst.classId)
         if clsid not in self.classes:
             self._log("activation_refused", clsid=str(clsid), why="class not registered")
             return self._activation_error(req, response, HResult.REGDB_E_CLASSNOTREG)
-        iids = [guid_uuid(g) for g in inst.valueof("pIID")]
         if not iids:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
         wanted = [iid for iid in iids if iid in _ACTIVATABLE]
