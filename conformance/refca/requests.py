@@ -39,7 +39,7 @@ class ParsedRequest:
 def _load_csr(der: bytes) -> x509.CertificateSigningRequest:
     try:
         csr = x509.load_der_x509_csr(der)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:  # InvalidVersion: not a ValueError
         raise RequestRejected(HResult.CRYPT_E_ASN1_BADTAG, f"not a PKCS#10 request: {exc}") from exc
     try:
         valid = csr.is_signature_valid

@@ -18,7 +18,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from conformance import fuzz
+from conformance.client import methods
+from conformance.client.dcom import orpc_request_stub
 from conformance.fuzzrun import CrashWatch, FuzzRunner, FuzzTarget
+from conformance.refca.requests import RequestRejected, parse_request
 from conformance.refca.rpc.dispatch import BadStubData, dissect_stub
 from conformance.refca.rpc.syntax import negotiate_contexts
 from conformance.wire import wcce
@@ -185,6 +188,23 @@ _CIID, _PIID = 28, 36
 ], ids=["cIID-beyond-the-array", "null-pIID"])
 def test_activation_properties_read_past_their_end(runner, watch, item, expected):
     assert judge(runner, watch, item) == expected
+
+
+def csr_of_version(version: int) -> bytes:
+    """A PKCS#10 whose version INTEGER (the first ``02 01 00``) says ``version``."""
+    csr = methods.new_pkcs10("fuzz-version")
+    at = csr.index(b"\x02\x01\x00") + 2
+    return csr[:at] + bytes([version]) + csr[at + 1:]
+
+
+def test_a_pkcs10_of_another_version_is_refused_not_crashed(runner, watch):
+    """cryptography raises InvalidVersion, which is not a ValueError: the request
+    handler's thread died (found by the dispatcher-level scan of every single flip)."""
+    with pytest.raises(RequestRejected):
+        parse_request(csr_of_version(1), wcce.RequestType.PKCS10)
+    stub = orpc_request_stub(methods.request(CA_NAME, csr_of_version(1)))
+    item = fuzz.NdrInput(label="ndr/regression/pkcs10-version-1", target="ICertRequestD.Request", stub=stub)
+    assert judge(runner, watch, item) == fuzz.Answer(cls=AnswerClass.RESPONSE, pdus=1)
 
 
 @pytest.mark.parametrize("exchange, expected", [
