@@ -58,6 +58,7 @@ class CaseResult:
     expected: tuple[str, ...]
     actual: str
     outcome_matched: bool | None = None  # None: the case did not run
+    connection_matched: bool | None = None  # None: the case does not say whether the connection drops
     checks: tuple[CheckResult, ...] = ()
     reason: str = ""
     level: Level = Level.MUST  # the strongest level of the cited requirements
@@ -201,7 +202,10 @@ class Engine:
         else:
             verdicts.append(level.violation)
             reasons.append(f"observed {observed!r}, expected one of {list(case.expect)}")
-        if case.connection_drops is not None and dropped is not None and dropped != case.connection_drops:
+        connection_matched = None
+        if case.connection_drops is not None and dropped is not None:
+            connection_matched = dropped == case.connection_drops
+        if connection_matched is False:
             verdicts.append(level.violation)
             reasons.append("the connection " + ("stayed open" if case.connection_drops else "was dropped"))
         context = CheckContext(
@@ -222,7 +226,7 @@ class Engine:
             write_pcapng(path, tap.chunks, tap.connections)
             pcap = str(path)
         return CaseResult(**base, verdict=verdict, actual=observed, checks=check_results,
-                          outcome_matched=observed in case.expect,
+                          outcome_matched=observed in case.expect, connection_matched=connection_matched,
                           reason="; ".join(reasons), ladder=tuple(evidence.ladder(transcript)),
                           connections=tuple(evidence.connections(transcript)),
                           pcap=pcap, seconds=time.monotonic() - start)

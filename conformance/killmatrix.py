@@ -85,8 +85,8 @@ CLIENT_BASELINE = {"provider": "spnego-ntlm", "level": 6, "impersonation": 3,
 
 def attributed(result: CaseResult, case: Case, requirement: str) -> bool:
     """Whether ``result``'s failure is (partly) that of ``requirement``."""
-    if result.outcome_matched is False and requirement in case.requirements:
-        return True
+    if requirement in case.requirements and False in (result.outcome_matched, result.connection_matched):
+        return True  # the outcome, or "the connection must drop", is the requirement's
     return any(c.requirement == requirement and c.verdict in (Verdict.FAIL, Verdict.WARN)
                for c in result.checks)
 
