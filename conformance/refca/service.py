@@ -26,7 +26,7 @@ from conformance.refca.properties import (
 )
 from conformance.refca.requests import RequestRejected, parse_attributes, parse_request
 from conformance.refca.rpc.calls import Call, Fault
-from conformance.refca.store import RequestStatus, RequestStore, StoredRequest
+from conformance.refca.store import RequestStatus, RequestStore, StoredRequest, serial_text
 from conformance.refca.templates import IssuePolicy, Template, templates_property
 from conformance.wire import wcce
 from conformance.wire.rpc import FaultStatus
@@ -251,7 +251,7 @@ class WcceService:
         except IssuanceError as exc:
             return self._failed(exc.hresult, str(exc))
         der = cert.public_bytes(serialization.Encoding.DER)
-        return RequestStatus.ISSUED, Disposition.ISSUED, MSG_ISSUED, f"{cert.serial_number:x}", der
+        return RequestStatus.ISSUED, Disposition.ISSUED, MSG_ISSUED, serial_text(cert.serial_number), der
 
     @staticmethod
     def _failed(hresult: int, message: str):

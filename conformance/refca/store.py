@@ -63,6 +63,12 @@ class StoredRequest:
     resolved_at: float | None
 
 
+def serial_text(number: int) -> str:
+    """A serial number as stored and shown: lower-case hex of whole bytes (even length)."""
+    text = f"{number:x}"
+    return text if len(text) % 2 == 0 else "0" + text
+
+
 class RequestStore:
     """Thread-safe: one connection, serialized by a lock (SQLite allows one writer)."""
 
@@ -148,8 +154,14 @@ class RequestStore:
             return self._row("SELECT * FROM requests WHERE id=?", (request_id,))
 
     def by_serial(self, serial_hex: str) -> StoredRequest | None:
-        with self._lock:
-            return self._row("SELECT * FROM requests WHERE serial=?", (serial_hex.lower(),))
+        """By serial number however it is written: upper or lower case, spaces between
+        bytes, leading zeros or not (certutil writes even-length hex)."""
+        try:
+            number = int(serial_hex.replace(" ", ""), 16)
+        except ValueError:
+            return None
+        with self._lock:  # stored as serial_text(); older stores without the leading zero
+            return self._row("SELECT * FROM requests WHERE serial IN (?, ?)", (serial_text(number), f"{number:x}"))
 
     def all(self) -> list[StoredRequest]:
         with self._lock:

@@ -48,3 +48,17 @@ def test_resolve_only_touches_pending(tmp_path):
     again = store.resolve(pending.id, lambda row: (RequestStatus.DENIED, 2, "Denied", None, None))
     assert again.status is RequestStatus.ISSUED  # already resolved: unchanged
     assert store.resolve(999, lambda row: None) is None
+
+
+
+def test_serials_are_whole_bytes_and_found_however_written(tmp_path):
+    from conformance.refca.store import serial_text
+
+    assert serial_text(0xABC) == "0abc" and serial_text(0x1234) == "1234"
+    store = RequestStore(tmp_path / "db.sqlite3")
+    row = _submit(store, lambda rid: (RequestStatus.ISSUED, 3, "Issued", serial_text(0xABC), b"cert"))
+    for written in ("0abc", "abc", "0ABC", "0a bc", "00abc"):
+        assert store.by_serial(written).id == row.id, written
+    assert store.by_serial("xyz") is None and store.by_serial("abd") is None
+    old = _submit(store, lambda rid: (RequestStatus.ISSUED, 3, "Issued", "def", b"cert2"))  # an older store
+    assert store.by_serial("0def").id == old.id
