@@ -40,16 +40,6 @@ def add_arguments(parser) -> None:
                              "a wrong client on purpose, to prove probe-client catches it")
 
 
-def _csr(key, user: str) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
-    return (x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]))
-            .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
-
-
 def enroll_command(args) -> int:
     # imported here: building the CLI's parser must not pay for scapy
     from cryptography import x509
@@ -82,7 +72,7 @@ def enroll_command(args) -> int:
         print(f"wcce-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     key = methods.new_key(args.key)
-    csr = _csr(key, args.user)
+    csr = methods.new_pkcs10(args.user, key=key)
     try:
         with WcceSession.from_settings(settings) as session:
             outcome, activation = session.activate()

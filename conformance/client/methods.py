@@ -28,14 +28,16 @@ def new_key(kind: str):
     raise ValueError(f"unknown key kind {kind!r}")
 
 
-def new_pkcs10(common_name: str, *, key: str = "ec-p256", dns_names: tuple[str, ...] = ()) -> bytes:
-    """A DER PKCS#10 request for ``common_name`` (optionally with DNS SANs)."""
+def new_pkcs10(common_name: str, *, key="ec-p256", dns_names: tuple[str, ...] = ()) -> bytes:
+    """A DER PKCS#10 request for ``common_name`` (optionally with DNS SANs), signed by a
+    new key of kind ``key`` or by the private key given."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
     if dns_names:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False)
-    return builder.sign(new_key(key), hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    signer = new_key(key) if isinstance(key, str) else key
+    return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
 def _attributes(template: str | None, extra: str | None) -> str | None:

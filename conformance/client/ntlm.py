@@ -8,7 +8,9 @@ and NTLMSSP_NEGOTIATE_ANONYMOUS.  Used by the client's ``anonymous`` knob.
 from __future__ import annotations
 
 from scapy.layers.gssapi import GSS_S_COMPLETE
-from scapy.layers.ntlm import NTLM_AUTHENTICATE, NTLMSSP, SEALKEY, SIGNKEY, RC4Init
+from scapy.layers.ntlm import NTLM_AUTHENTICATE, NTLMSSP
+
+from conformance.wire.gss import anonymous_ntlm_keys
 
 __all__ = ["AnonymousNTLMSSP", "FlagsNTLMSSP"]
 
@@ -30,14 +32,9 @@ class AnonymousNTLMSSP(NTLMSSP):
         token = NTLM_AUTHENTICATE(NegotiateFlags=flags, LmChallengeResponse=b"\x00",
                                   NtChallengeResponse=b"", DomainName="", UserName="",
                                   Workstation=self.COMPUTER_NB_NAME, EncryptedRandomSessionKey=b"")
-        # [MS-NLMP] 3.3.1: an anonymous SessionBaseKey is Z(16); with it the client can
-        # still sign and seal, so the server, not a client crash, decides
-        key = b"\x00" * 16
-        negotiated = token.NegotiateFlags  # the flags field, which SIGNKEY/SEALKEY read by name
-        Context.ExportedSessionKey = Context.SessionKey = key
-        Context.SendSignKey, Context.RecvSignKey = SIGNKEY(negotiated, key, "Client"), SIGNKEY(negotiated, key, "Server")
-        Context.SendSealKey, Context.RecvSealKey = SEALKEY(negotiated, key, "Client"), SEALKEY(negotiated, key, "Server")
-        Context.SendSealHandle, Context.RecvSealHandle = RC4Init(Context.SendSealKey), RC4Init(Context.RecvSealKey)
+        # with the anonymous keys the client can still sign and seal: the server, not a
+        # client crash, decides
+        anonymous_ntlm_keys(Context, token.NegotiateFlags, initiator=True)
         Context.state = self.STATE.CLI_SENT_AUTH
         return Context, token, GSS_S_COMPLETE
 

@@ -128,7 +128,9 @@ def _ntlm_acceptor(cls) -> Callable[[ReferenceCA], None]:
 
 def _anonymous_ntlm_acceptor():
     from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE
-    from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLMSSP, SEALKEY, SIGNKEY, RC4Init
+    from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLMSSP
+
+    from conformance.wire.gss import anonymous_ntlm_keys
 
     class AnonymousWelcome(NTLMSSP):
         """Treats an anonymous AUTHENTICATE (no user, no NT response) as a logon with
@@ -139,12 +141,7 @@ def _anonymous_ntlm_acceptor():
             if (Context is None or Context.state != self.STATE.SRV_SENT_CHAL or auth is None
                     or getattr(auth, "UserName", "") or auth.NtChallengeResponseLen):
                 return super().GSS_Accept_sec_context(Context, input_token, **kwargs)
-            flags, key = auth.NegotiateFlags, b"\x00" * 16
-            Context.ExportedSessionKey = Context.SessionKey = key
-            Context.SendSignKey, Context.RecvSignKey = SIGNKEY(flags, key, "Server"), SIGNKEY(flags, key, "Client")
-            Context.SendSealKey, Context.RecvSealKey = SEALKEY(flags, key, "Server"), SEALKEY(flags, key, "Client")
-            Context.SendSealHandle = RC4Init(Context.SendSealKey)
-            Context.RecvSealHandle = RC4Init(Context.RecvSealKey)
+            anonymous_ntlm_keys(Context, auth.NegotiateFlags, initiator=False)
             Context.flags |= GSS_C_FLAGS.GSS_C_INTEG_FLAG | GSS_C_FLAGS.GSS_C_CONF_FLAG
             return Context, None, GSS_S_COMPLETE
     return AnonymousWelcome

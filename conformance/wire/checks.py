@@ -436,9 +436,10 @@ def auth_padding(t: Transcript, *, side: Side = Side.CLIENT, level: Level = Leve
 
 
 def _body_start(p) -> int:
-    """Where a request's or response's body (stub) begins: after the 24-byte header and,
-    on a request with PFC_OBJECT_UUID, the object UUID."""
-    return 24 + (16 if p.ptype == PType.REQUEST and p.object_uuid is not None else 0)
+    from conformance.wire.framing import CommonHeader
+    from conformance.wire.protection import PduLayout
+
+    return PduLayout.of(p.raw, CommonHeader.parse(p.raw), None).header_len
 
 
 def orpc_object_uuid(t: Transcript, *, level: Level = Level.MUST) -> CheckResult:

@@ -5,12 +5,25 @@ from __future__ import annotations
 from scapy.layers.gssapi import GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLM_Header
 
-__all__ = ["token_packet", "ntlm_user"]
+__all__ = ["token_packet", "ntlm_user", "anonymous_ntlm_keys"]
 
 RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
 RPC_C_AUTHN_WINNT = 0x0A
 
 _NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
+
+
+def anonymous_ntlm_keys(context, flags, *, initiator: bool) -> None:
+    """Give an NTLM context the keys of an anonymous logon: [MS-NLMP] 3.3.1 makes its
+    SessionBaseKey Z(16).  ``flags`` is the AUTHENTICATE's NegotiateFlags field."""
+    from scapy.layers.ntlm import SEALKEY, SIGNKEY, RC4Init
+
+    key = b"\x00" * 16
+    me, peer = ("Client", "Server") if initiator else ("Server", "Client")
+    context.ExportedSessionKey = context.SessionKey = key
+    context.SendSignKey, context.RecvSignKey = SIGNKEY(flags, key, me), SIGNKEY(flags, key, peer)
+    context.SendSealKey, context.RecvSealKey = SEALKEY(flags, key, me), SEALKEY(flags, key, peer)
+    context.SendSealHandle, context.RecvSealHandle = RC4Init(context.SendSealKey), RC4Init(context.RecvSealKey)
 
 
 def token_packet(auth_type: int, token: bytes):
