@@ -22,16 +22,13 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from conformance.probe import certipy_path  # noqa: E402
 from conformance.refca.ca import ReferenceCA  # noqa: E402
 from conformance.refca.config import load_config, nt_hash  # noqa: E402
 
 PASSWORD = "Bench-Passw0rd!"
 CA_NAME = "WCCE-LAB-CA"
 HOST = "127.77.0.135"
-
-
-def certipy_path() -> str:
-    return os.environ.get("WCCE_CERTIPY") or str(REPO / ".venv-certipy" / "bin" / "certipy")
 
 
 def ours(workdir: pathlib.Path, n: int) -> list[str]:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from conformance.capture.pcap import write_pcapng
 from conformance.capture.tap import Tap
-from conformance.casebook import Case
+from conformance.casebook import CREDENTIALS, Case
 from conformance.catalogue import Requirement
 from conformance.client import methods
 from conformance.client.dcom import Activation
@@ -122,6 +122,7 @@ _CREDENTIAL_FAULTS = {
     "unknown-user": lambda t: {"user": "wcce-no-such-user"},
     "second": lambda t: {"user": t.second.user, "domain": t.second.domain, "password": t.second.password},
 }
+assert _CREDENTIAL_FAULTS.keys() == CREDENTIALS  # the names cases may write (casebook validates them)
 
 
 class Engine:

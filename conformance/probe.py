@@ -156,7 +156,8 @@ def judge(transcript, cases: Sequence[ClientCase], catalogue, *, ca_name: str,
 # -- the command ------------------------------------------------------------------------
 
 
-def _certipy() -> str:
+def certipy_path() -> str:
+    """certipy-ad's entry point: ``$WCCE_CERTIPY``, else the venv ``bash .ci/install`` makes."""
     return os.environ.get("WCCE_CERTIPY") or str(REPO / ".venv-certipy" / "bin" / "certipy")
 
 
@@ -226,7 +227,7 @@ def probe_command(args, *, out=None) -> int:
             return usage(str(exc))
         values = {"host": args.host, "port": str(ca.activation_port), "ca": config.ca_name, "user": USER,
                   "domain": DOMAIN, "password": password, "template": TEMPLATE, "python": sys.executable,
-                  "certipy": _certipy(), "repo": str(REPO)}
+                  "certipy": certipy_path(), "repo": str(REPO)}
         try:
             argv = _fill(template, values)
         except ProfileError as exc:

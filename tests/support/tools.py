@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from conformance.probe import certipy_path
 
 
 def require(path: str | None, what: str, install_hint: str) -> str:
@@ -25,8 +25,7 @@ def require(path: str | None, what: str, install_hint: str) -> str:
 
 
 def certipy() -> str:
-    candidate = os.environ.get("WCCE_CERTIPY") or str(REPO / ".venv-certipy" / "bin" / "certipy")
-    return require(candidate, "certipy", "bash .ci/install creates .venv-certipy")
+    return require(certipy_path(), "certipy", "bash .ci/install creates .venv-certipy")
 
 
 def tshark() -> str:
