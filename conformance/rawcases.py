@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from scapy.layers.dcerpc import DceRpc5, DceRpc5Bind
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, DceRpc5, DceRpc5Bind
 
 from conformance.client import methods
 from conformance.client.dcom import orpc_request_stub
@@ -18,7 +18,7 @@ from conformance.client.rpc import Outcome, RpcConnection
 from conformance.wire import wcce
 from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer
-from conformance.wire.rpc import PfcFlag
+from conformance.wire.rpc import PfcFlag, PType
 
 __all__ = ["RAW_ACTIONS"]
 
@@ -137,6 +137,26 @@ def downgrade_signed(engine, case, settings, session, tap):
     return _answer(conn)
 
 
+def second_context(engine, case, settings, session, tap):
+    """A level downgrade by a second security context: after the PKT_PRIVACY bind, an
+    alter_context authenticates auth_context_id + 1 at PKT_INTEGRITY and presents
+    ICertRequestD again, and a Request travels on that context (the CA must judge each
+    call by the context protecting it)."""
+    from conformance.engine import _outcome_text, observe
+
+    conn, _, _ = _exporter(session)
+    sealed = conn.security
+    conn.security = dataclasses.replace(sealed, level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
+                                        context_id=sealed.context_id + 1)
+    conn.protection = None  # the new context's own keys
+    bound = conn.bind(wcce.IID_ICERTREQUESTD)
+    if bound.ptype != PType.ALTER_CONTEXT_RESP or conn.protection is None:
+        return f"second context {_outcome_text(bound)}", not conn.is_connected()
+    # the call goes on the presentation context just bound, under the new auth context
+    request, interface = engine._method(case, "Request")
+    return observe(session.call(request, interface=interface)), not conn.is_connected()
+
+
 def foreign_ipid(engine, case, settings, session, tap):
     """A second client (the profile's second account) activates its own object and
     calls Ping on the IPID the case's client was given, on its own connection."""
@@ -204,6 +224,7 @@ RAW_ACTIONS = {
     "replay": replay,
     "missing-verifier": missing_verifier,
     "downgrade-signed": downgrade_signed,
+    "second-context": second_context,
     "foreign-ipid": foreign_ipid,
     "opnum-out-of-range": opnum(99),
     "unknown-context": unknown_context,

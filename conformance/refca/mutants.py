@@ -156,6 +156,16 @@ def _mic_blind_ntlm_acceptor():
     return MicBlind
 
 
+def _call_auth_of_first_context(self, trailer):
+    """The call is judged (and answered) at the level of the connection's first
+    security context, whichever context protects it."""
+    auth, ctx = super(type(self), self)._call_auth(trailer)  # the mutant class is type(self)
+    established = sorted(self.security.established(), key=lambda c: c.context_id)
+    if ctx is None or not established:
+        return auth, ctx
+    return dataclasses.replace(auth, auth_level=established[0].auth_level), ctx
+
+
 def _swap_auth_type(self, sec) -> int:
     return 0x0A if sec.auth_type == 0x09 else 0x09
 
@@ -207,6 +217,9 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
     Mutant("accept-level-change", "RPCE-AUTH-02",
            "serves a request whose sec_trailer names a lower level than its security context",
            _association(LEVEL_MUST_MATCH=False)),
+    Mutant("privacy-by-first-context", "WCCE-T-08",
+           "judges a call's level by the connection's first security context, not the one protecting it",
+           _association(_call_auth=_call_auth_of_first_context)),
     Mutant("unknown-ipid-served", "WCCE-T-19",
            "serves an ORPC to an unknown IPID with some object of that interface",
            _exporter(UNKNOWN_IPID_IS_DISCONNECTED=False)),
