@@ -18,11 +18,15 @@ from conformance.client.rpc import Outcome, RpcConnection
 from conformance.wire import wcce
 from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer
-from conformance.wire.rpc import PfcFlag, PType
+from conformance.wire.rpc import BindTimeFeature, PfcFlag, PType
 
-__all__ = ["RAW_ACTIONS"]
+__all__ = ["RAW_ACTIONS", "NotApplicable"]
 
 FIRST, LAST = PfcFlag.FIRST_FRAG, PfcFlag.LAST_FRAG
+
+
+class NotApplicable(Exception):
+    """The target did not negotiate what the case needs; the case is N/A, with this reason."""
 
 
 def _answer(conn: RpcConnection) -> tuple[str, bool]:
@@ -142,19 +146,28 @@ def second_context(engine, case, settings, session, tap):
     alter_context authenticates auth_context_id + 1 at PKT_INTEGRITY and presents
     ICertRequestD again, and a Request travels on that context (the CA must judge each
     call by the context protecting it)."""
-    from conformance.engine import _outcome_text, observe
+    from conformance.engine import _dropped, _outcome_text, observe
 
     conn, _, _ = _exporter(session)
+    features = conn.bind_time_features or 0
+    if not features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING:
+        # [MS-RPCE] 3.3.1.5.4: "A client implementation MUST NOT do security context
+        # multiplexing unless the Association's Bind Feature Bitmask has the
+        # SecurityContextMultiplexingSupported bit set."
+        raise NotApplicable(f"the target did not acknowledge security context multiplexing "
+                            f"(bind-time features 0x{features:x})")
     sealed = conn.security
     conn.security = dataclasses.replace(sealed, level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
                                         context_id=sealed.context_id + 1)
     conn.protection = None  # the new context's own keys
     bound = conn.bind(wcce.IID_ICERTREQUESTD)
     if bound.ptype != PType.ALTER_CONTEXT_RESP or conn.protection is None:
-        return f"second context {_outcome_text(bound)}", not conn.is_connected()
+        # refusing the context is allowed, and leaves no call below PKT_PRIVACY to judge
+        raise NotApplicable(f"the target refused a second security context at PKT_INTEGRITY "
+                            f"({_outcome_text(bound)})")
     # the call goes on the presentation context just bound, under the new auth context
     request, interface = engine._method(case, "Request")
-    return observe(session.call(request, interface=interface)), not conn.is_connected()
+    return observe(session.call(request, interface=interface)), _dropped(case, conn)
 
 
 def foreign_ipid(engine, case, settings, session, tap):

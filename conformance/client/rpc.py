@@ -27,7 +27,7 @@ from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.gss import token_packet
 from conformance.wire.protection import ProtectionContext, ProtectionError, SecTrailer
-from conformance.wire.rpc import BTFN_PREFIX, NDR20, SEC_TRAILER_LEN, PfcFlag, PType
+from conformance.wire.rpc import BTFN_PREFIX, NDR20, SEC_TRAILER_LEN, ContextResult, PfcFlag, PType
 
 __all__ = ["Credentials", "Security", "Outcome", "RpcConnection", "RpcError", "gss_flags"]
 
@@ -183,6 +183,7 @@ class RpcConnection:
         self._ssp: SSP | None = None
         self._gss = None
         self.assoc_group_id = 0
+        self.bind_time_features: int | None = None  # acknowledged by the server's negotiate_ack
 
     def close(self) -> None:
         try:
@@ -373,8 +374,10 @@ class RpcConnection:
         if outcome.ptype == PType.BIND_ACK:
             self.assoc_group_id = pkt.assoc_group_id
         for elem, result in zip(elems, pkt.results):
-            if result.result == 0:
+            if result.result == ContextResult.ACCEPTANCE:
                 self.contexts[interface] = elem.cont_id
+            elif result.result == ContextResult.NEGOTIATE_ACK:
+                self.bind_time_features = int(result.reason)
 
     # -- requests ---------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "NDR20",
     "NDR64",
     "BTFN_PREFIX",
+    "BindTimeFeature",
     "SEC_VT_MAGIC",
     "COMMON_HEADER_LEN",
     "SEC_TRAILER_LEN",
@@ -103,6 +104,14 @@ class ContextResult(enum.IntEnum):
     USER_REJECTION = 1
     PROVIDER_REJECTION = 2
     NEGOTIATE_ACK = 3
+
+
+class BindTimeFeature(enum.IntFlag):
+    """[MS-RPCE] 2.2.2.14 bind-time feature bits, acknowledged in the reason field of
+    the negotiate_ack result."""
+
+    SECURITY_CONTEXT_MULTIPLEXING = 0x1
+    KEEP_CONNECTION_ON_ORPHAN = 0x2
 
 
 class ProviderReason(enum.IntEnum):

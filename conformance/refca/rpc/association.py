@@ -34,7 +34,8 @@ from conformance.wire.vtrailer import VerificationError, strip_verification_trai
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer, ProtectionError
-from conformance.wire.rpc import NDR20, SEC_TRAILER_LEN, BindNakReason, FaultStatus, PfcFlag, PType
+from conformance.wire.rpc import (NDR20, SEC_TRAILER_LEN, BindNakReason, BindTimeFeature, FaultStatus, PfcFlag,
+                                  PType)
 
 __all__ = ["AssocState", "Action", "TRANSITIONS", "AssociationPolicy", "Association",
            "DropConnection"]
@@ -97,9 +98,9 @@ class AssociationPolicy:
 
     max_frag: int = 5840
     header_signing: bool = True
-    #: [MS-RPCE] 2.2.2.14 bits we support: security context multiplexing (0x1)
-    #: and keep connection on orphan (0x2).
-    bind_time_features: int = 0x3
+    #: [MS-RPCE] 2.2.2.14 bits we support: all of them.
+    bind_time_features: int = int(BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING
+                                  | BindTimeFeature.KEEP_CONNECTION_ON_ORPHAN)
     accepted_minor_versions: frozenset[int] = frozenset({0, 1})
     max_call_size: int = 4 * 1024 * 1024
     transitions: Mapping[tuple[AssocState, PType], Action] = dataclasses.field(
