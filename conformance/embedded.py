@@ -15,6 +15,8 @@ from conformance.profile import Account, Claims, KerberosTarget, Target
 from conformance.refca.ca import ReferenceCA
 from conformance.refca.config import load_config, nt_hash
 from conformance.refca.listener import PortInUse
+from conformance.refca.rpc.association import AssociationPolicy
+from conformance.wire.rpc import BindTimeFeature
 
 __all__ = ["embedded_target", "embedded_claims", "LAB_USER"]
 
@@ -34,7 +36,9 @@ def _loopback_candidates() -> Iterator[tuple[str, int]]:
 
 def _claims(policy, kerberos: bool) -> Claims:
     return Claims(enforce_privacy=policy.enforce_privacy, hardened_activation=policy.activation_min_level >= 5,
-                  pending_template=True, kerberos=kerberos, second_identity=True)
+                  pending_template=True, kerberos=kerberos, second_identity=True,
+                  security_context_multiplexing=bool(
+                      AssociationPolicy().bind_time_features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING))
 
 
 def embedded_claims() -> Claims:

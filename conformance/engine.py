@@ -29,7 +29,7 @@ from conformance.client.rpc import Outcome, RpcConnection
 from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings, SettingsError
 from conformance.profile import Target
-from conformance.rawcases import RAW_ACTIONS, NotApplicable
+from conformance.rawcases import RAW_ACTIONS, Inconclusive
 from conformance.report import evidence
 from conformance.wire.kerberos import ServiceKeys
 from conformance.refca.config import nt_hash
@@ -189,8 +189,8 @@ class Engine:
             observed, dropped = self._drive(case, settings, tap)
         except SettingsError as exc:
             return CaseResult(**base, verdict=Verdict.ERROR, actual="not run", reason=str(exc))
-        except NotApplicable as exc:  # the target did not negotiate what the case needs
-            return CaseResult(**base, verdict=Verdict.NA, actual="not run", reason=str(exc),
+        except Inconclusive as exc:  # the target did not do what the case needs
+            return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="not judged", reason=str(exc),
                               seconds=time.monotonic() - start)
         except (_Unreachable, ConnectionRefusedError, KerberosError) as exc:  # also mid-run; or no ticket
             return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="target unreachable",

@@ -31,6 +31,8 @@ class Claims:
     pending_template: bool = False  # a template that takes requests under submission
     kerberos: bool | None = None  # the target accepts Kerberos (a [kerberos] section says where the KDC is)
     second_identity: bool | None = None  # a second account ([second_credentials]) for cross-client cases
+    #: [MS-RPCE] 3.3.1.5.4: the target acknowledges security context multiplexing at bind time
+    security_context_multiplexing: bool | None = None
 
     def holds(self, claim: str) -> bool | None:
         return getattr(self, claim, None)
@@ -84,7 +86,7 @@ _SECTIONS = {
     "credentials": {"user", "domain", "password_env"},
     "second_credentials": {"user", "domain", "password_env"},
     "templates": {"issue", "pending"},
-    "claims": {"enforce_privacy", "hardened_activation"},
+    "claims": {"enforce_privacy", "hardened_activation", "security_context_multiplexing"},
     "kerberos": {"realm", "kdc", "service_host", "keytab"},
 }
 _LISTS = {"quirk"}  # [[quirk]] case = ..., reason = ..., expires = ... (as in a deviations file)
@@ -136,6 +138,7 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         domain=str(creds.get("domain", "")), password=environ[variable], templates=templates,
         claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
                       hardened_activation=claims.get("hardened_activation"),
+                      security_context_multiplexing=claims.get("security_context_multiplexing"),
                       pending_template="pending" in templates,
                       kerberos=True if kerberos is not None else None,
                       second_identity=True if second is not None else None),

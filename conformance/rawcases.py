@@ -20,13 +20,14 @@ from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer
 from conformance.wire.rpc import BindTimeFeature, PfcFlag, PType
 
-__all__ = ["RAW_ACTIONS", "NotApplicable"]
+__all__ = ["RAW_ACTIONS", "Inconclusive"]
 
 FIRST, LAST = PfcFlag.FIRST_FRAG, PfcFlag.LAST_FRAG
 
 
-class NotApplicable(Exception):
-    """The target did not negotiate what the case needs; the case is N/A, with this reason."""
+class Inconclusive(Exception):
+    """The target did not do what the case needs (and its profile claims): the case
+    cannot be judged and is INCONCLUSIVE, with this reason."""
 
 
 def _answer(conn: RpcConnection) -> tuple[str, bool]:
@@ -154,17 +155,17 @@ def second_context(engine, case, settings, session, tap):
         # [MS-RPCE] 3.3.1.5.4: "A client implementation MUST NOT do security context
         # multiplexing unless the Association's Bind Feature Bitmask has the
         # SecurityContextMultiplexingSupported bit set."
-        raise NotApplicable(f"the target did not acknowledge security context multiplexing "
-                            f"(bind-time features 0x{features:x})")
+        raise Inconclusive(f"the profile claims security_context_multiplexing, but the target's "
+                           f"bind_ack acknowledged bind-time features 0x{features:x}: correct the claim")
     sealed = conn.security
     conn.security = dataclasses.replace(sealed, level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
                                         context_id=sealed.context_id + 1)
     conn.protection = None  # the new context's own keys
     bound = conn.bind(wcce.IID_ICERTREQUESTD)
     if bound.ptype != PType.ALTER_CONTEXT_RESP or conn.protection is None:
-        # refusing the context is allowed, and leaves no call below PKT_PRIVACY to judge
-        raise NotApplicable(f"the target refused a second security context at PKT_INTEGRITY "
-                            f"({_outcome_text(bound)})")
+        # nothing below PKT_PRIVACY reached the CA, so there is nothing to judge
+        raise Inconclusive(f"the target acknowledged security context multiplexing but refused a "
+                           f"second context at PKT_INTEGRITY ({_outcome_text(bound)})")
     # the call goes on the presentation context just bound, under the new auth context
     request, interface = engine._method(case, "Request")
     return observe(session.call(request, interface=interface)), _dropped(case, conn)

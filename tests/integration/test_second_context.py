@@ -1,7 +1,8 @@
 """The second-context downgrade (cases/security.toml, WCCE-T-08) against reference CAs
-that refuse in each documented form, against one that does not acknowledge security
-context multiplexing (N/A: [MS-RPCE] 3.3.1.5.4 forbids the client to multiplex), and
-against the mutant that judges a call by the connection's first context (FAIL)."""
+that refuse in each documented form; against one that does not acknowledge the security
+context multiplexing its profile claims (INCONCLUSIVE: [MS-RPCE] 3.3.1.5.4 forbids the
+client to multiplex then); without the claim (N/A); and against the mutant that judges a
+call by the connection's first context (FAIL)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def test_each_refusal_form_passes(embedded, denial, actual, provider):
     assert requests[-1]["auth"]["context_id"] == 1 and requests[-1]["auth"]["level"] == 5
 
 
-def test_not_applicable_without_multiplexing(embedded):
+def test_inconclusive_when_the_claimed_multiplexing_is_not_acknowledged(embedded):
     target, ca = embedded
     policy = ca.association_policy
     ca.association_policy = dataclasses.replace(
@@ -69,8 +70,16 @@ def test_not_applicable_without_multiplexing(embedded):
         result = _run(target, ca, "spnego-ntlm")
     finally:
         ca.association_policy = policy
-    assert result.verdict is Verdict.NA
-    assert "security context multiplexing" in result.reason and "0x2" in result.reason
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "security_context_multiplexing" in result.reason and "0x2" in result.reason
+
+
+def test_not_applicable_without_the_claim(embedded):
+    target, ca = embedded
+    unknown = dataclasses.replace(target, claims=dataclasses.replace(target.claims,
+                                                                     security_context_multiplexing=None))
+    result = _run(unknown, ca, "spnego-ntlm")
+    assert result.verdict is Verdict.NA and "security_context_multiplexing" in result.reason
 
 
 @pytest.mark.parametrize("provider", ["spnego-ntlm", "ntlm"])

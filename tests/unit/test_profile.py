@@ -42,6 +42,7 @@ issue = "Machine"
 pending = "Approve"
 [claims]
 enforce_privacy = false
+security_context_multiplexing = true
 [[quirk]]
 case = "rpce/appendix-n/*"
 reason = "ticket 7"
@@ -49,6 +50,7 @@ expires = 2027-01-31
 '''), environ={"PW": "x"})
     assert t.issue_template == "Machine" and t.claims.pending_template
     assert t.claims.enforce_privacy is False and t.claims.hardened_activation is None
+    assert t.claims.holds("security_context_multiplexing") is True
     (quirk,) = t.quirks
     assert quirk.covers("rpce/appendix-n/opnum-out-of-range") and quirk.expires == datetime.date(2027, 1, 31)
 
