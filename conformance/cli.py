@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--deviations", type=pathlib.Path, metavar="FILE")
     probe.add_argument("--policy", type=pathlib.Path, metavar="POLICY.toml")
     probe.add_argument("--strict", action="store_true", help="SHOULD violations fail too")
+    probe.add_argument("--kerberos", action="store_true",
+                       help="start a throwaway MIT realm beside the CA (placeholders {realm} {kdc} "
+                            "{service_host} {krb5_config}); a profile can ask with kerberos = true")
     probe.add_argument("client_command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                        help="the client under test and its arguments (placeholders: README)")
 

@@ -32,6 +32,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--level", type=int, default=6, choices=range(2, 7), metavar="2-6")
     parser.add_argument("--kdc", help="host:port of the KDC (Kerberos providers)")
     parser.add_argument("--realm", help="the Kerberos realm (Kerberos providers)")
+    parser.add_argument("--service-host", metavar="NAME",
+                        help="the CA's DNS name: Kerberos activation tickets are for RPCSS/<NAME> "
+                             "(default: --host)")
     parser.add_argument("--key", default="rsa-2048", choices=["rsa-2048", "ec-p256"])
     parser.add_argument("--out", type=pathlib.Path, required=True, metavar="PREFIX",
                         help="writes PREFIX.key and PREFIX.crt")
@@ -67,7 +70,7 @@ def enroll_command(args) -> int:
         settings = ClientSettings.from_mapping(
             {"provider": args.provider, "level": args.level, **mode}, host=args.host, port=args.port,
             user=args.user, domain=args.domain, password=os.environ[args.password_env], kdc=args.kdc,
-            realm=args.realm)
+            realm=args.realm, service_host=args.service_host)
     except SettingsError as exc:
         print(f"wcce-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -10,10 +10,17 @@ The lab account is made up per run; the command gets it through placeholders
 (``{host} {port} {ca} {user} {domain} {password} {template} {python} {certipy}
 {repo}``) or the environment (``WCCE_PROBE_*``).  The password never reaches the
 report: the command line is recorded with ``{password}`` in its place.
+
+With Kerberos (``--kerberos``, or ``kerberos = true`` in the profile) a throwaway MIT
+realm starts beside the CA, the account is a principal of it, and the command also
+gets ``{realm} {kdc} {service_host} {krb5_config}`` and MIT's ``KRB5_CONFIG``: the
+CA then reads the client's Kerberos exchange with its keytab, so the Kerberos
+client cases (SPNs, checksum flags) are judged instead of N/A.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -53,6 +60,7 @@ class ClientProfile:
     timeout: float = 120.0
     quirks: tuple[Deviation, ...] = ()
     path: pathlib.Path | None = None
+    kerberos: bool = False  # start a throwaway realm beside the CA
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +77,7 @@ def load_client_profile(path: pathlib.Path) -> ClientProfile:
     client = data.get("client")
     if not isinstance(client, dict):
         raise ProfileError(f"client profile {path}: [client] with name and command is required")
-    extra = set(client) - {"name", "command", "timeout"}
+    extra = set(client) - {"name", "command", "timeout", "kerberos"}
     if extra:
         raise ProfileError(f"client profile {path}: unknown key(s) in [client]: {', '.join(sorted(extra))}")
     command = client.get("command")
@@ -78,12 +86,15 @@ def load_client_profile(path: pathlib.Path) -> ClientProfile:
     timeout = client.get("timeout", 120)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 1 <= timeout <= 3600:
         raise ProfileError(f"client profile {path}: client.timeout must be 1-3600 seconds")
+    kerberos = client.get("kerberos", False)
+    if not isinstance(kerberos, bool):
+        raise ProfileError(f"client profile {path}: client.kerberos must be true or false")
     try:
         quirks = tuple(parse_deviations(data.get("quirk", []), f"client profile {path}: quirk"))
     except DeviationError as exc:
         raise ProfileError(str(exc)) from None
     return ClientProfile(name=str(client.get("name", path.stem)), command=tuple(command),
-                         timeout=float(timeout), quirks=quirks, path=path)
+                         timeout=float(timeout), quirks=quirks, path=path, kerberos=kerberos)
 
 
 def load_client_cases(catalogue: Mapping[str, Requirement],
@@ -181,6 +192,7 @@ def probe_command(args, *, out=None) -> int:
     from conformance.deviations import find_deviation, load_deviations
     from conformance.refca.ca import ReferenceCA
     from conformance.refca.config import ConfigError, load_config, nt_hash
+    from conformance.kdc import KdcError, MitRealm
     from conformance.refca.listener import PortInUse
     from conformance.report.gate import EXIT, Policy, PolicyError, load_policy
     from conformance.report.results import case_record, file_hash, now, requirement_table, write_results
@@ -216,24 +228,35 @@ def probe_command(args, *, out=None) -> int:
     run_dir = args.report_dir / f"{stamp}-client-{secrets.token_hex(2)}"
     started = now()
     tap = Tap()
-    with tempfile.TemporaryDirectory(prefix="wcce-probe-") as state:
+    kerberos = bool(args.kerberos or (profile is not None and profile.kerberos))
+    with tempfile.TemporaryDirectory(prefix="wcce-probe-") as state, contextlib.ExitStack() as stack:
+        realm = None
         try:
+            if kerberos:  # the account is a principal of a throwaway realm; the CA holds its keytab
+                defaults = load_config(None)
+                realm = stack.enter_context(MitRealm(realm=defaults.dns_domain.upper(),
+                                                     service_host=defaults.dns_name, users={USER: password}))
             config = load_config(None, host=args.host, port=args.port, state_dir=pathlib.Path(state),
-                                 users={USER: nt_hash(password)})
+                                 users={USER: nt_hash(password)},
+                                 kerberos_keytab=realm.keytab if realm is not None else None)
             ca = ReferenceCA(config)
             ca.recorder = tap
             ca.start()
-        except (ConfigError, PortInUse) as exc:
+        except (ConfigError, PortInUse, KdcError) as exc:
             return usage(str(exc))
         values = {"host": args.host, "port": str(ca.activation_port), "ca": config.ca_name, "user": USER,
                   "domain": DOMAIN, "password": password, "template": TEMPLATE, "python": sys.executable,
                   "certipy": certipy_path(), "repo": str(REPO)}
+        if realm is not None:
+            values.update(realm=realm.realm, kdc=f"{realm.kdc[0]}:{realm.kdc[1]}", service_host=config.dns_name,
+                          krb5_config=realm.env["KRB5_CONFIG"])
         try:
             argv = _fill(template, values)
         except ProfileError as exc:
             ca.stop()
             return usage(str(exc))
-        env = {**os.environ, **{f"WCCE_PROBE_{k.upper()}": v for k, v in values.items()}}
+        env = {**os.environ, **(realm.env if realm is not None else {}),
+               **{f"WCCE_PROBE_{k.upper()}": v for k, v in values.items()}}
         run_dir.mkdir(parents=True, exist_ok=True)
         print(f"wcce-conformance: probing {' '.join(_redact(a, password) for a in argv)}", file=out)
         clock = time.monotonic()

@@ -16,6 +16,8 @@ EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples" / "clients"
 OURS = ["{python}", "-m", "conformance.cli", "enroll", "--host", "{host}", "--port", "{port}", "--ca", "{ca}",
         "--user", "{user}", "--domain", "{domain}", "--password-env", "WCCE_PROBE_PASSWORD", "--key", "ec-p256",
         "--out", "ours"]
+OURS_KERBEROS = [*OURS, "--provider", "spnego-kerberos", "--kdc", "{kdc}", "--realm", "{realm}",
+                 "--service-host", "{service_host}"]
 
 
 def probe(tmp_path, *args: str, port: int = 0) -> tuple[int, dict, pathlib.Path]:
@@ -93,12 +95,36 @@ def password_free(run: pathlib.Path) -> None:
     ("client-anonymous", "wcce/2.1/client/identity", "FAIL"),
     ("client-version-1.0", "wcce/2.1/client/interface-version", "FAIL"),
     ("client-auth-pad-8", "rpce/2.2.2.11/client/auth-padding", "FAIL"),
+    # with a throwaway realm beside the CA
+    ("client-kerberos-activation-spn", "wcce/2.1/client/kerberos-spn", "FAIL"),
+    ("client-kerberos-identify", "wcce/2.1/client/impersonation", "FAIL"),
+    ("client-kerberos-raw", "wcce/2.1/client/security-provider", "FAIL"),
+    ("client-kerberos-no-conf", "wcce/2.1/client/privacy-requested", "WARN"),
 ])
 def test_each_client_check_catches_its_client_mutant(tmp_path, capsys, mode, case, verdict):
-    code, document, _ = probe(tmp_path, "--strict", "--", *OURS, "--client-mode", mode)
+    client = ["--kerberos", "--", *OURS_KERBEROS] if "kerberos" in mode else ["--", *OURS]
+    code, document, _ = probe(tmp_path, "--strict", *client, "--client-mode", mode)
     assert verdicts(document)[case] == verdict, capsys.readouterr().err
     others = {cid: v for cid, v in verdicts(document).items() if cid != case and v in ("FAIL", "WARN")}
     assert code == (1 if verdict == "FAIL" else 4), (code, others)
+
+
+def test_our_client_over_kerberos_has_its_kerberos_cases_judged(tmp_path, capsys):
+    code, document, run = probe(tmp_path, "--client", str(EXAMPLES / "ours-kerberos.toml"))
+    assert code == 0, capsys.readouterr().err
+    cases = {c["id"]: c for c in document["cases"]}
+    spn = cases["wcce/2.1/client/kerberos-spn"]
+    assert spn["verdict"] == "PASS" and "RPCSS/" in spn["actual"]
+    assert "Kerberos checksums" in cases["wcce/2.1/client/impersonation"]["actual"]
+    assert cases["rpce/3.3.1.5.2.2/client/confidentiality"]["verdict"] == "PASS"  # unsealed with the keytab
+    assert cases["wcce/2.1/client/identity"]["actual"].endswith("@LAB.TEST")
+    assert [cid for cid, c in cases.items() if c["verdict"] == "N/A"] == ["wcce/2.1/client/resolver-level"]
+
+
+def test_kerberos_placeholders_need_kerberos(tmp_path, capsys):
+    code, _, _ = probe(tmp_path, "--", "{python}", "-c", "pass", "{realm}")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "{realm}" not in err[-1].split("known:")[1]
 
 
 def test_a_client_that_sends_nothing_gets_no_verdict(tmp_path, capsys):
@@ -128,6 +154,9 @@ def test_client_profile_errors(tmp_path, capsys):
     bad.write_text('[client]\ncommand = "certipy"\n')
     assert probe(tmp_path, "--client", str(bad))[0] == 2
     assert "client.command must be a non-empty list" in capsys.readouterr().err
+    bad.write_text('[client]\ncommand = ["true"]\nkerberos = "yes"\n')
+    assert probe(tmp_path, "--client", str(bad))[0] == 2
+    assert "client.kerberos must be true or false" in capsys.readouterr().err
 
 
 def test_impacket_is_scored(tmp_path, capsys):
