@@ -8,7 +8,7 @@ connection failed".
 | 2 | usage: a bad argument, profile, policy, deviations file or case table |
 | 3 | the suite failed: an ERROR verdict (a defect of the suite) or an internal error |
 | 4 | the target failed: more SHOULD warnings than the policy allows |
-| 5 | partial: no case ran, or MUST coverage below the policy's minimum |
+| 5 | partial: no case ran, a MUST case the target must exercise was never exercised, or MUST coverage below the policy's minimum |
 | 6 | connection: a case could not reach the target (INCONCLUSIVE) |
 
 When several hold, the first of 1, 4, 3, 6, 5 is the exit code: a target failure
@@ -104,6 +104,13 @@ def evaluate(document: Mapping[str, Any], policy: Policy) -> tuple[int, list[Fin
         findings.append(Finding("partial", f"MUST coverage {covered}/{applicable} = {covered / applicable:.0%} "
                                            f"below {policy.min_must_coverage:.0%} (uncovered: "
                                            f"{', '.join(uncovered[:8])}{' …' if len(uncovered) > 8 else ''})"))
+    # An expected MUST case is N/A only when the target never did what it must (probe-client's
+    # "always" cases): the run has no verdict, whatever the coverage minimum.
+    expected = set(document["run"].get("expected_must_cases", ()))
+    unexercised = [c["id"] for c in document["cases"] if c["id"] in expected and c["verdict"] == "N/A"]
+    if unexercised:
+        findings.append(Finding("partial", f"{len(unexercised)} MUST case(s) never exercised: "
+                                           f"{', '.join(unexercised[:8])}{' …' if len(unexercised) > 8 else ''}"))
     if not findings:
         return EXIT["ok"], []
     kinds = {f.kind for f in findings}

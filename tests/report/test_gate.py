@@ -59,6 +59,15 @@ def test_policy_shapes_the_exit_code(mutant_run, reference_run):
     reference["cases"][must + 1].update(verdict="WARN", level="SHOULD")
     assert evaluate(reference, Policy())[0] == EXIT["ok"]
     assert evaluate(reference, Policy(max_should_warnings=0))[0] == EXIT["should"]
+    # an expected MUST case that was never exercised (probe-client's "always" cases) leaves no verdict
+    reference["cases"][must + 1].update(verdict="PASS", level="MUST")
+    reference["cases"][must]["deviation"] = None
+    reference["cases"][must]["verdict"] = "PASS"
+    assert evaluate(reference, Policy())[0] == EXIT["ok"]
+    expected = next(c for c in reference["cases"] if c["id"] in set(reference["run"]["expected_must_cases"]))
+    expected["verdict"] = "N/A"
+    code, findings = evaluate(reference, Policy())
+    assert code == EXIT["partial"] and findings[0].text.startswith("1 MUST case(s) never exercised: ")
     reference["cases"] = []
     assert evaluate(reference, Policy())[0] == EXIT["partial"]
 
