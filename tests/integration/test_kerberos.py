@@ -5,6 +5,7 @@ the CA's keytab; the checks read the checksum flags and the SPNs."""
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 
 import pytest
 
@@ -134,3 +135,36 @@ def test_service_keys_match_case_insensitively(realm):
     assert keys.find("RPCSS/CA01.LAB.TEST@LAB.TEST", 18) is not None
     assert keys.find("cifs/ca01.lab.test", 18) is None
     assert {p.split("/")[0] for p in keys.principals()} == {"rpcss", "host"}
+
+
+def test_a_killed_run_leaves_no_kdc_behind(tmp_path):
+    """The throwaway krb5kdc dies with the process that started it, even under SIGKILL."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "from conformance.kdc import MitRealm; import time\n"
+         "realm = MitRealm(users={}).start(); print(realm._process.pid, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[2])
+    try:
+        kdc = int(starter.stdout.readline())
+        assert pathlib.Path(f"/proc/{kdc}").exists()
+    finally:
+        starter.kill()
+        starter.wait(10)
+    for _ in range(100):  # bounded: up to 10 s for the KDC to get its SIGTERM and exit
+        if not pathlib.Path(f"/proc/{kdc}").exists() or "krb5kdc" not in _cmdline(kdc):
+            return
+        time.sleep(0.1)
+    os.kill(kdc, signal.SIGKILL)
+    pytest.fail("krb5kdc outlived the killed process that started it")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
