@@ -190,9 +190,9 @@ def probe_command(args, *, out=None) -> int:
     from conformance.casebook import CaseError
     from conformance.catalogue import catalogue_hash, load_catalogue, spec_revisions
     from conformance.deviations import find_deviation, load_deviations
+    from conformance.kdc import KdcError, MitRealm
     from conformance.refca.ca import ReferenceCA
     from conformance.refca.config import ConfigError, load_config, nt_hash
-    from conformance.kdc import KdcError, MitRealm
     from conformance.refca.listener import PortInUse
     from conformance.report.gate import EXIT, Policy, PolicyError, load_policy
     from conformance.report.results import case_record, file_hash, now, requirement_table, write_results
