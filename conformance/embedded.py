@@ -18,7 +18,7 @@ from conformance.refca.listener import PortInUse
 from conformance.refca.rpc.association import AssociationPolicy
 from conformance.wire.rpc import BindTimeFeature
 
-__all__ = ["embedded_target", "embedded_claims", "LAB_USER"]
+__all__ = ["embedded_target", "embedded_claims", "lab_realm", "LAB_USER"]
 
 LAB_USER = "wcce-suite"
 SECOND_USER = "wcce-other"  # the second account of the cross-client (foreign IPID) cases
@@ -47,6 +47,13 @@ def embedded_claims() -> Claims:
     return _claims(load_config(None).policy, kdc_available())
 
 
+def lab_realm(users: dict[str, str]) -> MitRealm:
+    """The throwaway realm of the reference CA's default names (realm = its DNS domain,
+    service principals for its DNS name), with ``users`` as principals; not started."""
+    defaults = load_config(None)
+    return MitRealm(realm=defaults.dns_domain.upper(), service_host=defaults.dns_name, users=users)
+
+
 @contextlib.contextmanager
 def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None = None
                     ) -> Iterator[tuple[Target, ReferenceCA]]:
@@ -58,9 +65,7 @@ def embedded_target(*, mutant: str | None = None, state_dir: pathlib.Path | None
         state = state_dir or pathlib.Path(scratch)
         realm = None
         if kdc_available():
-            defaults = load_config(None)
-            realm = stack.enter_context(MitRealm(realm=defaults.dns_domain.upper(), service_host=defaults.dns_name,
-                                                 users={LAB_USER: password}))
+            realm = stack.enter_context(lab_realm({LAB_USER: password}))
         ca = None
         for host, port in _loopback_candidates():
             try:

@@ -190,7 +190,8 @@ def probe_command(args, *, out=None) -> int:
     from conformance.casebook import CaseError
     from conformance.catalogue import catalogue_hash, load_catalogue, spec_revisions
     from conformance.deviations import find_deviation, load_deviations
-    from conformance.kdc import KdcError, MitRealm
+    from conformance.embedded import lab_realm
+    from conformance.kdc import KdcError
     from conformance.refca.ca import ReferenceCA
     from conformance.refca.config import ConfigError, load_config, nt_hash
     from conformance.refca.listener import PortInUse
@@ -233,9 +234,7 @@ def probe_command(args, *, out=None) -> int:
         realm = None
         try:
             if kerberos:  # the account is a principal of a throwaway realm; the CA holds its keytab
-                defaults = load_config(None)
-                realm = stack.enter_context(MitRealm(realm=defaults.dns_domain.upper(),
-                                                     service_host=defaults.dns_name, users={USER: password}))
+                realm = stack.enter_context(lab_realm({USER: password}))
             config = load_config(None, host=args.host, port=args.port, state_dir=pathlib.Path(state),
                                  users={USER: nt_hash(password)},
                                  kerberos_keytab=realm.keytab if realm is not None else None)

@@ -27,9 +27,12 @@ from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.gss import token_packet
 from conformance.wire.protection import ProtectionContext, ProtectionError, SecTrailer
-from conformance.wire.rpc import BTFN_PREFIX, NDR20, SEC_TRAILER_LEN, ContextResult, PfcFlag, PType
+from conformance.wire.rpc import BTFN_PREFIX, NDR20, SEC_TRAILER_LEN, BindTimeFeature, ContextResult, PfcFlag, PType
 
 __all__ = ["Credentials", "Security", "Outcome", "RpcConnection", "RpcError", "gss_flags"]
+
+#: [MS-RPCE] 3.3.1.5.3: the bind-time features the client offers (Windows offers both)
+_OFFERED_FEATURES = BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING | BindTimeFeature.KEEP_CONNECTION_ON_ORPHAN
 
 _RECV = 65536
 
@@ -267,7 +270,7 @@ class RpcConnection:
                 cont_id=self.next_cont_id,
                 abstract_syntax=DceRpc5AbstractSyntax(if_uuid=interface, if_version=if_version),
                 transfer_syntaxes=[DceRpc5TransferSyntax(
-                    if_uuid=uuid.UUID(bytes=BTFN_PREFIX + bytes([3, 0, 0, 0, 0, 0, 0, 0])),
+                    if_uuid=uuid.UUID(bytes=BTFN_PREFIX + _OFFERED_FEATURES.to_bytes(8, "little")),
                     if_version=1)]))
             self.next_cont_id += 1
         return elems

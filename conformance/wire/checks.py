@@ -16,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
 
 from conformance.wire import wcce
+from conformance.wire.framing import CommonHeader
 from conformance.wire.kerberos import GssFlag
 from conformance.wire.passive import MECH_NAMES, NtlmFlag
+from conformance.wire.protection import PduLayout
 from conformance.wire.rpc import PType
 from conformance.wire.stubs import interface_name
 from conformance.wire.transcript import Direction, Transcript
@@ -436,9 +438,6 @@ def auth_padding(t: Transcript, *, side: Side = Side.CLIENT, level: Level = Leve
 
 
 def _body_start(p) -> int:
-    from conformance.wire.framing import CommonHeader
-    from conformance.wire.protection import PduLayout
-
     return PduLayout.of(p.raw, CommonHeader.parse(p.raw), None).header_len
 
 
