@@ -25,7 +25,7 @@ from conformance.client.session import WcceSession  # noqa: E402
 from conformance.client.settings import ClientSettings, Provider  # noqa: E402
 from conformance.refca.ca import ReferenceCA  # noqa: E402
 from conformance.refca.config import load_config, nt_hash  # noqa: E402
-from conformance.wire import checks  # noqa: E402
+from conformance.judge import checks  # noqa: E402
 
 PASSWORD = "Bench-Passw0rd!"
 CA_NAME = "WCCE-LAB-CA"

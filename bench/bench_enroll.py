@@ -22,7 +22,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from conformance.probe import certipy_path  # noqa: E402
+from conformance.commands.probe_client import certipy_path  # noqa: E402
 from conformance.refca.ca import ReferenceCA  # noqa: E402
 from conformance.refca.config import load_config, nt_hash  # noqa: E402
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_fuzz.py --inputs 100000 --seed 1 --time-limit 3600
 
 Starts a reference CA in a process of its own on 127.0.0.1 (free ports), then
-sends ``--inputs`` inputs from :mod:`conformance.fuzz` (raw bytes, PDUs with one
+sends ``--inputs`` inputs from :mod:`conformance.testkit.fuzz` (raw bytes, PDUs with one
 field mutated, fragment sequences, mutated NDR in sealed calls), one seeded
 ``random.Random``, so a seed and an index reproduce an input.  Stops at the count
 or at ``--time-limit`` seconds, whichever comes first.  Every ``--check-every``
@@ -32,8 +32,8 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from conformance import fuzz  # noqa: E402
-from conformance.fuzzrun import FuzzRunner, FuzzTarget  # noqa: E402
+from conformance.testkit import fuzz  # noqa: E402
+from conformance.testkit.fuzzrun import FuzzRunner, FuzzTarget  # noqa: E402
 
 USER = "fuzz"
 CA_NAME = fuzz.CA_NAME
@@ -45,7 +45,8 @@ def serve_ca(state_dir: str, log_path: str, password: str, ready, stop) -> None:
     import threading
 
     from conformance.refca.ca import ReferenceCA
-    from conformance.refca.config import load_config, nt_hash
+    from conformance.refca.config import load_config
+    from conformance.wire.gss import nt_hash
 
     logging.basicConfig(level=logging.WARNING, filename=log_path, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("scapy").setLevel(logging.ERROR)

@@ -25,12 +25,12 @@ sys.path.insert(0, str(REPO))
 
 from conformance.report.html import render_html  # noqa: E402
 from conformance.report.results import load_results  # noqa: E402
-from conformance.report.synthetic import synthesize  # noqa: E402
+from conformance.testkit.synthetic import synthesize  # noqa: E402
 from tests.support.browser import load  # noqa: E402
 
 
 def real_results(scratch: pathlib.Path) -> pathlib.Path:
-    subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--report-dir", str(scratch), "-n", "2"],
+    subprocess.run([sys.executable, "-m", "conformance", "run", "--report-dir", str(scratch), "-n", "2"],
                    check=True, capture_output=True, cwd=REPO)
     (run,) = [p for p in scratch.iterdir() if p.is_dir()]
     return run / "results.json"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from conformance.client import methods  # noqa: E402
 from conformance.client.session import WcceSession  # noqa: E402
 from conformance.client.settings import ClientSettings  # noqa: E402
-from conformance.embedded import embedded_target  # noqa: E402
+from conformance.targets.embedded import embedded_target  # noqa: E402
 
 
 def bare_exchange_seconds(rounds: int) -> float:

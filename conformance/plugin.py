@@ -1,4 +1,5 @@
-"""pytest plugin: conformance cases from ``cases/*.toml``, run against a target.
+"""pytest plugin (entry point ``wcce_conformance``): conformance cases from ``cases/*.toml``,
+run against a target.
 
 Options (group "wcce-conformance"):
 
@@ -8,7 +9,7 @@ Options (group "wcce-conformance"):
   --case PREFIX           only cases whose ID starts with PREFIX (repeatable); -k works too
   --strict                pytest's own strict mode; here also: SHOULD violations (WARN)
                           fail (``strict = true`` in the ini file does the same)
-  --mutant NAME           run the embedded CA as one of conformance.refca.mutants
+  --mutant NAME           run the embedded CA as one of conformance.mutation.server's mutants
   --deviations FILE       accepted failures with reason and expiry
   --evidence-dir DIR      a pcapng per case
   --wcce-results FILE     every case's result as JSON (the report renders it)
@@ -17,42 +18,21 @@ Verdicts map onto pytest outcomes: PASS/INFO pass, FAIL fails, WARN passes with 
 warning (fails under --strict), N/A skips, a FAIL covered by a live deviation is
 an xfail (an expired one is a FAIL again), ERROR (a suite or configuration
 problem) is a pytest error.  INCONCLUSIVE (the target could not be reached)
-skips and turns the exit status into EXIT_INCONCLUSIVE when nothing failed: a
+skips and turns the exit status into ``Exit.CONNECTION`` (6) when nothing failed: a
 run that did not verify something is not a success.
+
+This module is loaded by every pytest session on a machine where the suite is
+installed, so it imports nothing but the standard library: the run's machinery
+(:mod:`conformance.commands.pytest_run`) is imported when the session names a
+conformance option or collects a case table, and the protocol stack when the first
+case runs.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import json
-import os
 import pathlib
-import warnings
 
-import pytest
-
-from conformance.casebook import Case, CaseError, load_cases
-from conformance.catalogue import catalogue_hash, load_catalogue, spec_revisions
-from conformance.deviations import DeviationError, find_deviation, load_deviations
-from conformance.engine import CaseResult, Engine
-from conformance.kdc import KdcError
-from conformance.profile import Claims, ProfileError, load_profile
-from conformance.report.evidence import summary_line
-from conformance.report.results import case_record, file_hash, now, repro_command, requirement_table, write_results
-from conformance.wire.checks import Level, Verdict
-
-EXIT_INCONCLUSIVE = 6  # pytest owns 0-5; see README "Exit codes"
-_SESSION = pytest.StashKey["WcceRun"]()
-
-
-def strict(config) -> bool:
-    """pytest 9's ``--strict`` / ``strict = true``: everything strict, SHOULD included."""
-    return bool(config.getini("strict"))
-
-
-class ShouldViolation(pytest.PytestWarning):
-    """A SHOULD requirement the target does not meet (WARN)."""
+_OPTIONS = ("target", "requirement", "case", "mutant", "deviations", "evidence_dir", "wcce_results")
 
 
 def pytest_addoption(parser):
@@ -74,304 +54,36 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "wcce_case: a conformance case from cases/*.toml")
-    opt = config.option
-    try:
-        catalogue = load_catalogue()
-        deviations = load_deviations(opt.deviations) if opt.deviations else []
-        target = None
-        if opt.target is not None:
-            if opt.mutant:
-                raise ProfileError("--mutant runs the embedded CA; it cannot be combined with --target")
-            target = load_profile(opt.target)
-        elif opt.mutant:
-            from conformance.refca.mutants import MUTANTS
+    # A session that names a conformance option is a conformance run: its options are
+    # checked now (one line, before anything runs), and an xdist controller, which
+    # collects nothing itself, must have the run to gather its workers' results.
+    if any(getattr(config.option, name, None) for name in _OPTIONS) or _names_cases(config):
+        _run(config)
 
-            if opt.mutant not in MUTANTS:
-                raise ProfileError(f"unknown mutant {opt.mutant!r}; known: {', '.join(sorted(MUTANTS))}")
-        for rid in opt.requirement:
-            if rid not in catalogue:
-                raise ProfileError(f"--requirement {rid}: not in the catalogue")
-    except (ProfileError, DeviationError) as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if target is not None:
-        deviations = [*deviations, *target.quirks]
-    run = WcceRun(config, catalogue, target, deviations)
-    config.stash[_SESSION] = run
-    config.pluginmanager.register(run, "wcce-conformance-run")
+
+def _names_cases(config) -> bool:
+    """Whether the session's arguments (or testpaths) reach a case table."""
+    args = config.args or list(config.getini("testpaths") or ())
+    for arg in args:
+        path = pathlib.Path(str(arg).split("::")[0])
+        path = path if path.is_absolute() else config.invocation_params.dir / path
+        if path.name == "cases" or path.parent.name == "cases" or (path / "cases").is_dir():
+            return True
+    return False
+
+
+def _run(config):
+    from conformance.commands.pytest_run import SESSION, start_run
+
+    if SESSION not in config.stash:
+        start_run(config)
+    return config.stash[SESSION]
 
 
 def pytest_collect_file(file_path: pathlib.Path, parent):
     if file_path.suffix == ".toml" and file_path.parent.name == "cases":
+        _run(parent.config)
+        from conformance.commands.pytest_run import CaseFile
+
         return CaseFile.from_parent(parent, path=file_path)
     return None
-
-
-class WcceRun:
-    """This process's run: the target (each xdist worker starts or reaches its own),
-    the engine, and the results reported back (on the controller for xdist)."""
-
-    def __init__(self, config, catalogue, target, deviations) -> None:
-        self.config = config
-        self.catalogue = catalogue
-        self.profile_target = target
-        self.deviations = deviations
-        self.results: dict[str, dict] = {}  # node ID -> case record
-        self.tables: set[pathlib.Path] = set()  # the case tables the results came from
-        self.started = now()
-        self._engine: Engine | None = None
-        self._start_error: str | None = None
-        self._stack = contextlib.ExitStack()
-
-    def engine(self) -> Engine:
-        if self._start_error is not None:
-            raise TargetStartError(self._start_error)
-        if self._engine is None:
-            opt = self.config.option
-            target = self.profile_target
-            keys = None
-            if target is None:
-                from conformance.embedded import embedded_target
-
-                try:
-                    target, ca = self._stack.enter_context(embedded_target(mutant=opt.mutant))
-                except (OSError, KdcError) as exc:  # PortInUse, unwritable temp dir, KDC: say it once
-                    self._start_error = f"the embedded reference CA did not start: {exc}"
-                    raise TargetStartError(self._start_error) from None
-                keys = ca.service_keys
-            if opt.evidence_dir is not None:
-                opt.evidence_dir.mkdir(parents=True, exist_ok=True)
-            self._engine = Engine(target, self.catalogue, evidence_dir=opt.evidence_dir, service_keys=keys)
-        return self._engine
-
-    # -- selection --------------------------------------------------------------------
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config, items):
-        prefixes = tuple(config.option.case)
-        wanted = set(config.option.requirement)
-        if not prefixes and not wanted:
-            return
-        keep, drop = [], []
-        for item in items:
-            if not isinstance(item, CaseItem):
-                (drop if wanted or prefixes else keep).append(item)
-            elif item.case.matches(prefixes) and (not wanted or wanted & set(item.case.requirements)):
-                keep.append(item)
-            else:
-                drop.append(item)
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-            items[:] = keep
-
-    # -- results --------------------------------------------------------------------------
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        report = yield
-        # pytest renders setup errors as tracebacks; an ERROR verdict reads like a FAIL
-        if call.when == "setup" and call.excinfo is not None and isinstance(
-                call.excinfo.value, (CaseFailed, TargetStartError)):
-            report.longrepr = item.repr_failure(call.excinfo)
-        return report
-
-    def pytest_runtest_logreport(self, report):
-        for key, value in getattr(report, "user_properties", ()):
-            if key == "wcce_result":
-                self.results[report.nodeid] = json.loads(value)
-                self.tables.add(self.config.rootpath / report.location[0])
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session, exitstatus):
-        if hasattr(self.config, "workerinput"):
-            return
-        results = list(self.results.values())
-        path = self.config.option.wcce_results
-        if path is not None:
-            write_results(path, self.run_metadata(), requirement_table(self.catalogue), results)
-        if session.exitstatus == 0 and any(r["verdict"] == Verdict.INCONCLUSIVE.value for r in results):
-            session.exitstatus = EXIT_INCONCLUSIVE
-
-    def record(self, result: CaseResult, case: Case, deviation) -> dict:
-        opt = self.config.option
-        repro = repro_command(case.id, target=str(opt.target) if opt.target else None, mutant=opt.mutant,
-                              deviations=str(opt.deviations) if opt.deviations else None,
-                              strict=strict(self.config))
-        root = opt.wcce_results.parent if opt.wcce_results else None
-        record = case_record(result, case, self.catalogue, deviation, repro=repro, evidence_root=root)
-        record["worker"] = os.environ.get("PYTEST_XDIST_WORKER")
-        return record
-
-    def claims(self) -> Claims:
-        if self.profile_target is not None:
-            return self.profile_target.claims
-        from conformance.embedded import embedded_claims
-
-        return embedded_claims()
-
-    def expected_must_cases(self) -> list[Case]:
-        """The MUST cases of every table in the directories run, whose claims the target holds:
-        a summary verdict needs all of them to have run."""
-        claims = self.claims()
-        tables = sorted({t for d in {t.parent for t in self.tables} for t in d.glob("*.toml")})
-        try:
-            universe = load_cases(tables, self.catalogue)
-        except CaseError:
-            return []
-        return [c for c in universe if any(self.catalogue[r].level is Level.MUST for r in c.requirements)
-                and all(claims.holds(claim) for claim in c.claims)]
-
-    def run_metadata(self) -> dict:
-        import platform
-        import socket
-        import sys
-
-        import scapy
-
-        from conformance import __version__
-
-        opt = self.config.option
-        t = self.profile_target
-        target = {"kind": "profile" if t else "embedded",
-                  "description": (t.description or f"{t.ca_name} at {t.host}") if t else
-                  "embedded reference CA" + (f" as mutant {opt.mutant}" if opt.mutant else ""),
-                  "host": t.host if t else None, "activation_port": t.activation_port if t else None,
-                  "ca_name": t.ca_name if t else None,
-                  "profile": str(opt.target) if opt.target else None, "profile_hash": file_hash(opt.target),
-                  "mutant": opt.mutant, "claims": dataclasses.asdict(self.claims())}
-        expected = self.expected_must_cases()
-        must_requirements = sorted({r for c in expected for r in c.requirements
-                                    if self.catalogue[r].level is Level.MUST})
-        workers = getattr(opt, "numprocesses", None)
-        return {
-            "id": self.config.option.wcce_results.parent.name if opt.wcce_results else "pytest",
-            "suite_version": __version__, "spec": spec_revisions(), "catalogue_hash": catalogue_hash(),
-            "target": target, "started": self.started, "finished": now(),
-            "command": list(sys.argv), "python": platform.python_version(), "scapy": scapy.VERSION,
-            "hostname": socket.gethostname(), "workers": workers if isinstance(workers, int) and workers > 0 else 1,
-            "strict": strict(self.config),
-            "deviations": str(opt.deviations) if opt.deviations else None,
-            "deviations_hash": file_hash(opt.deviations),
-            "selection": {"case": list(opt.case), "requirement": list(opt.requirement),
-                          "keyword": opt.keyword or None},
-            "expected_must_cases": sorted(c.id for c in expected),
-            "expected_must_requirements": must_requirements,
-        }
-
-    def pytest_terminal_summary(self, terminalreporter):
-        results = list(self.results.values())
-        if not results:
-            return
-        counts: dict[str, int] = {}
-        for r in results:
-            counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-        summary = ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict if v.value in counts)
-        terminalreporter.write_sep("-", f"wcce-conformance: {len(results)} cases: {summary}")
-        for r in results:
-            dev = r["deviation"]
-            if dev and r["verdict"] == Verdict.FAIL.value:
-                state = "EXPIRED, counted as FAIL" if dev["expired"] else f"accepted until {dev['expires']}"
-                terminalreporter.write_line(f"deviation ({state}): {r['id']}: {dev['reason']}")
-        for deviation in self.deviations:  # a waiver nobody needs any more should be removed
-            covered = [r for r in results if deviation.covers(r["id"])]
-            if not covered:
-                terminalreporter.write_line(f"deviation matches no case that ran: {deviation.case}")
-            elif all(r["verdict"] != Verdict.FAIL.value for r in covered):
-                terminalreporter.write_line(f"deviation not needed (its cases did not fail): {deviation.case}")
-        if self.config.option.mutant:
-            terminalreporter.write_line(f"target: embedded reference CA as mutant {self.config.option.mutant}")
-
-    def pytest_unconfigure(self, config):
-        self._stack.close()
-
-
-class TargetStartError(Exception):
-    pass
-
-
-class CaseFile(pytest.File):
-    def collect(self):
-        run = self.config.stash[_SESSION]
-        try:
-            cases = load_cases([self.path], run.catalogue)
-        except CaseError as exc:
-            raise self.CollectError(str(exc)) from None
-        for case in cases:
-            yield CaseItem.from_parent(self, name=case.id, case=case)
-
-
-class CaseItem(pytest.Item):
-    def __init__(self, *, case: Case, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.case = case
-        self.result: CaseResult | None = None
-        self.add_marker("wcce_case")
-
-    def reportinfo(self):
-        return self.path, self.case.line, self.case.id
-
-    def setup(self) -> None:
-        # The case runs here so that an ERROR verdict is a pytest error, not a failure.
-        run = self.config.stash[_SESSION]
-        self.result = result = run.engine().run(self.case)
-        deviation = find_deviation(run.deviations, self.case.id)
-        self.record = run.record(result, self.case, deviation)
-        self.user_properties.append(("wcce_result", json.dumps(self.record)))
-        if result.verdict is Verdict.ERROR:
-            raise CaseFailed(result)
-
-    def runtest(self) -> None:
-        result = self.result
-        run = self.config.stash[_SESSION]
-        verdict = result.verdict
-        deviation = find_deviation(run.deviations, self.case.id)
-        if verdict is Verdict.FAIL and deviation is not None and not deviation.expired():
-            pytest.xfail(f"deviation until {deviation.expires}: {deviation.reason}")
-        if verdict is Verdict.FAIL or (verdict is Verdict.WARN and strict(self.config)):
-            raise CaseFailed(result, deviation)
-        if verdict is Verdict.WARN:
-            warnings.warn(ShouldViolation(f"{self.case.id}: {result.reason}"))
-        if verdict in (Verdict.NA, Verdict.INCONCLUSIVE):
-            # Reported at the case's line in its table, not at this line.
-            raise pytest.skip.Exception(f"{verdict.value}: {self.case.id}: {result.reason}",
-                                        _use_item_location=True)
-
-    def repr_failure(self, excinfo):
-        if isinstance(excinfo.value, CaseFailed):
-            return _explain(excinfo.value, self.case, self.config.stash[_SESSION].catalogue)
-        if isinstance(excinfo.value, TargetStartError):
-            return f"ERROR {self.case.id}: {excinfo.value}"
-        return super().repr_failure(excinfo)
-
-
-class CaseFailed(Exception):
-    def __init__(self, result: CaseResult, deviation=None) -> None:
-        super().__init__(result.verdict.value)
-        self.result = result
-        self.deviation = deviation
-
-
-def _explain(failure: CaseFailed, case: Case, catalogue) -> str:
-    """h2spec-style: the case, each requirement's text, expected alternatives vs actual."""
-    result = failure.result
-    lines = [f"{result.verdict.value} {case.id}" + (f": {case.title}" if case.title != case.id else "")]
-    for rid in case.requirements:
-        req = catalogue[rid]
-        lines.append(f"  -> {rid} ({req.level.value}, {req.section}): {req.text}")
-    lines.append(f"     Expected: {case.expect[0]}")
-    lines += [f"               {alt}" for alt in case.expect[1:]]
-    lines.append(f"       Actual: {result.actual}")
-    for check in result.checks:
-        if check.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
-            lines.append(f"     Check {check.check} ({check.requirement}) {check.verdict.value}: "
-                         f"expected {' / '.join(check.expected)}; actual {check.actual}; "
-                         f"PDUs {list(check.evidence)}")
-    if result.reason:
-        lines.append(f"       Reason: {result.reason}")
-    if failure.deviation is not None:
-        lines.append(f"    Deviation: EXPIRED {failure.deviation.expires}: {failure.deviation.reason}")
-    if result.ladder:
-        lines.append("     PDUs:")
-        lines += [f"       {summary_line(record)}" for record in result.ladder]
-    if result.pcap:
-        lines.append(f"     pcapng: {result.pcap}")
-    return "\n".join(lines)

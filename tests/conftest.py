@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from conformance.refca.ca import ReferenceCA
-from conformance.refca.config import load_config, nt_hash
+from conformance.refca.config import load_config
+from conformance.wire.gss import nt_hash
 from tests.support.hosts import can_bind_privileged, fresh_loopback
 
 USERS = {"alice": "Alice-Passw0rd!", "bob": "Bob-Passw0rd!"}
@@ -47,7 +48,7 @@ def ca(ca_factory) -> ReferenceCA:
 @pytest.fixture(scope="session")
 def realm():
     """A throwaway MIT realm LAB.TEST on 127.0.0.1 with the lab users and the CA's keytab."""
-    from conformance.kdc import MitRealm
+    from conformance.targets.kdc import MitRealm
 
     with MitRealm(realm="LAB.TEST", service_host="ca01.lab.test", users=dict(USERS)) as running:
         yield running

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
-from scapy.layers.ntlm import MD4le
 
-from conformance.tomlfile import read_toml
+from conformance.model.tomlfile import read_toml
+from conformance.wire.gss import nt_hash
 from conformance.wire.wcce import CAType, InterfaceFlag
 
 __all__ = ["ConfigError", "RequestDenial", "Policy", "ListenConfig", "CAConfig", "load_config",
@@ -119,10 +119,6 @@ def _check_loopback(host: str) -> None:
         raise ConfigError(f"listen.host {host!r} is not an IP address") from None
     if not address.is_loopback:
         raise ConfigError(f"listen.host {host} is not a loopback address (127.0.0.0/8 or ::1)")
-
-
-def nt_hash(password: str) -> bytes:
-    return MD4le(password)
 
 
 def _parse_user(name: str, value: Any, environ: Mapping[str, str]) -> bytes:

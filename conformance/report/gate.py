@@ -1,18 +1,6 @@
-"""The release gate: a policy applied to results.json, and the exit codes of ``run`` and
-``gate`` that keep "the target failed" apart from "the tool, the configuration or the
-connection failed".
-
-| code | meaning |
-| 0 | the policy holds |
-| 1 | the target failed: more MUST failures than the policy allows |
-| 2 | usage: a bad argument, profile, policy, deviations file or case table |
-| 3 | the suite failed: an ERROR verdict (a defect of the suite) or an internal error |
-| 4 | the target failed: more SHOULD warnings than the policy allows |
-| 5 | partial: no case ran, a MUST case the target must exercise was never exercised, or MUST coverage below the policy's minimum |
-| 6 | connection: a case could not reach the target (INCONCLUSIVE) |
-
-When several hold, the first of 1, 4, 3, 6, 5 is the exit code: a target failure
-that was established is reported even if other cases could not run.
+"""The release gate: a policy applied to results.json.  Its findings decide the exit code
+of ``run``, ``gate`` and ``probe-client``: the codes and their precedence are
+:mod:`conformance.model.exitcodes`.
 """
 
 from __future__ import annotations
@@ -22,13 +10,12 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
-from conformance.report.summary import counts, must_coverage
-from conformance.tomlfile import read_toml
+from conformance.model.exitcodes import PRECEDENCE, Exit
+from conformance.model.tomlfile import read_toml
+from conformance.model.verdicts import DEVIATION
+from conformance.report.summary import counts, must_coverage, shown
 
-__all__ = ["EXIT", "Policy", "PolicyError", "load_policy", "evaluate", "Finding"]
-
-EXIT = {"ok": 0, "must": 1, "usage": 2, "suite": 3, "should": 4, "partial": 5, "connection": 6}
-_PRECEDENCE = ["must", "should", "suite", "connection", "partial"]
+__all__ = ["Policy", "PolicyError", "load_policy", "evaluate", "Finding"]
 
 
 class PolicyError(ValueError):
@@ -74,34 +61,37 @@ def load_policy(path: pathlib.Path) -> Policy:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # a key of EXIT
+    kind: Exit  # the exit code this finding calls for
     text: str
 
 
 def evaluate(document: Mapping[str, Any], policy: Policy) -> tuple[int, list[Finding]]:
     tally = counts(document)
+    def counted(c) -> bool:  # a FAIL under a live deviation counts only if the policy says so
+        return policy.deviations_count or shown(c) != DEVIATION
+
     must_failures = sum(1 for c in document["cases"] if c["verdict"] == "FAIL" and c["level"] == "MUST"
-                        and (policy.deviations_count or not (c.get("deviation") or {}).get("applied")))
+                        and counted(c))
     should_failures = sum(1 for c in document["cases"] if c["verdict"] in ("WARN", "FAIL") and c["level"] != "MUST"
-                          and (policy.deviations_count or not (c.get("deviation") or {}).get("applied")))
-    ran = sum(tally.get(v, 0) for v in ("PASS", "FAIL", "WARN", "INFO", "DEVIATION"))
+                          and counted(c))
+    ran = sum(tally.get(v, 0) for v in ("PASS", "FAIL", "WARN", "INFO", DEVIATION))
     covered, applicable, uncovered = must_coverage(document)
     findings: list[Finding] = []
     if must_failures > policy.max_must_failures:
-        findings.append(Finding("must", f"{must_failures} MUST case(s) FAIL (policy allows "
+        findings.append(Finding(Exit.MUST, f"{must_failures} MUST case(s) FAIL (policy allows "
                                         f"{policy.max_must_failures})"))
     if policy.max_should_warnings is not None and should_failures > policy.max_should_warnings:
-        findings.append(Finding("should", f"{should_failures} SHOULD case(s) WARN (policy allows "
+        findings.append(Finding(Exit.SHOULD, f"{should_failures} SHOULD case(s) WARN (policy allows "
                                           f"{policy.max_should_warnings})"))
     if tally.get("ERROR") and not policy.allow_errors:
-        findings.append(Finding("suite", f"{tally['ERROR']} case(s) ERROR: the suite could not run them"))
+        findings.append(Finding(Exit.SUITE, f"{tally['ERROR']} case(s) ERROR: the suite could not run them"))
     if tally.get("INCONCLUSIVE") and not policy.allow_inconclusive:
-        findings.append(Finding("connection", f"{tally['INCONCLUSIVE']} case(s) INCONCLUSIVE: the target "
+        findings.append(Finding(Exit.CONNECTION, f"{tally['INCONCLUSIVE']} case(s) INCONCLUSIVE: the target "
                                               f"could not be reached"))
     if not ran:
-        findings.append(Finding("partial", "no case ran"))
+        findings.append(Finding(Exit.PARTIAL, "no case ran"))
     elif applicable and covered / applicable < policy.min_must_coverage:
-        findings.append(Finding("partial", f"MUST coverage {covered}/{applicable} = {covered / applicable:.0%} "
+        findings.append(Finding(Exit.PARTIAL, f"MUST coverage {covered}/{applicable} = {covered / applicable:.0%} "
                                            f"below {policy.min_must_coverage:.0%} (uncovered: "
                                            f"{', '.join(uncovered[:8])}{' …' if len(uncovered) > 8 else ''})"))
     # An expected MUST case is N/A only when the target never did what it must (probe-client's
@@ -109,9 +99,9 @@ def evaluate(document: Mapping[str, Any], policy: Policy) -> tuple[int, list[Fin
     expected = set(document["run"].get("expected_must_cases", ()))
     unexercised = [c["id"] for c in document["cases"] if c["id"] in expected and c["verdict"] == "N/A"]
     if unexercised:
-        findings.append(Finding("partial", f"{len(unexercised)} MUST case(s) never exercised: "
+        findings.append(Finding(Exit.PARTIAL, f"{len(unexercised)} MUST case(s) never exercised: "
                                            f"{', '.join(unexercised[:8])}{' …' if len(unexercised) > 8 else ''}"))
     if not findings:
-        return EXIT["ok"], []
+        return Exit.OK, []
     kinds = {f.kind for f in findings}
-    return EXIT[next(k for k in _PRECEDENCE if k in kinds)], findings
+    return next(k for k in PRECEDENCE if k in kinds), findings

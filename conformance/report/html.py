@@ -17,20 +17,15 @@ from typing import Any
 
 import jinja2
 
-from conformance.report.summary import counts, matrix, must_coverage, summary_verdict, variant_key
+from conformance.report.summary import counts, matrix, must_coverage, shown, summary_verdict, variant_key
 
 __all__ = ["render_html", "CHUNK"]
 
 CHUNK = 200  # cases per detail chunk
 
 
-def _effective(case: Mapping[str, Any]) -> str:
-    dev = case.get("deviation")
-    return "DEVIATION" if case["verdict"] == "FAIL" and dev and dev["applied"] else case["verdict"]
-
-
 def _index_row(case: Mapping[str, Any]) -> list[Any]:
-    return [case["id"], _effective(case), " ".join(r["id"] for r in case["requirements"]),
+    return [case["id"], shown(case), " ".join(r["id"] for r in case["requirements"]),
             variant_key(case["variant"]), " | ".join(case["expected"]), case["actual"], case["level"],
             case["title"]]
 

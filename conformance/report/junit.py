@@ -15,7 +15,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from conformance.report.evidence import summary_line
+from conformance.model.verdicts import DEVIATION
+from conformance.report.summary import shown, summary_line
 
 __all__ = ["write_junit"]
 
@@ -47,7 +48,7 @@ def _testcase(parent: ET.Element, case: Mapping[str, Any], requirements, strict:
                          time=f"{case['seconds']:.3f}")
     verdict = case["verdict"]
     deviation = case.get("deviation")
-    if verdict == "FAIL" and deviation and deviation["applied"]:
+    if shown(case) == DEVIATION:
         ET.SubElement(node, "skipped", message=f"deviation until {deviation['expires']}: {deviation['reason']}")
         return "skipped"
     if verdict == "FAIL" or (verdict == "WARN" and strict):

@@ -7,23 +7,25 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["VERDICT_ORDER", "counts", "summary_verdict", "must_coverage", "variant_key", "matrix"]
+from conformance.model.verdicts import DEVIATION, VERDICT_ORDER, Verdict, shown_verdict
 
-VERDICT_ORDER = ["ERROR", "FAIL", "INCONCLUSIVE", "WARN", "PASS", "INFO", "N/A"]
-_RAN = {"PASS", "FAIL", "WARN", "INFO"}
+__all__ = ["SHOWN_ORDER", "shown", "counts", "summary_verdict", "must_coverage", "variant_key", "matrix",
+           "summary_line"]
+
+#: Verdicts as shown, worst first: a FAIL under a live deviation (DEVIATION) ranks after FAIL.
+SHOWN_ORDER = [VERDICT_ORDER[0].value, VERDICT_ORDER[1].value, DEVIATION, *(v.value for v in VERDICT_ORDER[2:])]
+_RAN = {Verdict.PASS.value, Verdict.FAIL.value, Verdict.WARN.value, Verdict.INFO.value}
 _PROVIDERS = ["spnego-ntlm", "ntlm", "spnego-kerberos", "kerberos", "none"]
 
 
-def _effective(case: Mapping[str, Any]) -> str:
-    """The verdict, with a FAIL under a live deviation shown as DEVIATION."""
-    if case["verdict"] == "FAIL" and case.get("deviation") and case["deviation"]["applied"]:
-        return "DEVIATION"
-    return case["verdict"]
+def shown(case: Mapping[str, Any]) -> str:
+    """The case's verdict as the report shows it (DEVIATION for a FAIL under a live deviation)."""
+    return shown_verdict(case["verdict"], case.get("deviation"))
 
 
 def counts(document: Mapping[str, Any]) -> dict[str, int]:
-    tally = Counter(_effective(c) for c in document["cases"])
-    return {v: tally[v] for v in [*VERDICT_ORDER, "DEVIATION"] if tally[v]}
+    tally = Counter(shown(c) for c in document["cases"])
+    return {v: tally[v] for v in SHOWN_ORDER if tally[v]}
 
 
 def summary_verdict(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,9 +49,9 @@ def summary_verdict(document: Mapping[str, Any]) -> dict[str, Any]:
     if tally.get("FAIL"):
         return {"state": "not-conformant", "text": "Not conformant",
                 "reasons": [f"{tally['FAIL']} case(s) FAIL"]}
-    if tally.get("DEVIATION"):
+    if tally.get(DEVIATION):
         return {"state": "conformant-with-deviations", "text": "Conformant with deviations",
-                "reasons": [f"{tally['DEVIATION']} failing case(s) covered by deviations"]}
+                "reasons": [f"{tally[DEVIATION]} failing case(s) covered by deviations"]}
     reasons = [f"all {len(expected)} MUST cases ran and passed"]
     if tally.get("WARN"):
         reasons.append(f"{tally['WARN']} SHOULD warning(s)")
@@ -72,7 +74,7 @@ def variant_key(variant: Mapping[str, Any]) -> str:
 def matrix(document: Mapping[str, Any]) -> dict[str, Any]:
     """Rows: requirements (catalogue order); columns: provider x level x impersonation
     variants present in the run; a cell holds the worst verdict and the case count."""
-    rank = {v: n for n, v in enumerate([*VERDICT_ORDER[:2], "DEVIATION", *VERDICT_ORDER[2:]])}
+    rank = {v: n for n, v in enumerate(SHOWN_ORDER)}
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     variants: set[tuple] = set()
     for case in document["cases"]:
@@ -80,7 +82,7 @@ def matrix(document: Mapping[str, Any]) -> dict[str, Any]:
         variants.add((_PROVIDERS.index(v["provider"]) if v["provider"] in _PROVIDERS else 99, v["provider"],
                       v["level"], v["impersonation"]))
         key = variant_key(v)
-        verdict = _effective(case)
+        verdict = shown(case)
         for req in case["requirements"]:
             cell = cells.setdefault(req["id"], {}).setdefault(key, {"verdict": verdict, "cases": 0})
             cell["cases"] += 1
@@ -90,3 +92,18 @@ def matrix(document: Mapping[str, Any]) -> dict[str, Any]:
                for _, p, lvl, imp in sorted(variants)]
     rows = [rid for rid in document["requirements"] if rid in cells]
     return {"columns": columns, "rows": rows, "cells": cells}
+
+
+def summary_line(record: dict[str, Any]) -> str:
+    """The one-line form of a ladder record (terminal output, JUnit text)."""
+    parts = [f"#{record['n']}", record["dir"], record["ptype"], f"call {record['call_id']}"]
+    if "auth" in record:
+        parts.append(f"auth {record['auth']['type']}/{record['auth']['level']}")
+    parts += record.get("contexts", [])
+    if "opnum" in record:
+        parts.append(f"{record['interface']} opnum {record['opnum']}")
+    if "fault" in record:
+        parts.append(f"fault {record['fault']}")
+    if record["protection"] in ("sealed", "signed"):
+        parts.append(record["protection"])
+    return " ".join(parts)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from scapy.layers.gssapi import GSSAPI_BLOB
-from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLM_Header
+from scapy.layers.ntlm import MD4le, NTLM_AUTHENTICATE_V2, NTLM_Header
 
-__all__ = ["token_packet", "ntlm_user", "anonymous_ntlm_keys"]
+__all__ = ["token_packet", "ntlm_user", "anonymous_ntlm_keys", "nt_hash"]
 
 RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
 RPC_C_AUTHN_WINNT = 0x0A
 
 _NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
+
+
+def nt_hash(password: str) -> bytes:
+    """The NT one-way function: MD4 of the UTF-16LE password ([MS-NLMP] 3.3.1)."""
+    return MD4le(password)
 
 
 def anonymous_ntlm_keys(context, flags, *, initiator: bool) -> None:

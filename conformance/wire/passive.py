@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
 
+from conformance.model.verdicts import Direction
 from conformance.wire.kerberos import ApReqFacts, ServiceKeys, find_ap_req, inspect_ap_req
 from conformance.wire.protection import ProtectionContext
 
@@ -35,11 +36,6 @@ MECH_NAMES = {
     "1.2.840.113554.1.2.2": "Kerberos",
     "1.3.6.1.4.1.311.2.2.30": "NEGOEX",
 }
-
-
-class Direction(enum.Enum):
-    TO_SERVER = "c2s"
-    TO_CLIENT = "s2c"
 
 
 class NtlmFlag(enum.IntFlag):

@@ -84,6 +84,26 @@ class SecTrailer:
             offset=offset,
         )
 
+    #: (offset in the sec_trailer, width) of each field ([MS-RPCE] 2.2.2.11)
+    FIELDS = {"auth_type": (0, 1), "auth_level": (1, 1), "auth_pad_length": (2, 1), "auth_reserved": (3, 1),
+              "auth_context_id": (4, 4)}
+
+    @classmethod
+    def patched(cls, pdu: bytes, **fields: int) -> bytes:
+        """``pdu`` with named sec_trailer fields overwritten in place (after protection:
+        the signature no longer covers what the trailer now says).  A malformed PDU made
+        from a valid one by naming what changes, never by hand-typed offsets."""
+        header = CommonHeader.parse(pdu)
+        trailer = cls.parse(pdu, header)
+        if trailer is None:
+            raise ProtectionError("the PDU has no sec_trailer to patch")
+        out = bytearray(pdu)
+        order = "little" if header.little_endian else "big"
+        for name, value in fields.items():
+            at, width = cls.FIELDS[name]
+            out[trailer.offset + at:trailer.offset + at + width] = int(value).to_bytes(width, order)
+        return bytes(out)
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class PduLayout:

@@ -1,7 +1,7 @@
 """Fuzzing the reference CA with hypothesis over real loopback sockets.
 
-Each test draws one kind of input from :mod:`conformance.fuzz` (a fixed seed:
-``derandomize``), sends it with :mod:`conformance.fuzzrun` to a fresh reference
+Each test draws one kind of input from :mod:`conformance.testkit.fuzz` (a fixed seed:
+``derandomize``), sends it with :mod:`conformance.testkit.fuzzrun` to a fresh reference
 CA, and holds every answer to the judge: never a hang, always an acceptable
 answer, nothing logged at ERROR by the CA.  Afterwards the CA must still be
 listening, a valid client must still enroll, and the request store must be sound.
@@ -17,10 +17,10 @@ import struct
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from conformance import fuzz
+from conformance.testkit import fuzz
 from conformance.client import methods
 from conformance.client.dcom import orpc_request_stub
-from conformance.fuzzrun import CrashWatch, FuzzRunner, FuzzTarget
+from conformance.testkit.fuzzrun import CrashWatch, FuzzRunner, FuzzTarget
 from conformance.refca.requests import RequestRejected, parse_request
 from conformance.refca.rpc.dispatch import BadStubData, dissect_stub
 from conformance.refca.rpc.syntax import negotiate_contexts

@@ -11,8 +11,8 @@ from scapy.layers.dcerpc import DceRpc5
 from scapy.layers.msrpce.raw import ms_dcom
 from scapy.layers.msrpce.raw.ms_dcom import ORPCTHIS
 
-from conformance import fuzz
-from conformance.fuzz.fragments import alloc_hints, plain_fragments
+from conformance.testkit import fuzz
+from conformance.testkit.fuzz.fragments import alloc_hints, plain_fragments
 from conformance.refca.rpc.dispatch import dissect_stub
 from conformance.wire import pdu as build
 from conformance.wire import wcce

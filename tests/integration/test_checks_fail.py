@@ -9,9 +9,9 @@ import pytest
 
 from conformance.client import methods
 from conformance.client.settings import Provider
-from conformance.refca.config import nt_hash
-from conformance.wire import checks
-from conformance.wire.checks import Level, Verdict
+from conformance.wire.gss import nt_hash
+from conformance.judge import checks
+from conformance.model.verdicts import Level, Verdict
 from conformance.wire.framing import CommonHeader
 from conformance.wire.passive import NtlmFlag
 from conformance.wire.protection import SecTrailer

@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from conformance.cli import main
+from conformance.commands.cli import main
 from tests.conftest import USERS
 from tests.support.hosts import can_bind_privileged, fresh_loopback
 from tests.support.ourclient import open_session, request, security
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "conformance", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -70,7 +70,7 @@ def test_serve_logs_each_call_and_stops_on_sigterm(tmp_path):
     host = fresh_loopback()
     port = 135 if can_bind_privileged() else 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance.cli", "ca", "serve", "--host", host, "--port",
+        [sys.executable, "-m", "conformance", "ca", "serve", "--host", host, "--port",
          str(port), "--state-dir", str(tmp_path), "--user", f"alice:{USERS['alice']}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -14,7 +14,7 @@ from conformance.client import methods
 from conformance.client.kerberos import KerberosError, TicketCache
 from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings
-from conformance.wire import checks
+from conformance.judge import checks
 from conformance.wire.kerberos import GssFlag, ServiceKeys
 from conformance.wire.rpc import PType
 from tests.conftest import CA_NAME, USERS
@@ -146,7 +146,7 @@ def test_a_killed_run_leaves_no_kdc_behind(tmp_path):
     import time
 
     starter = subprocess.Popen(
-        [sys.executable, "-c", "from conformance.kdc import MitRealm; import time\n"
+        [sys.executable, "-c", "from conformance.targets.kdc import MitRealm; import time\n"
          "realm = MitRealm(users={}).start(); print(realm._process.pid, flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[2])
     try:

@@ -10,7 +10,7 @@ from conformance.capture.pcap import write_pcapng
 from conformance.capture.sniff import read_capture
 from conformance.client import methods
 from conformance.client.settings import Provider
-from conformance.refca.config import nt_hash
+from conformance.wire.gss import nt_hash
 from conformance.wire.transcript import build_transcript
 from tests.conftest import USERS
 from tests.integration.test_transcript import enroll, relaxed_ca, settings_for  # noqa: F401

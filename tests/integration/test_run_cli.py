@@ -12,14 +12,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conformance.casebook import CASES_DIR
+from conformance.model.cases import CASES_DIR
 from tests.support.hosts import can_bind_privileged, fresh_loopback
 
 REPO = CASES_DIR.parent
 
 
 def cli(*args: str, env=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "conformance", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
@@ -58,8 +58,8 @@ def test_bad_arguments_are_one_line(args, fragment, tmp_path):
 
 
 def test_mutants_list_names_every_mutant():
-    from conformance.killmatrix import CLIENT_MUTANTS
-    from conformance.refca.mutants import MUTANTS
+    from conformance.mutation.client import CLIENT_MUTANTS
+    from conformance.mutation.server import MUTANTS
 
     result = cli("mutants", "--list")
     assert result.returncode == 0
@@ -68,7 +68,7 @@ def test_mutants_list_names_every_mutant():
 
 
 def _serve(config_or_args: list[str]) -> tuple[subprocess.Popen, str, int]:
-    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "ca", "serve", *config_or_args],
+    proc = subprocess.Popen([sys.executable, "-m", "conformance", "ca", "serve", *config_or_args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "WCCE_LAB_PASSWORD": "Lab-Passw0rd!"})
     deadline = time.monotonic() + 30
@@ -134,7 +134,7 @@ def test_run_without_port_135_uses_a_free_loopback_port(tmp_path):
     setpriv = shutil.which("setpriv")
     assert setpriv, "setpriv (util-linux) is needed"
     result = subprocess.run([setpriv, "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service",
-                             sys.executable, "-m", "conformance.cli", "run", "--report-dir", str(tmp_path),
+                             sys.executable, "-m", "conformance", "run", "--report-dir", str(tmp_path),
                              "--case", "wcce/2.1/auth-level/privacy/spnego-ntlm-l6-imp3/"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr

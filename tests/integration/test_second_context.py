@@ -10,12 +10,15 @@ import dataclasses
 
 import pytest
 
-from conformance.casebook import case_files, load_cases
-from conformance.catalogue import load_catalogue
-from conformance.embedded import embedded_target
-from conformance.engine import Engine
+from conformance.judge.tables import load_cases
+
+from conformance.model.cases import case_files
+from conformance.model.catalogue import load_catalogue
+from conformance.targets.embedded import embedded_target
+from conformance.judge.engine import Engine
+from conformance.mutation.server import MUTANTS
 from conformance.refca.config import RequestDenial
-from conformance.wire.checks import Verdict
+from conformance.model.verdicts import Verdict
 from conformance.wire.rpc import BindTimeFeature
 
 CATALOGUE = load_catalogue()
@@ -84,7 +87,7 @@ def test_not_applicable_without_the_claim(embedded):
 
 @pytest.mark.parametrize("provider", ["spnego-ntlm", "ntlm"])
 def test_fails_against_the_mutant_that_judges_by_the_first_context(provider):
-    with embedded_target(mutant="privacy-by-first-context") as (target, ca):
+    with embedded_target(mutant=MUTANTS["privacy-by-first-context"]) as (target, ca):
         result = _run(target, ca, provider)
     assert result.verdict is Verdict.FAIL
     assert result.outcome_matched is False

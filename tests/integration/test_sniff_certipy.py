@@ -11,9 +11,9 @@ import os
 import pytest
 
 from conformance.capture.sniff import Sniffer
-from conformance.refca.config import nt_hash
-from conformance.wire import checks
-from conformance.wire.checks import Verdict
+from conformance.wire.gss import nt_hash
+from conformance.judge import checks
+from conformance.model.verdicts import Verdict
 from conformance.wire.rpc import PType
 from conformance.wire.transcript import build_transcript
 from tests.conftest import CA_NAME, USERS

@@ -8,9 +8,10 @@ from conformance.capture.tap import Tap
 from conformance.client import methods
 from conformance.client.settings import ClientSettings, Provider
 from conformance.client.session import WcceSession
-from conformance.refca.config import Policy, nt_hash
-from conformance.wire import checks
-from conformance.wire.checks import Verdict
+from conformance.refca.config import Policy
+from conformance.wire.gss import nt_hash
+from conformance.judge import checks
+from conformance.model.verdicts import Verdict
 from conformance.wire.rpc import PType
 from conformance.wire.wcce import InterfaceFlag
 from tests.conftest import CA_NAME, USERS

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from conformance.client import methods
 from conformance.client.settings import Provider
-from conformance.refca.config import nt_hash
-from conformance.wire import checks
+from conformance.wire.gss import nt_hash
+from conformance.judge import checks
 from conformance.wire.transcript import Chunk, build_transcript
 from tests.conftest import USERS
 from tests.integration.test_transcript import enroll, relaxed_ca, settings_for  # noqa: F401

@@ -36,7 +36,7 @@ class CaProcess:
         Its log goes to a file, not a pipe: fifty clients' worth of call lines would
         fill a pipe nobody drains and stall the CA.
         """
-        argv = [sys.executable, "-m", "conformance.cli", "ca", "serve", "--host", host, "--port", str(port),
+        argv = [sys.executable, "-m", "conformance", "ca", "serve", "--host", host, "--port", str(port),
                 "--ca-name", CA_NAME, "--state-dir", str(state_dir)]
         for name, password in USERS.items():
             argv += ["--user", f"{name}:{password}"]

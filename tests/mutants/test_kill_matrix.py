@@ -8,15 +8,16 @@ import json
 import subprocess
 import sys
 
-from conformance.casebook import CASES_DIR
-from conformance.catalogue import load_catalogue
-from conformance.killmatrix import CLIENT_MUTANTS, format_matrix, kill_matrix
-from conformance.refca.mutants import MUTANTS
+from conformance.model.cases import CASES_DIR
+from conformance.model.catalogue import load_catalogue
+from conformance.mutation.client import CLIENT_MUTANTS
+from conformance.mutation.killmatrix import format_matrix, kill_matrix
+from conformance.mutation.server import MUTANTS
 
 
 def test_every_mutant_is_killed(tmp_path):
     out = tmp_path / "matrix.json"
-    result = subprocess.run([sys.executable, "-m", "conformance.cli", "mutants", "--json", str(out)],
+    result = subprocess.run([sys.executable, "-m", "conformance", "mutants", "--json", str(out)],
                             capture_output=True, text=True, timeout=2400)
     print(result.stdout)  # the matrix, for the CI log
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]

@@ -8,12 +8,12 @@ import pathlib
 
 import pytest
 
-from conformance.cli import main
+from conformance.commands.cli import main
 from tests.support import tools
 from tests.support.hosts import can_bind_privileged, fresh_loopback
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples" / "clients"
-OURS = ["{python}", "-m", "conformance.cli", "enroll", "--host", "{host}", "--port", "{port}", "--ca", "{ca}",
+OURS = ["{python}", "-m", "conformance", "enroll", "--host", "{host}", "--port", "{port}", "--ca", "{ca}",
         "--user", "{user}", "--domain", "{domain}", "--password-env", "WCCE_PROBE_PASSWORD", "--key", "ec-p256",
         "--out", "ours"]
 OURS_KERBEROS = [*OURS, "--provider", "spnego-kerberos", "--kdc", "{kdc}", "--realm", "{realm}",
@@ -52,7 +52,7 @@ def test_our_client_at_its_defaults_passes_every_client_must(tmp_path, capsys):
 
 
 def test_certipy_is_scored_and_fails_the_security_provider(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("conformance.probe._new_password", lambda: SECRET)
+    monkeypatch.setattr("conformance.commands.probe_client._new_password", lambda: SECRET)
     tools.certipy()
     if not can_bind_privileged():
         pytest.skip("certipy -dcom only knows port 135 (needs root)")

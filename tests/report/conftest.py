@@ -25,7 +25,7 @@ class Run:
 
 
 def run_main_job(base: pathlib.Path, *args: str) -> Run:
-    result = subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--report-dir", str(base), *args],
+    result = subprocess.run([sys.executable, "-m", "conformance", "run", "--report-dir", str(base), *args],
                             capture_output=True, text=True, timeout=900, env=dict(os.environ))
     (directory,) = [p for p in base.iterdir() if p.is_dir()]
     return Run(directory, result.returncode, result.stderr + result.stdout[-4000:])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pathlib
 
 from conformance.report.html import render_html
-from conformance.report.synthetic import synthesize
+from conformance.testkit.synthetic import synthesize
 from tests.support.browser import load
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from conformance import __version__
-from conformance.catalogue import catalogue_hash, load_catalogue
+from conformance.model.catalogue import catalogue_hash, load_catalogue
 from conformance.report.results import ResultsError, load_results, schema
 
 

@@ -16,7 +16,7 @@ _counter = itertools.count(1)
 def fresh_loopback() -> str:
     pid = os.getpid()
     n = next(_counter)
-    # .200-.254 of the same /24 belong to conformance.embedded's CAs
+    # .200-.254 of the same /24 belong to conformance.targets.embedded's CAs
     return f"127.{(pid >> 8) & 0xFF}.{pid & 0xFF}.{(n % 199) + 1}"
 
 

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from conformance.probe import certipy_path
+from conformance.commands.probe_client import certipy_path
 
 
 def require(path: str | None, what: str, install_hint: str) -> str:

@@ -9,7 +9,7 @@ from scapy.layers.ntlm import NTLMSSP
 from scapy.layers.spnego import SPNEGOSSP
 
 from conformance.client.rpc import RpcError, tampered_mech_list_mic
-from conformance.refca.config import nt_hash
+from conformance.wire.gss import nt_hash
 from conformance.wire.gss import token_packet
 
 PASSWORD = "Passw0rd!"

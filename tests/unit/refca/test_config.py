@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.refca.config import ConfigError, RequestDenial, load_config, nt_hash
+from conformance.refca.config import ConfigError, RequestDenial, load_config
+from conformance.wire.gss import nt_hash
 from conformance.wire.wcce import InterfaceFlag
 
 

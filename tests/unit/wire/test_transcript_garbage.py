@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from scapy.layers.dcerpc import DceRpc5, DceRpc5Bind, DceRpc5Request
 from scapy.packet import Raw
 
-from conformance.wire import checks
+from conformance.judge import checks
 from conformance.wire.transcript import Chunk, Connection, Direction, Endpoint, build_transcript
 
 CONNS = [Connection(conn=i, client=Endpoint("127.0.0.1", 40000 + i), server=Endpoint("127.0.0.2", 135),

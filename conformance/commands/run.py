@@ -1,0 +1,130 @@
+"""``wcce-conformance run``, ``report`` and ``gate``: the main job and what it writes.
+
+``run`` runs every case through the pytest plugin into ``<report-dir>/<run-id>/``
+(``results.json``, ``pcap/<case>.pcapng``), then renders ``report.html`` and
+``junit.xml`` from results.json and applies the gate policy (the default one, or
+``--policy``).  Exit codes: :mod:`conformance.model.exitcodes`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import pathlib
+import secrets
+import sys
+
+from conformance.model.exitcodes import Exit
+from conformance.report.gate import Policy, PolicyError, evaluate, load_policy
+
+__all__ = ["run_suite", "pytest_arguments", "render_outputs", "apply_gate", "report_command", "gate_command"]
+
+
+def pytest_arguments(args, run_dir: pathlib.Path) -> list[str]:
+    from conformance.model.cases import CASES_DIR
+
+    argv = [str(CASES_DIR), "-p", "no:cacheprovider", "-o", "addopts=", "-q",
+            "--wcce-results", str(run_dir / "results.json"), "--evidence-dir", str(run_dir / "pcap")]
+    if args.workers > 1:
+        argv += ["-n", str(args.workers)]
+    if args.keyword:
+        argv += ["-k", args.keyword]
+    for option in ("case", "requirement"):
+        for value in getattr(args, option):
+            argv += [f"--{option}", value]
+    if args.target:
+        argv += ["--target", str(args.target)]
+    if args.mutant:
+        argv += ["--mutant", args.mutant]
+    if args.deviations:
+        argv += ["--deviations", str(args.deviations)]
+    if args.strict:
+        argv.append("--strict")
+    return argv
+
+
+def render_outputs(document, directory: pathlib.Path) -> list[pathlib.Path]:
+    from conformance.report.html import render_html
+    from conformance.report.junit import write_junit
+
+    return [render_html(document, directory / "report.html"), write_junit(document, directory / "junit.xml")]
+
+
+def apply_gate(document, policy: Policy, out) -> int:
+    """Print the summary and the gate's findings; the exit code."""
+    from conformance.report.summary import counts, summary_verdict
+
+    code, findings = evaluate(document, policy)
+    summary = summary_verdict(document)
+    tally = ", ".join(f"{n} {v}" for v, n in counts(document).items())
+    print(f"wcce-conformance: {summary['text']} ({'; '.join(summary['reasons'])}); {tally}", file=out)
+    for finding in findings:
+        print(f"wcce-conformance: gate: {finding.text}", file=out)
+    print(f"wcce-conformance: exit status {int(code)} ({Exit(code).meaning})", file=out)
+    return code
+
+
+def _usage(message: str, out) -> int:
+    print(f"wcce-conformance: error: {message}", file=out)
+    return Exit.USAGE
+
+
+def run_suite(args, *, out=sys.stderr) -> int:
+    import pytest
+
+    from conformance.model.cases import CaseError, case_files
+    from conformance.model.profile import ProfileError, load_profile
+    from conformance.report.results import ResultsError, load_results
+
+    try:
+        case_files()
+        if args.target:
+            load_profile(args.target)  # validated here too: one line, exit 2
+        policy = load_policy(args.policy) if args.policy else Policy(
+            max_should_warnings=0 if args.strict else None)
+    except (ProfileError, PolicyError, CaseError) as exc:
+        return _usage(str(exc), out)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = args.report_dir / f"{stamp}-{secrets.token_hex(2)}"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _usage(f"cannot create {run_dir}: {exc.strerror}", out)
+    status = int(pytest.main(pytest_arguments(args, run_dir)))
+    results = run_dir / "results.json"
+    if not results.exists():  # pytest stopped before any case: usage, internal error, nothing selected
+        return {3: Exit.SUITE, 5: Exit.PARTIAL}.get(status, Exit.USAGE)
+    try:
+        document = load_results(results)
+    except ResultsError as exc:
+        print(f"wcce-conformance: error: {exc}", file=out)
+        return Exit.SUITE
+    for path in render_outputs(document, run_dir):
+        print(f"wcce-conformance: wrote {path}", file=out)
+    code = apply_gate(document, policy, out)
+    if status == 2 and code == Exit.OK:  # a table failed to collect: not a complete run
+        code = Exit.USAGE
+    return code
+
+
+def report_command(args, *, out=sys.stderr) -> int:
+    from conformance.report.results import ResultsError, load_results
+
+    try:
+        document = load_results(args.results)
+    except ResultsError as exc:
+        return _usage(str(exc), out)
+    directory = args.out or args.results.parent
+    for path in render_outputs(document, directory):
+        print(f"wcce-conformance: wrote {path}", file=out)
+    return Exit.OK
+
+
+def gate_command(args, *, out=sys.stderr) -> int:
+    from conformance.report.results import ResultsError, load_results
+
+    try:
+        document = load_results(args.results)
+        policy = load_policy(args.policy) if args.policy else Policy()
+    except (ResultsError, PolicyError) as exc:
+        return _usage(str(exc), out)
+    return apply_gate(document, policy, out)

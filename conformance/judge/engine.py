@@ -1,0 +1,261 @@
+"""Runs one conformance case against a target and judges it.
+
+Flow helpers drive the client (activation, bind, call, raw PDUs) and return what
+the target did as a normalized *observed outcome* string; the case's expected
+outcomes are alternatives of the same form (Samba's ``nak_reason=`` /
+``fault_status=`` as data).  Then the wire checks the case names run on the
+tapped transcript.  The verdict is the worst of the outcome and the checks; a
+target that cannot be reached is INCONCLUSIVE, a bug in the suite ERROR.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+
+from conformance.capture.pcap import write_pcapng
+from conformance.capture.tap import Tap
+from conformance.client import methods
+from conformance.client.dcom import Activation
+from conformance.client.kerberos import KerberosError, TicketCache
+from conformance.client.rpc import RpcConnection
+from conformance.client.session import WcceSession
+from conformance.client.settings import ClientSettings, SettingsError
+from conformance.judge import evidence
+from conformance.judge.checks import CheckContext, run_check
+from conformance.judge.errors import Inconclusive, Unreachable
+from conformance.judge.flows import dropped
+from conformance.judge.outcome import of_activation, of_call, of_reply
+from conformance.judge.raw import RAW_ACTIONS
+from conformance.judge.settings import settings_for
+from conformance.model import outcomes
+from conformance.model.cases import Case
+from conformance.model.catalogue import Requirement
+from conformance.model.profile import Target
+from conformance.model.results import CaseResult
+from conformance.model.verdicts import Verdict, strongest, worst
+from conformance.wire import wcce
+from conformance.wire.dcom import IID_IREMUNKNOWN2
+from conformance.wire.gss import nt_hash
+from conformance.wire.kerberos import ServiceKeys
+from conformance.wire.rpc import NDR20, NDR64
+from conformance.wire.wcce import CAPropId, Disposition, PropType
+
+__all__ = ["Engine", "slug"]
+
+_INTERFACES = {"ICertRequestD": wcce.IID_ICERTREQUESTD, "ICertRequestD2": wcce.IID_ICERTREQUESTD2,
+               "IRemUnknown2": IID_IREMUNKNOWN2}
+_SYNTAXES = {"NDR": NDR20, "NDR64": NDR64}
+
+
+def slug(case_id: str) -> str:
+    """A case ID as a file name."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", case_id).strip("_")
+
+
+class Engine:
+    """One per worker: holds the target and the activations cases may share."""
+
+    def __init__(self, target: Target, catalogue: Mapping[str, Requirement], *,
+                 evidence_dir: pathlib.Path | None = None, service_keys: ServiceKeys | None = None) -> None:
+        self.target = target
+        self.catalogue = catalogue
+        self.evidence_dir = evidence_dir
+        self.identities = {target.user: nt_hash(target.password)}
+        kerberos = target.kerberos
+        if service_keys is None and kerberos is not None and kerberos.keytab is not None:
+            service_keys = ServiceKeys.from_keytab(kerberos.keytab)
+        self.service_keys = service_keys  # the target's keytab: Kerberos PDUs can be read
+        self.tickets = None
+        if kerberos is not None:
+            self.tickets = TicketCache(kdc_host=kerberos.kdc_host, kdc_port=kerberos.kdc_port, realm=kerberos.realm,
+                                       user=target.user, password=target.password)
+        self._activations: dict[tuple, Activation] = {}
+        self._exporter_spn: str | None = None
+
+    # -- what a case's params stand for --------------------------------------------------
+
+    def settings(self, case: Case) -> ClientSettings:
+        return settings_for(self.target, case.client, credentials=case.params.credentials, tickets=self.tickets)
+
+    def ca_name(self, case: Case) -> str | None:
+        name = self.target.ca_name
+        return {"target": name, "wrong": f"NOT-{name}", "lower": name.lower(), "empty": "",
+                "null": None}[case.params.ca_name]
+
+    def template(self, case: Case) -> str:
+        return {"issue": self.target.issue_template,
+                "pending": self.target.templates.get("pending", "UserApproval"),
+                "unknown": "NoSuchTemplate-0x80094800"}[case.params.template]
+
+    # -- running ------------------------------------------------------------------------
+
+    def run(self, case: Case) -> CaseResult:
+        start = time.monotonic()
+        level = strongest(self.catalogue[r].level for r in case.requirements)
+        base = dict(case_id=case.id, title=case.title, requirements=case.requirements,
+                    expected=case.expect, settings=dict(case.client), level=level)
+        for claim in case.claims:
+            holds = self.target.claims.holds(claim)
+            if not holds:
+                why = "unknown" if holds is None else "not claimed"
+                return CaseResult(**base, verdict=Verdict.NA, actual="not run",
+                                  reason=f"target claim {claim}: {why}")
+        tap = Tap()
+        try:
+            settings = self.settings(case)
+            observed, connection_dropped = self._drive(case, settings, tap)
+        except SettingsError as exc:
+            return CaseResult(**base, verdict=Verdict.ERROR, actual="not run", reason=str(exc))
+        except Unreachable as exc:
+            return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="target unreachable",
+                              reason=str(exc), seconds=time.monotonic() - start)
+        except Inconclusive as exc:  # the target did not do what the case needs
+            return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="not judged", reason=str(exc),
+                              seconds=time.monotonic() - start)
+        except (ConnectionRefusedError, KerberosError) as exc:  # also mid-run; or no ticket
+            return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="target unreachable",
+                              reason=str(exc), seconds=time.monotonic() - start)
+        except Exception as exc:  # a suite bug: ERROR, with the traceback as reason
+            return CaseResult(**base, verdict=Verdict.ERROR, actual=f"{type(exc).__name__}: {exc}",
+                              reason=traceback.format_exc(limit=6), seconds=time.monotonic() - start)
+        transcript = tap.transcript(self.identities, service_keys=self.service_keys)
+        reasons = []
+        verdicts = []
+        if observed in case.expect:
+            verdicts.append(Verdict.PASS)
+        else:
+            verdicts.append(level.violation)
+            reasons.append(f"observed {observed!r}, expected one of {list(case.expect)}")
+        connection_matched = None
+        if case.connection_drops is not None and connection_dropped is not None:
+            connection_matched = connection_dropped == case.connection_drops
+        if connection_matched is False:
+            verdicts.append(level.violation)
+            reasons.append("the connection " + ("stayed open" if case.connection_drops else "was dropped"))
+        context = CheckContext(
+            side=case.side, impersonation=settings.impersonation, expected_level=6,
+            exporter_spn=self._exporter_spn,
+            plaintexts=tuple(p for p in (
+                (self.ca_name(case) or "").encode("utf-16-le"),
+                f"CertificateTemplate:{self.template(case)}".encode("utf-16-le")) if len(p) > 4))
+        check_results = tuple(run_check(name, transcript, context) for name in case.checks)
+        for result in check_results:
+            verdicts.append(result.verdict)
+            if result.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
+                reasons.append(f"{result.check} ({result.requirement}): {result.actual}")
+        verdict = worst(v for v in verdicts if v not in (Verdict.NA, Verdict.INFO))
+        pcap = None
+        if self.evidence_dir is not None:
+            path = self.evidence_dir / f"{slug(case.id)}.pcapng"
+            write_pcapng(path, tap.chunks, tap.connections)
+            pcap = str(path)
+        return CaseResult(**base, verdict=verdict, actual=observed, checks=check_results,
+                          outcome_matched=observed in case.expect, connection_matched=connection_matched,
+                          reason="; ".join(reasons), ladder=tuple(evidence.ladder(transcript)),
+                          connections=tuple(evidence.connections(transcript)),
+                          pcap=pcap, seconds=time.monotonic() - start)
+
+    # -- flows ----------------------------------------------------------------------------
+
+    def _activate(self, case: Case, settings: ClientSettings, session: WcceSession) -> str | None:
+        """Activate (or reuse a shared activation); None on success, else the outcome."""
+        key = (settings.provider, settings.impersonation, settings.activation_level, settings.level >= 5,
+               settings.clsid, settings.iids, settings.server_alive2)
+        if not case.params.fresh_activation and key in self._activations:
+            session.activation = self._activations[key]
+            return None
+        try:
+            outcome, activation = session.activate()
+        except (ConnectionRefusedError, socket.timeout, OSError) as exc:
+            raise Unreachable(f"{self.target.host}:{self.target.activation_port}: {exc}") from exc
+        if activation is None:
+            return outcomes.activation(of_reply(outcome))
+        if activation.status != 0:
+            return outcomes.activation(outcomes.hresult(activation.status))
+        self._activations[key] = activation
+        return None
+
+    def _drive(self, case: Case, settings: ClientSettings, tap: Tap) -> tuple[str, bool | None]:
+        session = WcceSession.from_settings(settings, tap=tap)
+        self._exporter_spn = None
+        try:
+            if case.kind == "activation":
+                return self._activation_case(session), None
+            failed = self._activate(case, settings, session)
+            if failed is not None:
+                return failed, None
+            self._exporter_spn = session.exporter_spn()
+            if case.kind == "bind":
+                return self._bind_case(case, settings, session, tap)
+            if case.kind == "raw":
+                return RAW_ACTIONS[case.action](self, case, settings, session, tap)
+            if case.kind == "flow":
+                return self._flow_case(case, session)
+            return self._call_case(case, session)
+        finally:
+            session.close()
+
+    def _activation_case(self, session: WcceSession) -> str:
+        try:
+            outcome, activation = session.activate()
+        except (ConnectionRefusedError, socket.timeout, OSError) as exc:
+            raise Unreachable(str(exc)) from exc
+        return of_activation(outcome, activation)
+
+    def _bind_case(self, case: Case, settings: ClientSettings, session: WcceSession,
+                   tap: Tap) -> tuple[str, bool | None]:
+        host, port = session.exporter_address()
+        syntaxes = [_SYNTAXES[s] for s in case.params.transfer_syntaxes]
+        with RpcConnection(host, port, security=settings.security(), tap=tap) as conn:
+            outcome = conn.bind(_INTERFACES[case.params.interface], settings.if_version, transfer_syntaxes=syntaxes)
+            return of_reply(outcome), dropped(case, conn)
+
+    def method_call(self, case: Case, method: str | None = None):
+        """The case's WCCE method (or ``method``) as a request and the interface it is on."""
+        method = method or case.method
+        ca = self.ca_name(case)
+        csr = methods.new_pkcs10(f"wcce-conformance-{slug(case.id)[-40:]}")
+        if method == "Request":
+            return methods.request(ca, csr, template=self.template(case)), wcce.IID_ICERTREQUESTD
+        if method == "Request2":
+            return methods.request2(ca, csr, template=self.template(case)), wcce.IID_ICERTREQUESTD2
+        if method == "GetCACert":
+            return methods.get_ca_cert(ca), wcce.IID_ICERTREQUESTD
+        if method == "Ping":
+            return methods.ping(ca), wcce.IID_ICERTREQUESTD
+        if method == "Ping2":
+            return methods.ping2(ca), wcce.IID_ICERTREQUESTD2
+        if method == "GetCAProperty":
+            return methods.get_ca_property(ca, CAPropId.CATYPE, PropType.LONG), wcce.IID_ICERTREQUESTD2
+        return methods.get_ca_property_info(ca), wcce.IID_ICERTREQUESTD2
+
+    def _call_case(self, case: Case, session: WcceSession) -> tuple[str, bool | None]:
+        bound = session.connect_exporter()
+        if wcce.IID_ICERTREQUESTD not in session.exporter.contexts:
+            return of_reply(bound), dropped(case, session.exporter)
+        request, interface = self.method_call(case)
+        ipid = uuid.uuid4() if case.params.ipid == "unknown" else None
+        result = session.call(request, interface=interface, ipid=ipid)
+        return of_call(result), dropped(case, session.exporter)
+
+    def _flow_case(self, case: Case, session: WcceSession) -> tuple[str, bool | None]:
+        """pending -> retrieve: disposition 5 with an ID, then 5 again for that ID."""
+        session.connect_exporter()
+        request, interface = self.method_call(case)
+        first = session.call(request, interface=interface)
+        if first.response is None or int(first.response.pdwDisposition) != Disposition.UNDER_SUBMISSION:
+            return outcomes.step("submit", of_call(first)), None
+        request_id = int(first.response.pdwRequestId)
+        again = session.call(methods.retrieve(self.ca_name(case), request_id))
+        if again.response is None:
+            return outcomes.step("retrieve", of_call(again)), None
+        if int(again.response.pdwRequestId) != request_id:
+            return "retrieve answered another request ID", None
+        return (outcomes.ACCEPT if int(again.response.pdwDisposition) == Disposition.UNDER_SUBMISSION
+                else outcomes.step("retrieve", of_call(again))), None

@@ -1,0 +1,232 @@
+"""Samba-style DCE/RPC negatives on the object exporter, by name.
+
+Each action opens the case's authenticated exporter connection, sends PDUs that
+differ from a valid call in one named way, and returns the observed outcome and
+whether the connection dropped.  The expected outcome lives in the case table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, DceRpc5, DceRpc5Bind
+
+from conformance.client import methods
+from conformance.client.dcom import orpc_request_stub
+from conformance.client.rpc import RpcConnection
+from conformance.client.session import WcceSession
+from conformance.judge.errors import Inconclusive
+from conformance.judge.flows import answer, dropped
+from conformance.judge.outcome import of_call, of_reply
+from conformance.model import cases
+from conformance.wire import wcce
+from conformance.wire.protection import SecTrailer
+from conformance.wire.rpc import BindTimeFeature, PfcFlag, PType
+
+__all__ = ["RAW_ACTIONS"]
+
+FIRST, LAST = PfcFlag.FIRST_FRAG, PfcFlag.LAST_FRAG
+_PING = wcce.Opnum.PING
+
+
+def _exporter(session) -> tuple[RpcConnection, uuid.UUID, int]:
+    session.connect_exporter()
+    conn = session.exporter
+    return conn, session.activation.ipid(wcce.IID_ICERTREQUESTD), conn.contexts[wcce.IID_ICERTREQUESTD]
+
+
+def _ping_stub(engine, case) -> bytes:
+    return orpc_request_stub(methods.ping(engine.ca_name(case)))
+
+
+def _send(conn, *pdus: bytes) -> None:
+    for pdu in pdus:
+        conn.send(pdu)
+
+
+def pfc_flags(extra: int):
+    """A complete request with flags the server does not act on (MAYBE, CONC_MPX, reserved)."""
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        _send(conn, conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid,
+                                     pfc_flags=FIRST | LAST | extra))
+        return answer(conn)
+    return action
+
+
+def fragments(shape: str):
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        stub = _ping_stub(engine, case)
+        half = len(stub) // 2 // 4 * 4
+        call = conn.next_call_id()
+
+        def frag(piece, flags, call_id=call):
+            return conn.request_pdu(_PING, piece, cont_id=cont, object_uuid=ipid, call_id=call_id,
+                                    pfc_flags=flags, alloc_hint=len(stub))
+        if shape == "in-order":
+            _send(conn, frag(stub[:half], FIRST), frag(stub[half:], LAST))
+        elif shape == "middle-without-first":
+            _send(conn, frag(stub[half:], 0))
+        elif shape == "last-without-first":
+            _send(conn, frag(stub[half:], LAST))
+        elif shape == "new-call-inside":
+            _send(conn, frag(stub[:half], FIRST), frag(stub, FIRST | LAST, conn.next_call_id()))
+        return answer(conn)
+    return action
+
+
+def trailer(**fields: int):
+    """A protected Ping whose sec_trailer, after signing, says something else (named fields)."""
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+        _send(conn, SecTrailer.patched(pdu, **fields))
+        return answer(conn)
+    return action
+
+
+def tamper_signature(engine, case, settings, session, tap):
+    """One bit of the auth token flipped: it lies in NTLM's signature and in the Kerberos
+    token's checksum, so the verifier no longer matches the PDU."""
+    conn, ipid, cont = _exporter(session)
+    pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    _send(conn, pdu[:-3] + bytes([pdu[-3] ^ 0x40]) + pdu[-2:])
+    return answer(conn)
+
+
+def replay(engine, case, settings, session, tap):
+    conn, ipid, cont = _exporter(session)
+    pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    _send(conn, pdu)
+    first, _ = answer(conn)
+    if first != "accept":
+        return f"first call: {first}", not conn.is_connected()
+    _send(conn, pdu)
+    return answer(conn)
+
+
+def missing_verifier(engine, case, settings, session, tap):
+    conn, ipid, cont = _exporter(session)
+    protection, conn.protection = conn.protection, None  # build it as if unauthenticated
+    pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    conn.protection = protection
+    _send(conn, pdu)
+    return answer(conn)
+
+
+def downgrade_signed(engine, case, settings, session, tap):
+    """A level downgrade inside the association: a request on the PKT_PRIVACY context,
+    correctly signed but not sealed, whose sec_trailer says PKT_INTEGRITY."""
+    conn, ipid, cont = _exporter(session)
+    sealed = conn.security
+    conn.security = dataclasses.replace(sealed, level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY)
+    try:
+        pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    finally:
+        conn.security = sealed
+    _send(conn, pdu)
+    return answer(conn)
+
+
+def second_context(engine, case, settings, session, tap):
+    """A level downgrade by a second security context: after the PKT_PRIVACY bind, an
+    alter_context authenticates auth_context_id + 1 at PKT_INTEGRITY and presents
+    ICertRequestD again, and a Request travels on that context (the CA must judge each
+    call by the context protecting it)."""
+    conn, _, _ = _exporter(session)
+    features = conn.bind_time_features or 0
+    if not features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING:
+        # [MS-RPCE] 3.3.1.5.4: "A client implementation MUST NOT do security context
+        # multiplexing unless the Association's Bind Feature Bitmask has the
+        # SecurityContextMultiplexingSupported bit set."
+        raise Inconclusive(f"the profile claims security_context_multiplexing, but the target's "
+                           f"bind_ack acknowledged bind-time features 0x{features:x}: correct the claim")
+    sealed = conn.security
+    conn.security = dataclasses.replace(sealed, level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
+                                        context_id=sealed.context_id + 1)
+    conn.protection = None  # the new context's own keys
+    bound = conn.bind(wcce.IID_ICERTREQUESTD)
+    if bound.ptype != PType.ALTER_CONTEXT_RESP or conn.protection is None:
+        # nothing below PKT_PRIVACY reached the CA, so there is nothing to judge
+        raise Inconclusive(f"the target acknowledged security context multiplexing but refused a "
+                           f"second context at PKT_INTEGRITY ({of_reply(bound)})")
+    # the call goes on the presentation context just bound, under the new auth context
+    request, interface = engine.method_call(case, "Request")
+    return of_call(session.call(request, interface=interface)), dropped(case, conn)
+
+
+def foreign_ipid(engine, case, settings, session, tap):
+    """A second client (the profile's second account) activates its own object and
+    calls Ping on the IPID the case's client was given, on its own connection."""
+    _exporter(session)  # the first client's object, activated as the target's account
+    victim = session.activation.ipid(wcce.IID_ICERTREQUESTD)
+    t = engine.target.second
+    other = dataclasses.replace(settings, user=t.user, domain=t.domain, password=t.password)
+    with WcceSession.from_settings(other, tap=tap) as intruder:
+        outcome, activation = intruder.activate()
+        if activation is None or activation.status != 0:
+            return "second client could not activate", None
+        conn, own, cont = _exporter(intruder)
+        if own == victim:
+            return "both clients were given the same IPID", None
+        _send(conn, conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=victim))
+        return answer(conn)
+
+
+def opnum(number: int, interface: str = "ICertRequestD"):
+    def action(engine, case, settings, session, tap):
+        conn, ipid, cont = _exporter(session)
+        _send(conn, conn.request_pdu(number, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid))
+        return answer(conn)
+    return action
+
+
+def unknown_context(engine, case, settings, session, tap):
+    conn, ipid, _ = _exporter(session)
+    _send(conn, conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=0x77, object_uuid=ipid))
+    return answer(conn)
+
+
+def unknown_assoc_group(engine, case, settings, session, tap):
+    host, port = session.exporter_address()
+    with RpcConnection(host, port, tap=tap) as conn:
+        elems = conn.contexts_for(wcce.IID_ICERTREQUESTD, 0)
+        conn.send(bytes(DceRpc5(call_id=conn.next_call_id())
+                        / DceRpc5Bind(assoc_group_id=0x7EADBEEF, context_elem=elems)))
+        return answer(conn)
+
+
+def request_before_bind(engine, case, settings, session, tap):
+    host, port = session.exporter_address()
+    with RpcConnection(host, port, tap=tap) as conn:
+        conn.send(conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=0,
+                                   object_uuid=session.activation.ipid(wcce.IID_ICERTREQUESTD)))
+        return answer(conn)
+
+
+RAW_ACTIONS = {
+    "pfc-maybe": pfc_flags(PfcFlag.MAYBE),
+    "pfc-conc-mpx": pfc_flags(PfcFlag.CONC_MPX),
+    "pfc-reserved": pfc_flags(PfcFlag.RESERVED_1),
+    "fragments-in-order": fragments("in-order"),
+    "fragments-middle-without-first": fragments("middle-without-first"),
+    "fragments-last-without-first": fragments("last-without-first"),
+    "fragments-new-call-inside": fragments("new-call-inside"),
+    "auth-pad-overflow": trailer(auth_pad_length=0xF0),  # more padding than the stub holds
+    "trailer-level-changed": trailer(auth_level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY),
+    "trailer-auth-type-changed": trailer(auth_type=RPC_C_AUTHN.WINNT),
+    "trailer-unknown-context": trailer(auth_context_id=0x5555),
+    "tamper-signature": tamper_signature,
+    "replay": replay,
+    "missing-verifier": missing_verifier,
+    "downgrade-signed": downgrade_signed,
+    "second-context": second_context,
+    "foreign-ipid": foreign_ipid,
+    "opnum-out-of-range": opnum(99),  # beyond ICertRequestD2's last opnum (9)
+    "unknown-context": unknown_context,
+    "unknown-assoc-group": unknown_assoc_group,
+    "request-before-bind": request_before_bind,
+}
+assert RAW_ACTIONS.keys() == cases.RAW_ACTIONS, set(RAW_ACTIONS) ^ cases.RAW_ACTIONS  # the names tables may use

@@ -1,0 +1,194 @@
+"""The mutant kill matrix: every mutant must be caught by the cases of the
+requirement it breaks, and must not make anything else fail.
+
+Server mutants (``conformance.mutation.server``) run the whole case suite against a
+mutated reference CA.  Client mutants are modes of the driven client; each runs
+the client scenario against the (unmutated) reference CA and the client-side
+checks of the catalogue judge its wire.
+
+A case failure is *attributed* to a requirement when its outcome did not match
+and the case cites the requirement, or when a failing check verifies it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+
+from conformance.capture.tap import Tap
+from conformance.client import methods
+from conformance.client.session import WcceSession
+from conformance.judge.checks import CheckContext, run_check
+from conformance.judge.engine import Engine
+from conformance.judge.settings import settings_for
+from conformance.model.cases import Case
+from conformance.model.catalogue import Requirement
+from conformance.model.results import CaseResult
+from conformance.model.verdicts import Level, Verdict
+from conformance.mutation.client import CLIENT_BASELINE, CLIENT_MUTANTS, ClientMutant
+from conformance.mutation.server import MUTANTS
+from conformance.targets.embedded import embedded_target
+from conformance.wire.gss import nt_hash
+
+__all__ = ["Row", "attributed", "run_server_mutant", "run_client_scenario", "kill_matrix", "format_matrix"]
+
+
+def attributed(result: CaseResult, case: Case, requirement: str) -> bool:
+    """Whether ``result``'s failure is (partly) that of ``requirement``."""
+    if requirement in case.requirements and False in (result.outcome_matched, result.connection_matched):
+        return True  # the outcome, or "the connection must drop", is the requirement's
+    return any(c.requirement == requirement and c.verdict in (Verdict.FAIL, Verdict.WARN)
+               for c in result.checks)
+
+
+def _failing(result: CaseResult) -> bool:
+    return result.verdict in (Verdict.FAIL, Verdict.ERROR)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Row:
+    mutant: str
+    requirement: str
+    kind: str  # "server" | "client"
+    killed: bool
+    killers: tuple[str, ...]  # case IDs (server) or checks (client) that caught it
+    collateral: tuple[str, ...]  # unrelated MUST failures
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.killed and not self.collateral
+
+
+def run_server_mutant(name: str | None, cases: list[Case], catalogue: Mapping[str, Requirement],
+                      progress: Callable[[str], None] | None = None) -> list[tuple[Case, CaseResult]]:
+    with embedded_target(mutant=MUTANTS[name] if name else None) as (target, ca):
+        engine = Engine(target, catalogue, service_keys=ca.service_keys)
+        results = []
+        for case in cases:
+            results.append((case, engine.run(case)))
+        if progress:
+            progress(f"{name or 'reference'}: {len(results)} cases")
+        return results
+
+
+def _server_row(name: str, results, catalogue, started: float) -> Row:
+    requirement = MUTANTS[name].requirement
+    level = catalogue[requirement].level
+    killing = {Verdict.FAIL} if level is Level.MUST else {Verdict.FAIL, Verdict.WARN}
+    killers = tuple(case.id for case, r in results if r.verdict in killing and attributed(r, case, requirement))
+    collateral = tuple(case.id for case, r in results
+                       if _failing(r) and not attributed(r, case, requirement))
+    return Row(mutant=name, requirement=requirement, kind="server", killed=bool(killers),
+               killers=killers, collateral=collateral, seconds=time.monotonic() - started)
+
+
+def run_client_scenario(target, overrides: Mapping[str, object], catalogue,
+                        service_keys=None) -> dict[str, object]:
+    """The client scenario in one mode: ServerAlive2, activation, ResolveOxid2, Request.
+    Returns the check results of every client-side requirement."""
+    settings = settings_for(target, {**CLIENT_BASELINE, **overrides})
+    tap = Tap()
+    session = WcceSession.from_settings(settings, tap=tap)
+    csr = methods.new_pkcs10("client-scenario")
+    exporter_spn = None
+    try:
+        _, activation = session.activate()
+        exporter_spn = session.exporter_spn()
+        if activation is not None and activation.status == 0:
+            session.connect_exporter()
+            if session.exporter.contexts:
+                session.call(methods.request(target.ca_name, csr, template=target.issue_template))
+    except Exception:  # a client mode the CA refuses may end the exchange early
+        pass
+    finally:
+        session.close()
+    transcript = tap.transcript({target.user: nt_hash(target.password)}, service_keys=service_keys)
+    context = CheckContext(impersonation=3, expected_level=6, exporter_spn=exporter_spn, plaintexts=(
+        target.ca_name.encode("utf-16-le"), csr))
+    names = sorted({c for r in catalogue.values() if r.binds in ("client", "both") for c in r.checks})
+    return {name: run_check(name, transcript, context) for name in names}
+
+
+def _client_row(mutant: ClientMutant, target, catalogue, service_keys=None) -> Row:
+    started = time.monotonic()
+    results = run_client_scenario(target, mutant.settings, catalogue, service_keys)
+    level = catalogue[mutant.requirement].level
+    killing = {Verdict.FAIL} if level is Level.MUST else {Verdict.FAIL, Verdict.WARN}
+    killers = tuple(n for n, r in results.items() if r.requirement == mutant.requirement
+                    and r.verdict in killing)
+    collateral = tuple(f"{n} ({r.requirement})" for n, r in results.items()
+                       if r.verdict in (Verdict.FAIL, Verdict.ERROR) and r.requirement != mutant.requirement)
+    return Row(mutant=mutant.name, requirement=mutant.requirement, kind="client", killed=bool(killers),
+               killers=killers, collateral=collateral, seconds=time.monotonic() - started)
+
+
+def _server_worker(name: str | None, case_files: list[str]) -> list[tuple[str, CaseResult]]:
+    """Run in a worker process: the whole suite against one (mutated) CA."""
+    import logging
+    import pathlib
+
+    from conformance.judge.tables import load_cases
+    from conformance.model.catalogue import load_catalogue
+
+    logging.getLogger("scapy").setLevel(logging.ERROR)
+    catalogue = load_catalogue()
+    cases = load_cases([pathlib.Path(f) for f in case_files], catalogue)
+    return [(case.id, result) for case, result in run_server_mutant(name, cases, catalogue)]
+
+
+def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
+                server: Iterable[str] | None = None, client: Iterable[str] | None = None,
+                workers: int = 2, progress: Callable[[str], None] | None = None
+                ) -> tuple[list[Row], list[str]]:
+    """Rows of the matrix, and the failures of the unmutated baseline (must be none).
+
+    Each server mutant (and the baseline) runs in its own process, ``workers`` at a time.
+    """
+    import concurrent.futures
+    import multiprocessing
+    import pathlib
+
+    from conformance.judge.tables import load_cases
+
+    files = [str(f) for f in case_files]
+    cases = {c.id: c for c in load_cases([pathlib.Path(f) for f in files], catalogue)}
+    names = [None] + list(sorted(MUTANTS) if server is None else server)
+    started = {name: time.monotonic() for name in names}
+    outcomes: dict = {}
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_server_worker, name, files): name for name in names}
+        for future in concurrent.futures.as_completed(futures):
+            name = futures[future]
+            outcomes[name] = [(cases[cid], result) for cid, result in future.result()]
+            if progress:
+                progress(f"{name or 'reference'}: {len(outcomes[name])} cases")
+    baseline_failures = [case.id for case, r in outcomes[None] if _failing(r)]
+    rows = [_server_row(name, outcomes[name], catalogue, started[name]) for name in names[1:]]
+    with embedded_target() as (target, ca):
+        baselines = [{}] + ([{"provider": "spnego-kerberos"}] if target.kerberos is not None else [])
+        for overrides in baselines:  # the conformant client, over NTLM and over Kerberos
+            base = run_client_scenario(target, overrides, catalogue, ca.service_keys)
+            baseline_failures += [f"client baseline {overrides or 'ntlm'}: {n}" for n, r in base.items()
+                                  if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+        for name in (sorted(CLIENT_MUTANTS) if client is None else client):
+            rows.append(_client_row(CLIENT_MUTANTS[name], target, catalogue, ca.service_keys))
+    return rows, baseline_failures
+
+
+def format_matrix(rows: list[Row], baseline_failures: list[str]) -> str:
+    lines = [f"{'mutant':34s} {'kind':6s} {'requirement':13s} {'killed':6s} killers / collateral"]
+    for row in rows:
+        killers = ", ".join(row.killers[:3]) + (f" (+{len(row.killers) - 3})" if len(row.killers) > 3 else "")
+        extra = f"  COLLATERAL: {', '.join(row.collateral[:3])}" if row.collateral else ""
+        lines.append(f"{row.mutant:34s} {row.kind:6s} {row.requirement:13s} "
+                     f"{'yes' if row.killed else 'NO':6s} {killers}{extra}")
+    killed = sum(r.killed for r in rows)
+    lines.append(f"{killed}/{len(rows)} mutants killed; "
+                 f"{sum(bool(r.collateral) for r in rows)} with collateral failures; "
+                 f"baseline failures: {len(baseline_failures)}")
+    for failure in baseline_failures[:10]:
+        lines.append(f"  baseline: {failure}")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The embedded reference CA as a suite target (the default of every run)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pathlib
+import secrets
+import tempfile
+from collections.abc import Iterator
+
+from conformance.targets.kdc import MitRealm, kdc_available
+from conformance.model.profile import Account, Claims, KerberosTarget, Target
+from conformance.refca.ca import ReferenceCA
+from conformance.refca.config import load_config
+from conformance.wire.gss import nt_hash
+from conformance.refca.listener import PortInUse
+from conformance.refca.rpc.association import AssociationPolicy
+from conformance.wire.rpc import BindTimeFeature
+
+__all__ = ["embedded_target", "embedded_claims", "lab_realm", "LAB_USER"]
+
+LAB_USER = "wcce-suite"
+SECOND_USER = "wcce-other"  # the second account of the cross-client (foreign IPID) cases
+
+
+def _loopback_candidates() -> Iterator[tuple[str, int]]:
+    # Port 135 where it can be bound (certipy and scapy's ServerAlive2 know no other);
+    # each process takes its own 127.x address so parallel workers do not collide.
+    pid = os.getpid()
+    base = f"127.{(pid >> 8) & 0xFF}.{pid & 0xFF}"
+    for last in range(200, 255):
+        yield f"{base}.{last}", 135
+    yield "127.0.0.1", 0
+
+
+def _claims(policy, kerberos: bool) -> Claims:
+    return Claims(enforce_privacy=policy.enforce_privacy, hardened_activation=policy.activation_min_level >= 5,
+                  pending_template=True, kerberos=kerberos, second_identity=True,
+                  security_context_multiplexing=bool(
+                      AssociationPolicy().bind_time_features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING))
+
+
+def embedded_claims() -> Claims:
+    """What every embedded CA (and each of its mutants: they lie, not their claims) claims.
+    Kerberos where the MIT KDC is installed (Debian krb5-kdc, krb5-admin-server)."""
+    return _claims(load_config(None).policy, kdc_available())
+
+
+def lab_realm(users: dict[str, str]) -> MitRealm:
+    """The throwaway realm of the reference CA's default names (realm = its DNS domain,
+    service principals for its DNS name), with ``users`` as principals; not started."""
+    defaults = load_config(None)
+    return MitRealm(realm=defaults.dns_domain.upper(), service_host=defaults.dns_name, users=users)
+
+
+@contextlib.contextmanager
+def embedded_target(*, mutant=None, state_dir: pathlib.Path | None = None
+                    ) -> Iterator[tuple[Target, ReferenceCA]]:
+    """Start the reference CA (optionally as ``mutant``, a :class:`conformance.mutation.server.Mutant`:
+    whoever names mutants resolves the name) and describe it as a Target."""
+    password = secrets.token_urlsafe(18)  # in memory only
+    second = Account(user=SECOND_USER, domain="", password=secrets.token_urlsafe(18))
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="wcce-ca-"))
+        state = state_dir or pathlib.Path(scratch)
+        realm = None
+        if kdc_available():
+            realm = stack.enter_context(lab_realm({LAB_USER: password}))
+        ca = None
+        for host, port in _loopback_candidates():
+            try:
+                config = load_config(None, host=host, port=port, state_dir=state,
+                                     users={LAB_USER: nt_hash(password), second.user: nt_hash(second.password)},
+                                     kerberos_keytab=realm.keytab if realm else None)
+                ca = ReferenceCA(config)
+                if mutant is not None:
+                    mutant.apply(ca)
+                ca.start()
+                break
+            except PortInUse:
+                if ca is not None:
+                    ca.store.close()
+                ca = None
+                continue
+        if ca is None:
+            raise PortInUse("no loopback address could be bound for the reference CA")
+        policy = ca.config.policy
+        kerberos = None
+        if realm is not None:
+            kerberos = KerberosTarget(realm=realm.realm, kdc_host=realm.kdc[0], kdc_port=realm.kdc[1],
+                                      service_host=ca.config.dns_name)
+        target = Target(
+            host=ca.config.listen.host, activation_port=ca.activation_port, ca_name=ca.config.ca_name,
+            user=LAB_USER, domain=ca.config.dns_domain, password=password,
+            templates={"issue": "User", "pending": "UserApproval"},
+            claims=_claims(policy, realm is not None), kerberos=kerberos,
+            second=dataclasses.replace(second, domain=ca.config.dns_domain),
+            description="embedded reference CA" + (f" (mutant {mutant.name})" if mutant else ""))
+        try:
+            yield target, ca
+        finally:
+            ca.stop()
