@@ -17,7 +17,7 @@ import uuid
 
 from scapy.layers.dcerpc import (
     DceRpc5, DceRpc5AbstractSyntax, DceRpc5AlterContext, DceRpc5Bind, DceRpc5Context,
-    DceRpc5Request, DceRpc5TransferSyntax, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL,
+    DceRpc5Request, DceRpc5TransferSyntax, RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL,
 )
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
 from scapy.layers.spnego import SPNEGOSSP
@@ -93,7 +93,7 @@ def tampered_mech_list_mic(token) -> bytes:
     """A SPNEGO NegTokenResp with one bit of its mechListMIC's checksum flipped: an
     attacker downgrading the negotiation cannot produce a MIC that verifies ([MS-SPNG] 3.2.5.1)."""
     raw = bytes(token)
-    packet = token_packet(0x09, raw)
+    packet = token_packet(RPC_C_AUTHN.GSS_NEGOTIATE, raw)
     resp = getattr(getattr(packet, "innerToken", packet), "token", None)
     mic = getattr(resp, "mechListMIC", None)
     if mic is None:
@@ -110,9 +110,9 @@ def tampered_mech_list_mic(token) -> bytes:
 def _initiator(security: Security, target: str) -> SSP:
     if security.kerberos is not None:
         kerberos = security.kerberos.ssp(target)
-        if security.auth_type == 0x10:
+        if security.auth_type == RPC_C_AUTHN.GSS_KERBEROS:
             return kerberos
-        if security.auth_type == 0x09:
+        if security.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
             return SPNEGOSSP([kerberos])
         raise ValueError(f"auth_type {security.auth_type} does not carry Kerberos")
     creds = security.credentials
@@ -122,7 +122,7 @@ def _initiator(security: Security, target: str) -> SSP:
 
     if creds.anonymous:
         ntlm = AnonymousNTLMSSP()
-        return SPNEGOSSP([ntlm]) if security.auth_type == 0x09 else ntlm
+        return SPNEGOSSP([ntlm]) if security.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE else ntlm
     kwargs = {"UPN": f"{creds.user}@{creds.domain}" if creds.domain else creds.user,
               "clear_flags": security.ntlm_clear_flags}
     if creds.nt_hash is not None:
@@ -130,9 +130,9 @@ def _initiator(security: Security, target: str) -> SSP:
     else:
         kwargs["PASSWORD"] = creds.password or ""
     ntlm = FlagsNTLMSSP(**kwargs)
-    if security.auth_type == 0x0A:
+    if security.auth_type == RPC_C_AUTHN.WINNT:
         return ntlm
-    if security.auth_type == 0x09:
+    if security.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
         return SPNEGOSSP([ntlm])
     raise ValueError(f"auth_type {security.auth_type} is not supported by this client yet")
 

@@ -18,15 +18,13 @@ from conformance.wire import wcce
 from conformance.wire.dcom import (
     IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2,
     IREMUNKNOWN2_OPNUMS,
-    IREMUNKNOWN_OPNUMS, TowerId, parse_network_address,
+    IREMUNKNOWN_OPNUMS, ObjectExporterOpnum, TowerId, parse_network_address,
 )
 from conformance.wire.rpc import PType
 
 __all__ = ["WcceSession", "CallResult"]
 
 _OPNUM_REMOTE_CREATE_INSTANCE = 4
-_OPNUM_SERVER_ALIVE2 = 5
-_OPNUM_RESOLVE_OXID2 = 4
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +94,7 @@ class WcceSession:
             if bound.ptype != PType.BIND_ACK:
                 self.resolver = bound
                 return bound
-            self.resolver, _ = resolver.call(IID_IOBJECT_EXPORTER, _OPNUM_SERVER_ALIVE2, b"")
+            self.resolver, _ = resolver.call(IID_IOBJECT_EXPORTER, ObjectExporterOpnum.SERVER_ALIVE2, b"")
         return self.resolver
 
     @staticmethod
@@ -141,14 +139,14 @@ class WcceSession:
         """IObjectExporter::ResolveOxid2 for the activated OXID ([MS-DCOM] 3.2.4.1.2.2)."""
         from scapy.layers.msrpce.raw.ms_dcom import ResolveOxid2_Request
 
-        request = ResolveOxid2_Request(pOxid=self.activation.oxid, arRequestedProtseqs=[7],
+        request = ResolveOxid2_Request(pOxid=self.activation.oxid, arRequestedProtseqs=[TowerId.NCACN_IP_TCP],
                                        ndr64=False)
         with RpcConnection(self.host, self.port, security=self._rpcss(self.resolve_security),
                            timeout=self.timeout, tap=self.tap) as resolver:
             resolver.bind(IID_IOBJECT_EXPORTER, 0)
             if IID_IOBJECT_EXPORTER not in resolver.contexts:
                 return Outcome(pdus=())
-            outcome, _ = resolver.call(IID_IOBJECT_EXPORTER, _OPNUM_RESOLVE_OXID2, bytes(request))
+            outcome, _ = resolver.call(IID_IOBJECT_EXPORTER, ObjectExporterOpnum.RESOLVE_OXID2, bytes(request))
         return outcome
 
     def exporter_address(self) -> tuple[str, int]:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
+from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
 
 from conformance.client.rpc import Credentials, Security
 from conformance.wire import wcce
@@ -38,8 +38,9 @@ class Provider(enum.Enum):
 
     @property
     def auth_type(self) -> int:
-        return {Provider.SPNEGO_NTLM: 0x09, Provider.SPNEGO_KERBEROS: 0x09, Provider.NTLM: 0x0A,
-                Provider.KERBEROS: 0x10, Provider.NONE: 0x00}[self]
+        return {Provider.SPNEGO_NTLM: RPC_C_AUTHN.GSS_NEGOTIATE, Provider.SPNEGO_KERBEROS: RPC_C_AUTHN.GSS_NEGOTIATE,
+                Provider.NTLM: RPC_C_AUTHN.WINNT, Provider.KERBEROS: RPC_C_AUTHN.GSS_KERBEROS,
+                Provider.NONE: RPC_C_AUTHN.NONE}[self]
 
 
 _IIDS = {"ICertRequestD": wcce.IID_ICERTREQUESTD, "ICertRequestD2": wcce.IID_ICERTREQUESTD2}

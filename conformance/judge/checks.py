@@ -12,12 +12,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
+from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL
 
 from conformance.model.catalogue import Requirement, check_names, check_requirements, shipped_catalogue
 from conformance.model.results import CheckResult
 from conformance.model.verdicts import Direction, Side, Verdict
 from conformance.wire import wcce
+from conformance.wire.activation import requested_class
+from conformance.wire.dcom import (
+    IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, ObjectExporterOpnum,
+)
 from conformance.wire.framing import CommonHeader
 from conformance.wire.kerberos import GssFlag
 from conformance.wire.passive import MECH_NAMES, NtlmFlag
@@ -36,6 +40,8 @@ __all__ = ["CheckContext", "CHECKS", "run_check", "wcce_connections", "WCCE_INTE
 WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
 _CALLS = (PType.REQUEST, PType.RESPONSE)
 _AUTH_PDUS = (PType.BIND, PType.ALTER_CONTEXT, PType.AUTH3)
+_RESOLVER_CALLS = (ObjectExporterOpnum.RESOLVE_OXID, ObjectExporterOpnum.SIMPLE_PING,
+                   ObjectExporterOpnum.COMPLEX_PING, ObjectExporterOpnum.RESOLVE_OXID2)
 
 
 def _requirement(check: str) -> Requirement:
@@ -84,7 +90,7 @@ def interface_version(t: Transcript, *, expected: int = 0) -> CheckResult:
 # -- WCCE-T-06 ---------------------------------------------------------------------------
 
 
-def security_provider(t: Transcript, *, expected: int = 0x09) -> CheckResult:
+def security_provider(t: Transcript, *, expected: int = RPC_C_AUTHN.GSS_NEGOTIATE) -> CheckResult:
     """"security provider RPC_C_AUTHN_GSS_NEGOTIATE" ([MS-WCCE] 2.1): the auth_type of
     every authenticated bind, alter_context and auth3 the client sent."""
     legs = [p for p in t.of_type(*_AUTH_PDUS) if p.sec_trailer is not None]
@@ -229,8 +235,6 @@ def privacy_requested(t: Transcript) -> CheckResult:
 def kerberos_spn(t: Transcript, *, exporter_spn: str | None = None) -> CheckResult:
     """Activation and the OXID resolver authenticate to RPCSS/<server>; ORPCs to the
     principal the exporter's SECURITYBINDING names ([MS-DCOM] 3.2.4.1.1.2, 3.2.4.2)."""
-    from conformance.wire.dcom import IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR
-
     rpcss = {p.conn for p in t.of_type(PType.BIND, PType.ALTER_CONTEXT)
              if any(c.interface in (IID_IREMOTE_SCM_ACTIVATOR, IID_IOBJECT_EXPORTER) for c in p.contexts)}
     orpc = wcce_connections(t)
@@ -269,7 +273,7 @@ def not_anonymous(t: Transcript) -> CheckResult:
 
 def spnego_mechanism(t: Transcript) -> CheckResult:
     """Which mechanism SPNEGO chose (recorded; Kerberos or NTLM are both allowed)."""
-    spnego = [s for s in t.security if s.auth_type == 0x09]
+    spnego = [s for s in t.security if s.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE]
     if not spnego:
         return _found("spnego-mechanism", Verdict.NA, ("NTLM", "Kerberos"), "no SPNEGO context")
     chosen = sorted({MECH_NAMES.get(s.facts.mechanism_chosen or "", s.facts.mechanism_chosen or "?")
@@ -281,7 +285,7 @@ def spnego_mechanism(t: Transcript) -> CheckResult:
 def even_legs(t: Transcript) -> CheckResult:
     """SPNEGO is an even-leg provider: no rpc_auth3 on an auth_type 9 context
     ([MS-RPCE] 2.2.1.1.7 legs table, note <98>)."""
-    spnego = {(s.conn, s.context_id) for s in t.security if s.auth_type == 0x09}
+    spnego = {(s.conn, s.context_id) for s in t.security if s.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE}
     bad = [p.index for p in t.of_type(PType.AUTH3) if p.sec_trailer
            and (p.conn, p.sec_trailer.auth_context_id) in spnego]
     return _result("even-legs", ["SPNEGO legs on bind/alter_context only"], bad,
@@ -294,8 +298,6 @@ def even_legs(t: Transcript) -> CheckResult:
 
 
 def _activations(t: Transcript):
-    from conformance.wire.activation import requested_class
-
     return [(p, requested_class(p.decoded.packet)) for p in t.of_type(PType.REQUEST)
             if p.decoded is not None and p.decoded.name == "RemoteCreateInstance_Request"
             and p.decoded.packet is not None]
@@ -328,9 +330,8 @@ def _interface_binds(t: Transcript, interface) -> list:
 def activation_level(t: Transcript) -> CheckResult:
     """ServerAlive2 "MUST NOT specify security"; RemoteCreateInstance is bound at
     PKT_INTEGRITY or above ([MS-DCOM] 3.2.4.1.1.1, notes <80>, <81>)."""
-    from conformance.wire.dcom import IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR
-
-    alive = [p for p in t.of_type(PType.REQUEST) if p.interface == IID_IOBJECT_EXPORTER and p.opnum == 5]
+    alive = [p for p in t.of_type(PType.REQUEST) if p.interface == IID_IOBJECT_EXPORTER
+             and p.opnum == ObjectExporterOpnum.SERVER_ALIVE2]
     alive_conns = {p.conn for p in alive}
     alive_bad = [p.index for p in t.pdus if p.conn in alive_conns and p.sec_trailer is not None
                  and p.direction is Direction.TO_SERVER]
@@ -347,10 +348,8 @@ def activation_level(t: Transcript) -> CheckResult:
 def resolver_level(t: Transcript) -> CheckResult:
     """ResolveOxid(2), SimplePing and ComplexPing at PKT_INTEGRITY or above
     ([MS-DCOM] 3.2.4.1.2.2, 3.2.6.1)."""
-    from conformance.wire.dcom import IID_IOBJECT_EXPORTER
-
     calls = [p for p in t.of_type(PType.REQUEST)
-             if p.interface == IID_IOBJECT_EXPORTER and p.opnum in (0, 1, 2, 4)]
+             if p.interface == IID_IOBJECT_EXPORTER and p.opnum in _RESOLVER_CALLS]
     bad = [p.index for p in calls
            if not p.sec_trailer or p.sec_trailer.auth_level < RPC_C_AUTHN_LEVEL.PKT_INTEGRITY]
     return _result("resolver-level", ["OXID resolution and pings at PKT_INTEGRITY+"],
@@ -373,8 +372,6 @@ def header_signing(t: Transcript) -> CheckResult:
 
 
 def _orpc_requests(t: Transcript):
-    from conformance.wire.dcom import IID_IREMUNKNOWN, IID_IREMUNKNOWN2
-
     orpc = WCCE_INTERFACES | {IID_IREMUNKNOWN, IID_IREMUNKNOWN2}
     return [p for p in t.of_type(PType.REQUEST) if p.interface in orpc]
 

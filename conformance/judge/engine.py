@@ -28,6 +28,7 @@ from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings, SettingsError
 from conformance.judge import evidence
 from conformance.judge.checks import CheckContext, run_check
+from conformance.judge.decide import decide
 from conformance.judge.errors import Inconclusive, Unreachable
 from conformance.judge.flows import dropped
 from conformance.judge.outcome import of_activation, of_call, of_reply
@@ -38,7 +39,7 @@ from conformance.model.cases import Case
 from conformance.model.catalogue import Requirement
 from conformance.model.profile import Target
 from conformance.model.results import CaseResult
-from conformance.model.verdicts import Verdict, strongest, worst
+from conformance.model.verdicts import Verdict, strongest
 from conformance.wire import wcce
 from conformance.wire.dcom import IID_IREMUNKNOWN2
 from conformance.wire.gss import nt_hash
@@ -125,19 +126,6 @@ class Engine:
             return CaseResult(**base, verdict=Verdict.ERROR, actual=f"{type(exc).__name__}: {exc}",
                               reason=traceback.format_exc(limit=6), seconds=time.monotonic() - start)
         transcript = tap.transcript(self.identities, service_keys=self.service_keys)
-        reasons = []
-        verdicts = []
-        if observed in case.expect:
-            verdicts.append(Verdict.PASS)
-        else:
-            verdicts.append(level.violation)
-            reasons.append(f"observed {observed!r}, expected one of {list(case.expect)}")
-        connection_matched = None
-        if case.connection_drops is not None and connection_dropped is not None:
-            connection_matched = connection_dropped == case.connection_drops
-        if connection_matched is False:
-            verdicts.append(level.violation)
-            reasons.append("the connection " + ("stayed open" if case.connection_drops else "was dropped"))
         context = CheckContext(
             side=case.side, impersonation=settings.impersonation, expected_level=6,
             exporter_spn=self._exporter_spn,
@@ -145,19 +133,15 @@ class Engine:
                 (self.ca_name(case) or "").encode("utf-16-le"),
                 f"CertificateTemplate:{self.template(case)}".encode("utf-16-le")) if len(p) > 4))
         check_results = tuple(run_check(name, transcript, context) for name in case.checks)
-        for result in check_results:
-            verdicts.append(result.verdict)
-            if result.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
-                reasons.append(f"{result.check} ({result.requirement}): {result.actual}")
-        verdict = worst(v for v in verdicts if v not in (Verdict.NA, Verdict.INFO))
+        decision = decide(case, level, observed, connection_dropped, check_results)
         pcap = None
         if self.evidence_dir is not None:
             path = self.evidence_dir / f"{slug(case.id)}.pcapng"
             write_pcapng(path, tap.chunks, tap.connections)
             pcap = str(path)
-        return CaseResult(**base, verdict=verdict, actual=observed, checks=check_results,
-                          outcome_matched=observed in case.expect, connection_matched=connection_matched,
-                          reason="; ".join(reasons), ladder=tuple(evidence.ladder(transcript)),
+        return CaseResult(**base, verdict=decision.verdict, actual=observed, checks=check_results,
+                          outcome_matched=decision.outcome_matched, connection_matched=decision.connection_matched,
+                          reason=decision.reason, ladder=tuple(evidence.ladder(transcript)),
                           connections=tuple(evidence.connections(transcript)),
                           pcap=pcap, seconds=time.monotonic() - start)
 

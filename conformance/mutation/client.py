@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from conformance.wire.kerberos import GssFlag
 from conformance.wire.passive import NtlmFlag
 
 __all__ = ["ClientMutant", "CLIENT_MUTANTS", "CLIENT_BASELINE"]
@@ -31,7 +32,7 @@ CLIENT_MUTANTS = {m.name: m for m in [
                  {"provider": "kerberos"}),
     ClientMutant("client-kerberos-no-conf", "WCCE-T-09",
                  "SPNEGO/Kerberos at PKT_PRIVACY without GSS_C_CONF_FLAG in the checksum",
-                 {"provider": "spnego-kerberos", "kerberos_flags_clear": 0x10}),
+                 {"provider": "spnego-kerberos", "kerberos_flags_clear": int(GssFlag.CONF)}),
     ClientMutant("client-kerberos-activation-spn", "WCCE-T-12",
                  "asks for a host/ ticket instead of RPCSS/ to activate",
                  {"provider": "spnego-kerberos", "activation_spn": "host/ca01.lab.test"}),

@@ -23,6 +23,8 @@ import threading
 import time
 import uuid
 
+from scapy.layers.dcerpc import RPC_C_AUTHN
+
 from conformance.testkit import fuzz
 from conformance.client import methods
 from conformance.client.rpc import Credentials, RpcConnection, Security
@@ -36,7 +38,7 @@ from conformance.wire.rpc import PfcFlag, PType
 __all__ = ["FuzzTarget", "FuzzRunner", "CrashWatch"]
 
 _RECV = 65536
-_SPNEGO, _NTLM = 0x09, 0x0A
+_SPNEGO, _NTLM = RPC_C_AUTHN.GSS_NEGOTIATE, RPC_C_AUTHN.WINNT
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,7 +25,10 @@ from scapy.fields import ConditionalField, LEShortField, StrNullFieldUtf16, XLES
 from scapy.layers.msrpce.raw.ms_dcom import DUALSTRINGARRAY
 from scapy.packet import Packet
 
+from conformance.wire.hresult import HResult
+
 __all__ = [
+    "ObjectExporterOpnum",
     "IID_IUNKNOWN",
     "IID_IREMUNKNOWN",
     "IID_IREMUNKNOWN2",
@@ -57,23 +60,15 @@ IID_IACTIVATION_PROPERTIES_OUT = uuid.UUID("000001a3-0000-0000-c000-000000000046
 COM_VERSION = (5, 7)
 
 
-class HResult(enum.IntEnum):
-    """HRESULTs of the DCOM layer ([MS-DCOM] 3.1.1.5.4, 3.1.2.5.2, [MS-ERREF])."""
+class ObjectExporterOpnum(enum.IntEnum):
+    """IObjectExporter on the resolver port ([MS-DCOM] 3.1.2.5.1)."""
 
-    S_OK = 0
-    E_NOINTERFACE = 0x80004002
-    E_FAIL = 0x80004005
-    E_ACCESSDENIED = 0x80070005
-    E_OUTOFMEMORY = 0x8007000E
-    E_INVALIDARG = 0x80070057
-    CO_E_OBJNOTREG = 0x800401FB
-    REGDB_E_CLASSNOTREG = 0x80040154
-    CLASS_E_NOAGGREGATION = 0x80040110
-    RPC_E_DISCONNECTED = 0x80010108
-    RPC_E_VERSION_MISMATCH = 0x80010110
-    RPC_E_INVALID_HEADER = 0x80010111
-    RPC_E_INVALID_OBJECT = 0x80010114
-    RPC_E_INVALID_OBJREF = 0x8001011D
+    RESOLVE_OXID = 0
+    SIMPLE_PING = 1
+    COMPLEX_PING = 2
+    SERVER_ALIVE = 3
+    RESOLVE_OXID2 = 4
+    SERVER_ALIVE2 = 5
 
 
 class TowerId(enum.IntEnum):

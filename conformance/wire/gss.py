@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from scapy.layers.dcerpc import RPC_C_AUTHN
 from scapy.layers.gssapi import GSSAPI_BLOB
 from scapy.layers.ntlm import MD4le, NTLM_AUTHENTICATE_V2, NTLM_Header
 
 __all__ = ["token_packet", "ntlm_user", "anonymous_ntlm_keys", "nt_hash"]
-
-RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
-RPC_C_AUTHN_WINNT = 0x0A
 
 _NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
 
@@ -33,9 +31,9 @@ def anonymous_ntlm_keys(context, flags, *, initiator: bool) -> None:
 
 def token_packet(auth_type: int, token: bytes):
     """Dissect raw token bytes into the packet class scapy's SSP for ``auth_type`` takes."""
-    if auth_type == RPC_C_AUTHN_WINNT:
+    if auth_type == RPC_C_AUTHN.WINNT:
         return NTLM_Header(token)
-    if auth_type == RPC_C_AUTHN_GSS_NEGOTIATE:
+    if auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
         return GSSAPI_BLOB(token)
     from scapy.layers.kerberos import Kerberos
 

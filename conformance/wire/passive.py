@@ -18,6 +18,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 
+from scapy.layers.dcerpc import RPC_C_AUTHN
 from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
 
@@ -111,16 +112,16 @@ class PassiveContext:
     def feed(self, token: bytes, direction: Direction, *, header_sign: bool = False) -> None:
         if header_sign:
             self._header_sign = True
-        if self.auth_type == 0x10 or self._kerberos is not None or (
+        if self.auth_type == RPC_C_AUTHN.GSS_KERBEROS or self._kerberos is not None or (
                 direction is Direction.TO_SERVER and "kerberos" not in self._facts and find_ap_req(token)):
-            if self.auth_type == 0x09:
+            if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
                 self._spnego(token, direction)
             self._kerberos_token(token, direction)
             return
-        inner = self._spnego(token, direction) if self.auth_type == 0x09 else token
+        inner = self._spnego(token, direction) if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE else token
         if inner is not None:
             self._ntlm_token(inner, direction)
-        elif self.auth_type == 0x09:
+        elif self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
             # SPNEGO that does not parse: still read the NTLM facts it carries
             for message in _ntlm_messages(token):
                 self._ntlm_token(message, direction, facts_only=True)
@@ -153,7 +154,7 @@ class PassiveContext:
             kind = int(pkt.MessageType)
             if kind == 1 and direction is Direction.TO_SERVER:
                 self._facts["ntlm_negotiate_flags"] = int(pkt.NegotiateFlags)
-                if self.auth_type == 0x0A:
+                if self.auth_type == RPC_C_AUTHN.WINNT:
                     self._facts.setdefault("mechanism_chosen", NTLM_OID)
             elif kind == 3 and direction is Direction.TO_SERVER:
                 user, domain = _payload(pkt, "UserName"), _payload(pkt, "DomainName")
@@ -180,13 +181,13 @@ class PassiveContext:
                 return
             facts = inspect_ap_req(ap_req, self._service_keys)
             self._facts["kerberos"] = facts
-            if self.auth_type == 0x10:
+            if self.auth_type == RPC_C_AUTHN.GSS_KERBEROS:
                 self._facts.setdefault("mechanism_chosen", KERBEROS_OID)
             key = self._service_keys.find(facts.sname, facts.ticket_etype) if self._service_keys else None
             if key is None:
                 return
             inner = KerberosSSP(SPN=facts.sname, KEY=key)
-            self._kerberos = SPNEGOSSP([inner]) if self.auth_type == 0x09 else inner
+            self._kerberos = SPNEGOSSP([inner]) if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE else inner
         if self._kerberos is None:
             return
         flags = GSS_S_FLAGS.GSS_S_ALLOW_MISSING_BINDINGS | GSS_C_FLAGS.GSS_C_DCE_STYLE

@@ -158,11 +158,6 @@ def mechanism_of(ssp: SSP, context) -> Mechanism:
     return Mechanism.UNKNOWN
 
 
-def _ntlm_context(context):
-    """The NTLMSSP context inside a raw-NTLM or SPNEGO context."""
-    return getattr(context, "ssp_context", None) or context
-
-
 class ProtectionContext:
     """Signs/seals outgoing and verifies/unseals incoming PDUs of one security context.
 

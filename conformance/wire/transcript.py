@@ -31,7 +31,7 @@ from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
 from conformance.wire.stubs import Decoded, decode_stub, interface_name
 from conformance.wire.vtrailer import split_verification_trailer
 
-__all__ = ["Direction", "Endpoint", "Chunk", "Connection", "ContextProposal", "ContextResult",
+__all__ = ["Direction", "Endpoint", "Chunk", "Connection", "ContextProposal", "ContextAnswer",
            "PduRecord", "SecurityRecord", "Garbage", "Transcript", "build_transcript"]
 
 _BINDS = (PType.BIND, PType.ALTER_CONTEXT)
@@ -80,7 +80,9 @@ class ContextProposal:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class ContextResult:
+class ContextAnswer:
+    """One p_result of a bind_ack / alter_context_resp (``result`` is a wire.rpc.ContextResult)."""
+
     result: int
     reason: int
     transfer_syntax: uuid.UUID
@@ -105,7 +107,7 @@ class PduRecord:
     sec_trailer: SecTrailer | None = None
     auth_token: bytes = b""
     contexts: tuple[ContextProposal, ...] = ()  # bind / alter_context
-    results: tuple[ContextResult, ...] = ()  # bind_ack / alter_context_resp
+    results: tuple[ContextAnswer, ...] = ()  # bind_ack / alter_context_resp
     assoc_group_id: int | None = None
     nak_reason: int | None = None
     cont_id: int | None = None
@@ -177,12 +179,6 @@ class Transcript:
 
     def connection(self, conn: int) -> Connection | None:
         return next((c for c in self.connections if c.conn == conn), None)
-
-    def request_of(self, response: PduRecord) -> PduRecord | None:
-        """The (last fragment of the) request a response or fault answers."""
-        return next((p for p in reversed(self.pdus[:response.index])
-                     if p.conn == response.conn and p.ptype == PType.REQUEST
-                     and p.call_id == response.call_id), None)
 
 
 # -- building ---------------------------------------------------------------------------
@@ -303,7 +299,7 @@ def _bind_family(raw, header, direction, state: _ConnState, index, trailer, toke
         state.proposed.update({p.cont_id: p for p in proposals})
     elif header.ptype in _ACKS:
         body = pkt[DceRpc5BindAck] if header.ptype == PType.BIND_ACK else pkt[DceRpc5AlterContextResp]
-        results = tuple(ContextResult(result=int(r.result), reason=int(r.reason),
+        results = tuple(ContextAnswer(result=int(r.result), reason=int(r.reason),
                                       transfer_syntax=_uuid(r.transfer_syntax.if_uuid),
                                       transfer_version=int(r.transfer_syntax.if_version))
                         for r in body.results)

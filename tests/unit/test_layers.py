@@ -35,7 +35,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 #: Parts that must stay sans-IO (style rule 1): no sockets, threads, selectors or sleeps.
-SANS_IO = ["model", "wire", "report", "judge/checks.py", "judge/outcome.py", "judge/clientcases.py",
+SANS_IO = ["model", "wire", "report", "judge/checks.py", "judge/outcome.py", "judge/clientcases.py", "judge/decide.py",
            "judge/evidence.py", "judge/errors.py"]
 IO_MODULES = {"socket", "select", "selectors", "threading", "asyncio", "subprocess", "scapy.sendrecv",
               "scapy.supersocket"}
