@@ -26,7 +26,7 @@ from conformance.wire.framing import CommonHeader
 from conformance.wire.kerberos import GssFlag
 from conformance.wire.passive import MECH_NAMES, NtlmFlag
 from conformance.wire.protection import PduLayout
-from conformance.wire.rpc import PType
+from conformance.wire.rpc import PfcFlag, PType
 from conformance.wire.stubs import interface_name
 from conformance.wire.transcript import Transcript
 
@@ -40,6 +40,7 @@ __all__ = ["CheckContext", "CHECKS", "run_check", "wcce_connections", "WCCE_INTE
 WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
 _CALLS = (PType.REQUEST, PType.RESPONSE)
 _AUTH_PDUS = (PType.BIND, PType.ALTER_CONTEXT, PType.AUTH3)
+_REMOTE_CREATE_INSTANCE = 4  # IRemoteSCMActivator ([MS-DCOM] 3.1.2.5.2.3)
 _RESOLVER_CALLS = (ObjectExporterOpnum.RESOLVE_OXID, ObjectExporterOpnum.SIMPLE_PING,
                    ObjectExporterOpnum.COMPLEX_PING, ObjectExporterOpnum.RESOLVE_OXID2)
 
@@ -60,7 +61,12 @@ def _violation(check: str) -> Verdict:
 
 
 def _result(check: str, expected: Sequence[str], bad: list[int],
-            *, actual_ok: str, actual_bad: str, subjects: int) -> CheckResult:
+            *, actual_ok: str, actual_bad: str, subjects: int, unreadable: Sequence[int] = ()) -> CheckResult:
+    """FAIL/WARN when a subject breaks the rule; otherwise INCONCLUSIVE when some subjects
+    were sealed and could not be read (no keys), N/A when there was none, else PASS."""
+    if unreadable and not bad:
+        return _found(check, Verdict.INCONCLUSIVE, expected,
+                      f"{len(unreadable)} sealed PDUs could not be unsealed (no keys)", unreadable)
     if subjects == 0:
         return _found(check, Verdict.NA, expected, "not exercised on the wire")
     return _found(check, _violation(check) if bad else Verdict.PASS, expected,
@@ -126,11 +132,20 @@ def auth_level(t: Transcript, *, expected: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY) 
     """"authentication level ... SHOULD be RPC_C_AUTHN_LEVEL_PKT_PRIVACY" ([MS-WCCE] 2.1):
     the level of the binds and of every request/response on WCCE connections."""
     conns = wcce_connections(t)
-    subjects = [p for p in t.pdus if p.conn in conns
-                and p.ptype in _CALLS + (PType.BIND, PType.ALTER_CONTEXT)]
-    bad = [p.index for p in subjects
-           if (p.sec_trailer.auth_level if p.sec_trailer else RPC_C_AUTHN_LEVEL.NONE) != expected]
-    levels = sorted({(p.sec_trailer.auth_level if p.sec_trailer else 1) for p in subjects})
+    # An alter_context without a sec_trailer only adds a presentation context to the
+    # security context in force ([MS-RPCE] 3.3.2.4.1.3): it has no level of its own.
+    subjects = [p for p in t.pdus if p.conn in conns and (
+        p.ptype in _CALLS + (PType.BIND,) or (p.ptype == PType.ALTER_CONTEXT and p.sec_trailer))]
+    # Calls at CONNECT carry no sec_trailer; without a security context they are at NONE.
+    connect = {s.conn for s in t.security if s.auth_level == RPC_C_AUTHN_LEVEL.CONNECT}
+
+    def level_of(p) -> int:
+        if p.sec_trailer:
+            return p.sec_trailer.auth_level
+        return RPC_C_AUTHN_LEVEL.CONNECT if p.conn in connect else RPC_C_AUTHN_LEVEL.NONE
+
+    bad = [p.index for p in subjects if level_of(p) != expected]
+    levels = sorted({int(level_of(p)) for p in subjects})
     return _result("auth-level", [f"auth_level {expected} on every PDU"], bad,
                    subjects=len(subjects), actual_ok=f"auth_level {expected} on {len(subjects)} PDUs",
                    actual_bad=f"auth_level {', '.join(map(str, levels))} seen")
@@ -297,10 +312,21 @@ def even_legs(t: Transcript) -> CheckResult:
 # -- activation and ORPC framing ([MS-DCOM]) ---------------------------------------------------
 
 
+def _unreadable(pdus) -> list[int]:
+    """The last fragments of sealed calls whose stub could not be read (no keys)."""
+    return [p.index for p in pdus if p.protected and p.verified is None and p.decoded is None
+            and p.pfc_flags & PfcFlag.LAST_FRAG]
+
+
 def _activations(t: Transcript):
     return [(p, requested_class(p.decoded.packet)) for p in t.of_type(PType.REQUEST)
             if p.decoded is not None and p.decoded.name == "RemoteCreateInstance_Request"
             and p.decoded.packet is not None]
+
+
+def _sealed_activations(t: Transcript) -> list[int]:
+    return _unreadable(p for p in t.of_type(PType.REQUEST) if p.interface == IID_IREMOTE_SCM_ACTIVATOR
+                       and p.opnum == _REMOTE_CREATE_INSTANCE)
 
 
 def activation_clsid(t: Transcript, *, expected=wcce.CLSID_CCERTREQUESTD) -> CheckResult:
@@ -309,7 +335,8 @@ def activation_clsid(t: Transcript, *, expected=wcce.CLSID_CCERTREQUESTD) -> Che
     bad = [p.index for p, cls in found if cls is None or cls[0] != expected]
     seen = sorted({str(cls[0]) if cls else "undecodable" for _, cls in found})
     return _result("activation-clsid", [f"InstantiationInfoData.classId {expected}"],
-                   bad, subjects=len(found), actual_ok=f"{expected}", actual_bad=", ".join(seen))
+                   bad, subjects=len(found), actual_ok=f"{expected}", actual_bad=", ".join(seen),
+                   unreadable=_sealed_activations(t))
 
 
 def activation_iids(t: Transcript) -> CheckResult:
@@ -319,7 +346,8 @@ def activation_iids(t: Transcript) -> CheckResult:
            if cls is None or not cls[1] or not set(cls[1]) <= WCCE_INTERFACES]
     seen = sorted({interface_name(i) for _, cls in found if cls for i in cls[1]})
     return _result("activation-iids", ["pIID within {ICertRequestD, ICertRequestD2}"],
-                   bad, subjects=len(found), actual_ok=", ".join(seen), actual_bad=", ".join(seen))
+                   bad, subjects=len(found), actual_ok=", ".join(seen), actual_bad=", ".join(seen),
+                   unreadable=_sealed_activations(t))
 
 
 def _interface_binds(t: Transcript, interface) -> list:
@@ -403,7 +431,8 @@ def orpc_object_uuid(t: Transcript) -> CheckResult:
 def orpcthis(t: Transcript, *, server_minor: int = 7) -> CheckResult:
     """ORPCTHIS: version 5.x not above the server's, flags 0, reserved1 0, a causality
     ID ([MS-DCOM] 2.2.13.3, 3.2.4.2)."""
-    calls = [p for p in _orpc_requests(t) if p.decoded is not None and p.decoded.orpc is not None]
+    orpcs = _orpc_requests(t)
+    calls = [p for p in orpcs if p.decoded is not None and p.decoded.orpc is not None]
     bad, seen = [], set()
     for p in calls:
         head = p.decoded.orpc
@@ -422,7 +451,7 @@ def orpcthis(t: Transcript, *, server_minor: int = 7) -> CheckResult:
             seen.update(problems)
     return _result("orpcthis", [f"version 5.<={server_minor}, flags 0, cid set"], bad,
                    subjects=len(calls), actual_ok=f"{len(calls)} ORPCTHIS well formed",
-                   actual_bad=", ".join(sorted(seen)))
+                   actual_bad=", ".join(sorted(seen)), unreadable=_unreadable(orpcs))
 
 
 def request_returns_zero(t: Transcript) -> CheckResult:
@@ -430,9 +459,11 @@ def request_returns_zero(t: Transcript) -> CheckResult:
     responses = [p for p in t.of_type(PType.RESPONSE) if p.decoded is not None and p.decoded.ok
                  and p.decoded.name in ("Request_Response", "Request2_Response")]
     bad = [p.index for p in responses if int(p.decoded.packet.status) != 0]
+    sealed = _unreadable(p for p in t.of_type(PType.RESPONSE) if p.interface in WCCE_INTERFACES
+                         and p.opnum in (wcce.Opnum.REQUEST, wcce.Opnum.REQUEST2))
     return _result("request-returns-zero", ["return value 0"], bad,
                    subjects=len(responses), actual_ok="0", actual_bad=", ".join(
-                       f"0x{int(t.pdus[i].decoded.packet.status):08x}" for i in bad[:3]))
+                       f"0x{int(t.pdus[i].decoded.packet.status):08x}" for i in bad[:3]), unreadable=sealed)
 
 
 # -- registry -------------------------------------------------------------------------------

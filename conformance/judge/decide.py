@@ -2,7 +2,8 @@
 case's expected alternatives, "the connection must drop (or stay)", and the wire checks.
 
 The verdict is the worst of them, N/A and INFO checks aside: a broken MUST is FAIL, a
-broken SHOULD WARN (the case's level is its strongest requirement's).
+broken SHOULD WARN, another outcome under a MAY INFO (the case's level is its strongest
+requirement's); a check that could not decide makes the case INCONCLUSIVE, and says why.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from conformance.model.cases import Case
 from conformance.model.results import CheckResult
 from conformance.model.verdicts import Level, Verdict, worst
 
-__all__ = ["Decision", "decide"]
+__all__ = ["Decision", "decide", "EXPLAINED"]
+
+#: Check verdicts whose ``actual`` goes into the case's reason.
+EXPLAINED = frozenset({Verdict.FAIL, Verdict.WARN, Verdict.ERROR, Verdict.INCONCLUSIVE})
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,10 +33,9 @@ def decide(case: Case, level: Level, observed: str, connection_dropped: bool | N
            checks: Sequence[CheckResult]) -> Decision:
     reasons, verdicts = [], []
     matched = observed in case.expect
-    if matched:
-        verdicts.append(Verdict.PASS)
-    else:
-        verdicts.append(level.violation)
+    outcome = Verdict.PASS if matched else level.violation  # FAIL, WARN, or INFO under a MAY
+    verdicts.append(outcome)
+    if not matched:
         reasons.append(f"observed {observed!r}, expected one of {list(case.expect)}")
     connection_matched = None
     if case.connection_drops is not None and connection_dropped is not None:
@@ -41,8 +44,12 @@ def decide(case: Case, level: Level, observed: str, connection_dropped: bool | N
         verdicts.append(level.violation)
         reasons.append("the connection " + ("stayed open" if case.connection_drops else "was dropped"))
     for result in checks:
-        verdicts.append(result.verdict)
-        if result.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR):
+        if result.verdict not in (Verdict.NA, Verdict.INFO):  # recorded, not judged
+            verdicts.append(result.verdict)
+        if result.verdict in EXPLAINED:
             reasons.append(f"{result.check} ({result.requirement}): {result.actual}")
-    return Decision(verdict=worst(v for v in verdicts if v not in (Verdict.NA, Verdict.INFO)),
-                    reason="; ".join(reasons), outcome_matched=matched, connection_matched=connection_matched)
+    verdict = worst(verdicts)
+    if verdict is Verdict.PASS and outcome is Verdict.INFO:
+        verdict = Verdict.INFO  # a MAY's other outcome is worth telling, not a pass
+    return Decision(verdict=verdict, reason="; ".join(reasons), outcome_matched=matched,
+                    connection_matched=connection_matched)

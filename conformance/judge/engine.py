@@ -18,6 +18,8 @@ import traceback
 import uuid
 from collections.abc import Mapping
 
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
+
 from conformance.capture.pcap import write_pcapng
 from conformance.capture.tap import Tap
 from conformance.client import methods
@@ -127,7 +129,7 @@ class Engine:
                               reason=traceback.format_exc(limit=6), seconds=time.monotonic() - start)
         transcript = tap.transcript(self.identities, service_keys=self.service_keys)
         context = CheckContext(
-            side=case.side, impersonation=settings.impersonation, expected_level=6,
+            side=case.side, impersonation=settings.impersonation,
             exporter_spn=self._exporter_spn,
             plaintexts=tuple(p for p in (
                 (self.ca_name(case) or "").encode("utf-16-le"),
@@ -149,7 +151,7 @@ class Engine:
 
     def _activate(self, case: Case, settings: ClientSettings, session: WcceSession) -> str | None:
         """Activate (or reuse a shared activation); None on success, else the outcome."""
-        key = (settings.provider, settings.impersonation, settings.activation_level, settings.level >= 5,
+        key = (settings.provider, settings.impersonation, settings.activation_level, settings.level >= RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
                settings.clsid, settings.iids, settings.server_alive2)
         if not case.params.fresh_activation and key in self._activations:
             session.activation = self._activations[key]

@@ -85,5 +85,14 @@ def parse_expectation(raw: object) -> tuple[str, ...]:
     for value in values:
         if not isinstance(value, str) or not EXPECTABLE.match(value.strip().lower()):
             raise ValueError(f"expected outcome {value!r} is not a known form")
-        normalized.append(value.strip().lower())
+        normalized.append(_canonical(value.strip().lower()))
     return tuple(normalized)
+
+
+def _canonical(text: str) -> str:
+    """A disposition the way the judge writes it (``disposition 0x00000005`` is ``disposition 5``,
+    ``disposition 300`` is ``disposition 0x0000012c``), so an expected form can be observed."""
+    prefix, _, rest = text.rpartition("disposition ")
+    if not _ or " " in rest:
+        return text
+    return prefix + disposition(int(rest, 0))
