@@ -11,7 +11,7 @@ from conformance.client import methods
 from conformance.client.settings import Provider
 from conformance.wire.gss import nt_hash
 from conformance.judge import checks
-from conformance.model.verdicts import Level, Verdict
+from conformance.model.verdicts import Verdict
 from conformance.wire.framing import CommonHeader
 from conformance.wire.passive import NtlmFlag
 from conformance.wire.protection import SecTrailer
@@ -85,8 +85,7 @@ def test_auth_level_warns_on_a_level_5_request(recorded):
     request = first(recorded, PType.REQUEST, wcce=True)
     t = rebuilt(recorded, request.index,
                 lambda raw: patched(raw, trailer_offset(raw) + 1, b"\x05"))
-    assert checks.auth_level(t).verdict is Verdict.WARN  # a SHOULD
-    assert checks.auth_level(t, level=Level.MUST).verdict is Verdict.FAIL
+    assert checks.auth_level(t).verdict is Verdict.WARN  # WCCE-T-07 is a SHOULD (the catalogue says)
 
 
 def test_confidentiality_fails_when_a_sealed_pdu_carries_plaintext(recorded):
