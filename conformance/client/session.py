@@ -18,13 +18,11 @@ from conformance.wire import wcce
 from conformance.wire.dcom import (
     IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2,
     IREMUNKNOWN2_OPNUMS,
-    IREMUNKNOWN_OPNUMS, ObjectExporterOpnum, TowerId, parse_network_address,
+    IREMUNKNOWN_OPNUMS, ObjectExporterOpnum, RemoteActivatorOpnum, TowerId, parse_network_address,
 )
 from conformance.wire.rpc import PType
 
 __all__ = ["WcceSession", "CallResult"]
-
-_OPNUM_REMOTE_CREATE_INSTANCE = 4
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,7 +124,7 @@ class WcceSession:
             request = activation_request(clsid=self.clsid, iids=list(self.iids),
                                          server_name=self.host,
                                          default_level=self.security.level)
-            outcome, stub = scm.call(IID_IREMOTE_SCM_ACTIVATOR, _OPNUM_REMOTE_CREATE_INSTANCE,
+            outcome, stub = scm.call(IID_IREMOTE_SCM_ACTIVATOR, RemoteActivatorOpnum.REMOTE_CREATE_INSTANCE,
                                      bytes(request))
         if stub is None:
             return outcome, None

@@ -41,21 +41,20 @@ def serve_command(args) -> int:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(message)s", stream=sys.stderr)
+    mutant = None
     if args.mutant:
         from conformance.refca.config import ConfigError
         from conformance.mutation.server import MUTANTS
 
         if args.mutant not in MUTANTS:  # before anything is created or started
             raise ConfigError(f"unknown mutant {args.mutant!r}; see wcce-conformance mutants --list")
+        mutant = MUTANTS[args.mutant]
     config = _load(args)
     if not config.users:
         print("wcce-conformance: warning: no users configured; nobody can authenticate "
               "(use --user NAME:PASSWORD)", file=sys.stderr)
-    ca = ReferenceCA(config)
-    if args.mutant:
-        from conformance.mutation.server import apply_mutant
-
-        mutant = apply_mutant(ca, args.mutant)
+    ca = ReferenceCA(config, behaviour=mutant.behaviour() if mutant else None)
+    if mutant:
         print(f"wcce-conformance: warning: this CA is the MUTANT {mutant.name}: it breaks {mutant.requirement} "
               f"({mutant.description})", file=sys.stderr)
     ca.start()

@@ -103,8 +103,8 @@ class WcceRun:
                 from conformance.targets.kdc import KdcError
 
                 try:
-                    target, ca = self._stack.enter_context(
-                        embedded_target(mutant=MUTANTS[opt.mutant] if opt.mutant else None))
+                    target, ca = self._stack.enter_context(embedded_target(
+                        behaviour=MUTANTS[opt.mutant].behaviour() if opt.mutant else None, label=opt.mutant))
                 except (OSError, KdcError) as exc:  # PortInUse, unwritable temp dir, KDC: say it once
                     self._start_error = f"the embedded reference CA did not start: {exc}"
                     raise TargetStartError(self._start_error) from None

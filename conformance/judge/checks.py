@@ -21,6 +21,7 @@ from conformance.wire import wcce
 from conformance.wire.activation import requested_class
 from conformance.wire.dcom import (
     IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, ObjectExporterOpnum,
+    RemoteActivatorOpnum,
 )
 from conformance.wire.framing import CommonHeader
 from conformance.wire.kerberos import GssFlag
@@ -40,7 +41,6 @@ __all__ = ["CheckContext", "CHECKS", "run_check", "wcce_connections", "WCCE_INTE
 WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
 _CALLS = (PType.REQUEST, PType.RESPONSE)
 _AUTH_PDUS = (PType.BIND, PType.ALTER_CONTEXT, PType.AUTH3)
-_REMOTE_CREATE_INSTANCE = 4  # IRemoteSCMActivator ([MS-DCOM] 3.1.2.5.2.3)
 _RESOLVER_CALLS = (ObjectExporterOpnum.RESOLVE_OXID, ObjectExporterOpnum.SIMPLE_PING,
                    ObjectExporterOpnum.COMPLEX_PING, ObjectExporterOpnum.RESOLVE_OXID2)
 
@@ -326,7 +326,7 @@ def _activations(t: Transcript):
 
 def _sealed_activations(t: Transcript) -> list[int]:
     return _unreadable(p for p in t.of_type(PType.REQUEST) if p.interface == IID_IREMOTE_SCM_ACTIVATOR
-                       and p.opnum == _REMOTE_CREATE_INSTANCE)
+                       and p.opnum == RemoteActivatorOpnum.REMOTE_CREATE_INSTANCE)
 
 
 def activation_clsid(t: Transcript, *, expected=wcce.CLSID_CCERTREQUESTD) -> CheckResult:

@@ -63,7 +63,7 @@ class Row:
 
 def run_server_mutant(name: str | None, cases: list[Case], catalogue: Mapping[str, Requirement],
                       progress: Callable[[str], None] | None = None) -> list[tuple[Case, CaseResult]]:
-    with embedded_target(mutant=MUTANTS[name] if name else None) as (target, ca):
+    with embedded_target(behaviour=MUTANTS[name].behaviour() if name else None, label=name) as (target, ca):
         engine = Engine(target, catalogue, service_keys=ca.service_keys)
         results = []
         for case in cases:
@@ -105,7 +105,7 @@ def run_client_scenario(target, overrides: Mapping[str, object], catalogue,
     finally:
         session.close()
     transcript = tap.transcript({target.user: nt_hash(target.password)}, service_keys=service_keys)
-    context = CheckContext(impersonation=3, expected_level=6, exporter_spn=exporter_spn, plaintexts=(
+    context = CheckContext(exporter_spn=exporter_spn, plaintexts=(  # IMPERSONATE, PKT_PRIVACY expected
         target.ca_name.encode("utf-16-le"), csr))
     names = sorted({c for r in catalogue.values() if r.binds in ("client", "both") for c in r.checks})
     return {name: run_check(name, transcript, context) for name in names}

@@ -2,6 +2,8 @@
 
 ``ReferenceCA(config).start()`` listens on the activation port (OXID resolver and
 SCM) and on the object exporter's port, and serves until ``stop()``.
+``ReferenceCA(config, behaviour=...)`` serves with other declared behaviour (a server
+mutant's): each component gets its part of the :class:`CABehaviour` value here.
 """
 
 from __future__ import annotations
@@ -9,19 +11,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from scapy.layers.ntlm import NTLMSSP
+from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL
 from scapy.layers.spnego import SPNEGOSSP
 
+from conformance.refca.behaviour import CABehaviour
 from conformance.refca.config import CAConfig
 from conformance.refca.dcom.exporter import ObjectExporter
 from conformance.refca.dcom.objects import ObjectTable
 from conformance.refca.dcom.scm import ScmServices
 from conformance.refca.issuer import CertificateAuthority
 from conformance.refca.listener import Listener
-from conformance.refca.rpc.association import Association, AssociationPolicy
+from conformance.refca.rpc.association import Association
 from conformance.refca.rpc.calls import AssocGroups, Call, ConnectionInfo
 from conformance.refca.rpc.dispatch import InterfaceDispatcher
 from conformance.refca.rpc.kerberos import KeytabKerberosSSP
+from conformance.refca.rpc.ntlm import NtlmAcceptor
 from conformance.refca.service import WcceService
 from conformance.refca.store import RequestStore
 from conformance.refca.templates import load_templates
@@ -31,10 +35,6 @@ from conformance.wire.kerberos import ServiceKeys
 __all__ = ["ReferenceCA", "event_logger"]
 
 log = logging.getLogger("conformance.refca")
-
-RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
-RPC_C_AUTHN_WINNT = 0x0A
-RPC_C_AUTHN_GSS_KERBEROS = 0x10
 
 
 def event_logger(prefix: str) -> Callable[..., None]:
@@ -46,8 +46,9 @@ def event_logger(prefix: str) -> Callable[..., None]:
 
 
 class ReferenceCA:
-    def __init__(self, config: CAConfig) -> None:
+    def __init__(self, config: CAConfig, behaviour: CABehaviour | None = None) -> None:
         self.config = config
+        self.behaviour = behaviour or CABehaviour()
         self.service_keys = (ServiceKeys.from_keytab(config.kerberos_keytab) if config.kerberos_keytab
                              else ServiceKeys(keys={}))
         self.templates = load_templates(config.templates_file)
@@ -57,43 +58,47 @@ class ReferenceCA:
         self.objects = ObjectTable()
         self.groups = AssocGroups()
         self.service = WcceService(config=config, ca=self.ca, store=self.store,
-                                   templates=self.templates, log=event_logger("wcce"))
+                                   templates=self.templates, behaviour=self.behaviour.service,
+                                   log=event_logger("wcce"))
         policy = config.policy
         # The hint is the level the exporter wants: privacy when the CA enforces it.
-        authn_hint = 6 if policy.enforce_privacy else max(policy.exporter_min_level, 5)
+        authn_hint = (RPC_C_AUTHN_LEVEL.PKT_PRIVACY if policy.enforce_privacy
+                      else max(policy.exporter_min_level, RPC_C_AUTHN_LEVEL.PKT_INTEGRITY))
         self.exporter = ObjectExporter(objects=self.objects, wcce_handlers=self.service.handlers(),
                                        min_level=policy.exporter_min_level,
                                        bindings=self._exporter_bindings,
+                                       behaviour=self.behaviour.exporter,
                                        log=event_logger("exporter"))
         self.scm = ScmServices(objects=self.objects, exporter_bindings=self._exporter_bindings,
                                activation_min_level=policy.activation_min_level,
                                authn_hint=authn_hint,
                                server_names=(config.computer, config.dns_name),
+                               behaviour=self.behaviour.scm,
                                log=event_logger("scm"))
         self.activation_dispatcher = InterfaceDispatcher(self.scm.interfaces())
-        self.association_policy = AssociationPolicy()
-        self.association_class = Association  # refca.mutants may substitute a subclass
+        self.association_policy = self.behaviour.association
         self.recorder = None  # a capture.tap.Tap: every byte of every connection (probe-client)
         self._activation: Listener | None = None
         self._exporter: Listener | None = None
 
     # -- security providers -------------------------------------------------------------
 
-    def _ntlm(self) -> NTLMSSP:
-        return NTLMSSP(IDENTITIES=dict(self.config.users), DOMAIN_NB_NAME=self.config.domain,
-                       DOMAIN_FQDN=self.config.dns_domain, COMPUTER_NB_NAME=self.config.computer)
+    def _ntlm(self) -> NtlmAcceptor:
+        return NtlmAcceptor(behaviour=self.behaviour.ntlm, IDENTITIES=dict(self.config.users),
+                            DOMAIN_NB_NAME=self.config.domain, DOMAIN_FQDN=self.config.dns_domain,
+                            COMPUTER_NB_NAME=self.config.computer)
 
     def _kerberos(self) -> KeytabKerberosSSP:
         return KeytabKerberosSSP(self.service_keys)
 
     def acceptors(self) -> dict[int, Callable]:
         if not self.service_keys:
-            return {RPC_C_AUTHN_GSS_NEGOTIATE: lambda: SPNEGOSSP([self._ntlm()]),
-                    RPC_C_AUTHN_WINNT: self._ntlm}
+            return {RPC_C_AUTHN.GSS_NEGOTIATE: lambda: SPNEGOSSP([self._ntlm()]),
+                    RPC_C_AUTHN.WINNT: self._ntlm}
         return {
-            RPC_C_AUTHN_GSS_NEGOTIATE: lambda: SPNEGOSSP([self._kerberos(), self._ntlm()]),
-            RPC_C_AUTHN_WINNT: self._ntlm,
-            RPC_C_AUTHN_GSS_KERBEROS: self._kerberos,
+            RPC_C_AUTHN.GSS_NEGOTIATE: lambda: SPNEGOSSP([self._kerberos(), self._ntlm()]),
+            RPC_C_AUTHN.WINNT: self._ntlm,
+            RPC_C_AUTHN.GSS_KERBEROS: self._kerberos,
         }
 
     # -- bindings -------------------------------------------------------------------------
@@ -112,7 +117,7 @@ class ReferenceCA:
         )
 
     def _principal_for(self, authn_svc: int) -> str:
-        if self.service_keys and authn_svc in (RPC_C_AUTHN_GSS_NEGOTIATE, RPC_C_AUTHN_GSS_KERBEROS):
+        if self.service_keys and authn_svc in (RPC_C_AUTHN.GSS_NEGOTIATE, RPC_C_AUTHN.GSS_KERBEROS):
             return self.config.orpc_principal
         return ""
 
@@ -128,8 +133,7 @@ class ReferenceCA:
         acceptors = self.acceptors()
 
         def make(connection: ConnectionInfo) -> Association:
-            return self.association_class(dispatcher=dispatcher, acceptors=acceptors,
-                               connection=connection,
+            return Association(dispatcher=dispatcher, acceptors=acceptors, connection=connection,
                                groups=self.groups, policy=self.association_policy,
                                log=event_logger(f"{name} {connection.peer_host}:{connection.peer_port}"))
         return make

@@ -152,7 +152,7 @@ _SECTION_KEYS = {
 
 
 def _level(section: str, key: str, value: Any) -> int:
-    if isinstance(value, int) and 1 <= value <= 6:
+    if isinstance(value, int) and RPC_C_AUTHN_LEVEL.NONE <= value <= RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
         return value
     if isinstance(value, str) and value.upper() in RPC_C_AUTHN_LEVEL.__members__:
         return int(RPC_C_AUTHN_LEVEL[value.upper()])

@@ -78,11 +78,6 @@ class Listener:
         if self._thread.ident is not None:
             self._thread.join(timeout=5)
 
-    @property
-    def connection_count(self) -> int:
-        with self._lock:
-            return len(self._connections)
-
     def _accept_loop(self) -> None:
         while not self._stopping.is_set():
             try:

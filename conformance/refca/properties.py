@@ -24,6 +24,11 @@ CA_DISP_VALID = 3
 FILE_VERSION = "10.0:26100.1"
 PRODUCT_VERSION = "10.0:26100.1"
 POLICY_DESCRIPTION = "wcce-conformance reference CA policy module"
+#: CATRANSPROP.propFlags bit of a property that takes PropIndex (PROPFLAGS_INDEXED, [MS-WCCE] 2.2.2.3).
+PROPFLAGS_INDEXED = 0x0001
+#: An indexed GetCACert selector: the tag in the high 16 bits, the index in the low 16.
+_SELECTOR_TAG_MASK = 0xFFFF0000
+_SELECTOR_INDEX_MASK = 0x0000FFFF
 
 
 class PropertyError(ValueError):
@@ -130,7 +135,7 @@ def property_value(facts: CAFacts, prop_id: int, index: int, prop_type: int) -> 
 def property_info() -> tuple[int, bytes]:
     """GetCAPropertyInfo: (count, CATRANSPROP array followed by the display names)."""
     entries = sorted(PROPERTIES.items())
-    table_len = 12 * len(entries)
+    table_len = len(bytes(CATRANSPROP())) * len(entries)
     names, offsets = b"", []
     for _, prop in entries:
         offsets.append(table_len + len(names))
@@ -138,7 +143,7 @@ def property_info() -> tuple[int, bytes]:
         names += encoded + b"\0" * (-len(encoded) % 4)  # names are DWORD-aligned
     table = b"".join(
         bytes(CATRANSPROP(lPropID=prop_id, propType=prop.prop_type, obwszDisplayName=offset,
-                          propFlags=0x0001 if prop.indexed else 0))
+                          propFlags=PROPFLAGS_INDEXED if prop.indexed else 0))
         for (prop_id, prop), offset in zip(entries, offsets)
     )
     return len(entries), table + names
@@ -172,7 +177,7 @@ def ca_cert_value(facts: CAFacts, fchain: int) -> bytes:
     if fchain in _SELECTORS:
         prop_id, prop_type = _SELECTORS[fchain]
         return property_value(facts, prop_id, 0, prop_type)
-    tag, index = fchain & 0xFFFF0000, fchain & 0xFFFF
+    tag, index = fchain & _SELECTOR_TAG_MASK, fchain & _SELECTOR_INDEX_MASK
     if tag in _INDEXED_SELECTORS:
         prop_id, prop_type = _INDEXED_SELECTORS[tag]
         return property_value(facts, prop_id, index, prop_type)

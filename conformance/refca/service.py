@@ -12,6 +12,7 @@ method itself.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable
 
 from cryptography import x509
@@ -34,7 +35,7 @@ from conformance.wire.wcce import (
     CAINFO, Disposition, HResult, InterfaceFlag, Opnum, RequestFlag, blob, blob_bytes, utf16z,
 )
 
-__all__ = ["WcceService", "Outcome"]
+__all__ = ["WcceBehaviour", "RequestErrorCarrier", "UnpublishedTemplate", "WcceService", "Outcome"]
 
 LogFn = Callable[..., None]
 
@@ -42,6 +43,44 @@ LogFn = Callable[..., None]
 MSG_ISSUED = "Issued"
 MSG_PENDING = "Taken Under Submission"
 MSG_DENIED = "Denied by Policy Module"
+#: The template an UnpublishedTemplate.ISSUE_AS_USER request is issued under.
+_FALLBACK_TEMPLATE = "user"
+
+
+class RequestErrorCarrier(enum.Enum):
+    """Where Request/Request2 put an error that refuses the call."""
+
+    DISPOSITION = "disposition"  # "The server MUST return errors through the pdwDisposition parameter"
+    HRESULT = "hresult"  # the method's return value
+
+
+class UnpublishedTemplate(enum.Enum):
+    """What a request for a template the CA does not publish gets."""
+
+    REFUSE = "refuse"  # CERTSRV_E_UNSUPPORTED_CERT_TYPE ([MS-WCCE] 3.2.1.4.2.1.4)
+    ISSUE_AS_USER = "issue-as-user"  # a certificate of the User template
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class WcceBehaviour:
+    """ICertRequestD/D2's declared behaviour; defaults are the reference (Windows) rules.
+
+    A server mutant (conformance.mutation.server) replaces one field.
+    """
+
+    #: With IF_ENFORCEENCRYPTICERTREQUEST the CA "MUST refuse" calls below
+    #: RPC_C_AUTHN_LEVEL_PKT_PRIVACY ([MS-WCCE] 2.1).
+    honour_enforce_encrypt: bool = True
+    #: pwszAuthority must name this CA, else E_INVALIDARG ([MS-WCCE] 3.1.1.4.2, 3.2.1.4.2.1.1).
+    check_ca_name: bool = True
+    #: Request/Request2 "MUST return zero ... errors through the pdwDisposition
+    #: parameter" ([MS-WCCE] 3.2.1.4.2.1).
+    request_errors: RequestErrorCarrier = RequestErrorCarrier.DISPOSITION
+    #: A template the CA does not publish is refused ([MS-WCCE] 3.2.1.4.2.1.4).
+    unpublished_template: UnpublishedTemplate = UnpublishedTemplate.REFUSE
+    #: A template that needs CA manager approval takes the request under submission
+    #: (disposition 5, [MS-WCCE] 3.1.1.4.3.7, 3.2.1.4.2.1.3).
+    pend_approval_templates: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +108,9 @@ class _Refused(Exception):
 
 class WcceService:
     def __init__(self, *, config: CAConfig, ca: CertificateAuthority, store: RequestStore,
-                 templates: dict[str, Template], log: LogFn | None = None) -> None:
+                 templates: dict[str, Template], behaviour: WcceBehaviour | None = None,
+                 log: LogFn | None = None) -> None:
+        self.behaviour = behaviour or WcceBehaviour()
         self.config = config
         self.ca = ca
         self.store = store
@@ -110,7 +151,8 @@ class WcceService:
         # [MS-WCCE] 2.1: with IF_ENFORCEENCRYPTICERTREQUEST the CA "MUST refuse to
         # establish a connection with the client by returning a nonzero error" unless
         # the call is at RPC_C_AUTHN_LEVEL_PKT_PRIVACY.
-        if policy.enforce_privacy and call.auth.auth_level < RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
+        if (self.behaviour.honour_enforce_encrypt and policy.enforce_privacy
+                and call.auth.auth_level < RPC_C_AUTHN_LEVEL.PKT_PRIVACY):
             denial = policy.request_denial
             self._log("privacy_refused", opnum=call.opnum, auth_level=call.auth.auth_level,
                       form=denial.value)
@@ -123,7 +165,7 @@ class WcceService:
             raise _Refused(hresult=HResult.E_ACCESSDENIED)
 
     def _check_name(self, authority: str | None, *, empty_allowed: bool = False) -> None:
-        if not authority and empty_allowed:
+        if not self.behaviour.check_ca_name or (not authority and empty_allowed):
             return
         if not authority or authority.lower() not in self._names:
             raise _Refused(hresult=HResult.E_INVALIDARG)
@@ -144,9 +186,10 @@ class WcceService:
                          dns_domain=self.config.dns_domain)
 
     def _refusal(self, refused: _Refused, make_response, *, disposition_carrier: bool):
+        """A refused Request/Request2: a fault, or the error in pdwDisposition or the HRESULT."""
         if refused.fault is not None:
             return Fault(refused.fault)
-        if disposition_carrier:
+        if disposition_carrier and self.behaviour.request_errors is RequestErrorCarrier.DISPOSITION:
             return make_response(Outcome(disposition=refused.hresult, status=HResult.S_OK))
         return make_response(Outcome(status=refused.hresult))
 
@@ -205,7 +248,7 @@ class WcceService:
     def _submit(self, call: Call, flags: int, attributes: str, data: bytes) -> Outcome:
         pairs = parse_attributes(attributes)
         template_name = pairs.get("certificatetemplate")
-        template = self.templates.get(template_name.lower()) if template_name else None
+        template = self._published(template_name) if template_name else None
         requester = self._requester(call)
         request_type = flags & RequestFlag.FORMAT_MASK
 
@@ -221,7 +264,7 @@ class WcceService:
                 return self._failed(exc.hresult, str(exc))
             if template.policy is IssuePolicy.DENY:
                 return RequestStatus.DENIED, Disposition.DENIED, MSG_DENIED, None, None
-            if template.policy is IssuePolicy.PENDING:
+            if template.policy is IssuePolicy.PENDING and self.behaviour.pend_approval_templates:
                 return RequestStatus.PENDING, Disposition.UNDER_SUBMISSION, MSG_PENDING, None, None
             return self._issue(parsed.csr, template, requester)
 
@@ -234,7 +277,7 @@ class WcceService:
         def decide(row: StoredRequest):
             if not approve:
                 return RequestStatus.DENIED, Disposition.DENIED, "Denied by CA manager", None, None
-            template = self.templates.get((row.template or "").lower())
+            template = self._published(row.template or "")
             if template is None:
                 return self._failed(HResult.CERTSRV_E_UNSUPPORTED_CERT_TYPE, "template withdrawn")
             domain, _, user = row.requester.rpartition("\\")
@@ -244,6 +287,13 @@ class WcceService:
             return self._issue(parsed.csr, template, requester)
 
         return self.store.resolve(request_id, decide)
+
+    def _published(self, name: str) -> Template | None:
+        """The published template ``name`` (case-insensitive), or None."""
+        template = self.templates.get(name.lower())
+        if template is None and self.behaviour.unpublished_template is UnpublishedTemplate.ISSUE_AS_USER:
+            return self.templates.get(_FALLBACK_TEMPLATE)
+        return template
 
     def _issue(self, csr, template: Template, requester: Requester):
         try:

@@ -10,8 +10,11 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
+
 from conformance.targets.kdc import MitRealm, kdc_available
 from conformance.model.profile import Account, Claims, KerberosTarget, Target
+from conformance.refca.behaviour import CABehaviour
 from conformance.refca.ca import ReferenceCA
 from conformance.refca.config import load_config
 from conformance.wire.gss import nt_hash
@@ -36,7 +39,8 @@ def _loopback_candidates() -> Iterator[tuple[str, int]]:
 
 
 def _claims(policy, kerberos: bool) -> Claims:
-    return Claims(enforce_privacy=policy.enforce_privacy, hardened_activation=policy.activation_min_level >= 5,
+    return Claims(enforce_privacy=policy.enforce_privacy,
+                  hardened_activation=policy.activation_min_level >= RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
                   pending_template=True, kerberos=kerberos, second_identity=True,
                   security_context_multiplexing=bool(
                       AssociationPolicy().bind_time_features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING))
@@ -56,10 +60,11 @@ def lab_realm(users: dict[str, str]) -> MitRealm:
 
 
 @contextlib.contextmanager
-def embedded_target(*, mutant=None, state_dir: pathlib.Path | None = None
-                    ) -> Iterator[tuple[Target, ReferenceCA]]:
-    """Start the reference CA (optionally as ``mutant``, a :class:`conformance.mutation.server.Mutant`:
-    whoever names mutants resolves the name) and describe it as a Target."""
+def embedded_target(*, behaviour: CABehaviour | None = None, label: str | None = None,
+                    state_dir: pathlib.Path | None = None) -> Iterator[tuple[Target, ReferenceCA]]:
+    """Start the reference CA (with ``behaviour``, a server mutant's, when given: whoever names
+    mutants resolves the name) and describe it as a Target; ``label`` names the mutant in the
+    description ("embedded reference CA (mutant NAME)")."""
     password = secrets.token_urlsafe(18)  # in memory only
     second = Account(user=SECOND_USER, domain="", password=secrets.token_urlsafe(18))
     with contextlib.ExitStack() as stack:
@@ -74,9 +79,7 @@ def embedded_target(*, mutant=None, state_dir: pathlib.Path | None = None
                 config = load_config(None, host=host, port=port, state_dir=state,
                                      users={LAB_USER: nt_hash(password), second.user: nt_hash(second.password)},
                                      kerberos_keytab=realm.keytab if realm else None)
-                ca = ReferenceCA(config)
-                if mutant is not None:
-                    mutant.apply(ca)
+                ca = ReferenceCA(config, behaviour=behaviour)
                 ca.start()
                 break
             except PortInUse:
@@ -97,7 +100,7 @@ def embedded_target(*, mutant=None, state_dir: pathlib.Path | None = None
             templates={"issue": "User", "pending": "UserApproval"},
             claims=_claims(policy, realm is not None), kerberos=kerberos,
             second=dataclasses.replace(second, domain=ca.config.dns_domain),
-            description="embedded reference CA" + (f" (mutant {mutant.name})" if mutant else ""))
+            description="embedded reference CA" + (f" (mutant {label})" if label else ""))
         try:
             yield target, ca
         finally:

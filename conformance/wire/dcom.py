@@ -28,7 +28,7 @@ from scapy.packet import Packet
 from conformance.wire.hresult import HResult
 
 __all__ = [
-    "ObjectExporterOpnum",
+    "ObjectExporterOpnum", "RemoteActivatorOpnum",
     "IID_IUNKNOWN",
     "IID_IREMUNKNOWN",
     "IID_IREMUNKNOWN2",
@@ -69,6 +69,13 @@ class ObjectExporterOpnum(enum.IntEnum):
     SERVER_ALIVE = 3
     RESOLVE_OXID2 = 4
     SERVER_ALIVE2 = 5
+
+
+class RemoteActivatorOpnum(enum.IntEnum):
+    """IRemoteSCMActivator ([MS-DCOM] 3.1.2.5.2; opnums 0-2 are local and never on the wire)."""
+
+    REMOTE_GET_CLASS_OBJECT = 3
+    REMOTE_CREATE_INSTANCE = 4
 
 
 class TowerId(enum.IntEnum):

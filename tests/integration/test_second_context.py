@@ -87,7 +87,8 @@ def test_not_applicable_without_the_claim(embedded):
 
 @pytest.mark.parametrize("provider", ["spnego-ntlm", "ntlm"])
 def test_fails_against_the_mutant_that_judges_by_the_first_context(provider):
-    with embedded_target(mutant=MUTANTS["privacy-by-first-context"]) as (target, ca):
+    mutant = MUTANTS["privacy-by-first-context"]
+    with embedded_target(behaviour=mutant.behaviour(), label=mutant.name) as (target, ca):
         result = _run(target, ca, provider)
     assert result.verdict is Verdict.FAIL
     assert result.outcome_matched is False

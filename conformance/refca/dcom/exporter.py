@@ -8,6 +8,8 @@ exporter's minimum authentication level, ORPCTHIS.flags, the IPID.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import uuid
 from collections.abc import Callable, Mapping
 
@@ -24,7 +26,7 @@ from conformance.wire.dcom import (
 )
 from conformance.wire.rpc import FaultStatus
 
-__all__ = ["ObjectExporter", "guid_bytes", "guid_uuid"]
+__all__ = ["ExporterBehaviour", "UnknownIpid", "ObjectExporter", "guid_bytes", "guid_uuid", "signed_hresult"]
 
 LogFn = Callable[..., None]
 
@@ -43,9 +45,39 @@ _OPNUMS = {
 }
 
 
-def _signed(hresult: int) -> int:
+def signed_hresult(hresult: int) -> int:
     """HRESULT as the signed 32-bit value an NDR ``HRESULT``/``long`` field holds."""
     return hresult - (1 << 32) if hresult & 0x80000000 else hresult
+
+
+
+class UnknownIpid(enum.Enum):
+    """What an ORPC addressed to an IPID the exporter does not know gets."""
+
+    DISCONNECTED = "disconnected"  # RPC_E_DISCONNECTED ([MS-DCOM] 3.1.1.5.4)
+    ANY_OBJECT = "any-object"  # served by some object of the called interface
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ExporterBehaviour:
+    """The object exporter's declared behaviour; defaults are the reference (Windows) rules.
+
+    A server mutant (conformance.mutation.server) replaces one field.
+    """
+
+    #: "The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1).
+    interface_versions: frozenset[int] = frozenset({0})
+    #: ORPCTHIS.version: another major or a higher minor is RPC_E_VERSION_MISMATCH ([MS-DCOM] 1.7, 3.1.1.5.4).
+    check_com_version: bool = True
+    #: ORPCTHIS.flags other than 0 is RPC_E_INVALID_HEADER ([MS-DCOM] 3.1.1.5.4).
+    check_orpcthis_flags: bool = True
+    #: An object serves the identity that activated it (as Windows' access check would a CA's
+    #: requesters); another client's IPID gets E_ACCESSDENIED (DCOM-IPID-01).
+    check_owner: bool = True
+    #: An unknown IPID is RPC_E_DISCONNECTED ([MS-DCOM] 3.1.1.5.4).
+    unknown_ipid: UnknownIpid = UnknownIpid.DISCONNECTED
+    #: An opnum the interface lacks is nca_s_op_rng_error (C706 appendix N, [MS-RPCE] 3.3.1.5.7).
+    opnum_out_of_range_fault: FaultStatus = FaultStatus.NCA_S_OP_RNG_ERROR
 
 
 def guid_uuid(value: GUID) -> uuid.UUID:
@@ -59,18 +91,10 @@ def guid_bytes(value: uuid.UUID) -> GUID:
 class ObjectExporter:
     """Dispatcher for the exporter port (implements rpc.calls.Dispatcher)."""
 
-    # [MS-DCOM] 3.1.1.5.4 rules; refca/mutants.py switches one off at a time.
-    CHECK_VERSION = True
-    CHECK_FLAGS = True
-    UNKNOWN_IPID_IS_DISCONNECTED = True
-    # An object serves the identity that activated it (as Windows' access check would a
-    # CA's requesters); another client's IPID gets E_ACCESSDENIED (DCOM-IPID-01).
-    CHECK_OWNER = True
-    INTERFACE_VERSIONS = frozenset({0})
-
     def __init__(self, *, objects: ObjectTable, wcce_handlers: Mapping[int, Callable],
                  min_level: int, bindings: Callable[[Call], DualStringArray],
-                 log: LogFn | None = None) -> None:
+                 behaviour: ExporterBehaviour | None = None, log: LogFn | None = None) -> None:
+        self.behaviour = behaviour or ExporterBehaviour()
         self.objects = objects
         self._wcce = wcce_handlers
         self._min_level = min_level
@@ -79,7 +103,7 @@ class ObjectExporter:
 
     def supports_interface(self, if_uuid: uuid.UUID, if_version: int) -> bool:
         # "The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1)
-        return if_uuid in _OPNUMS and if_version in self.INTERFACE_VERSIONS
+        return if_uuid in _OPNUMS and if_version in self.behaviour.interface_versions
 
     def dispatch(self, call: Call) -> Reply | Fault:
         try:
@@ -88,7 +112,7 @@ class ObjectExporter:
         except Exception:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         major, minor = orpc.version.MajorVersion, orpc.version.MinorVersion
-        if self.CHECK_VERSION and (major != COM_VERSION[0] or minor > COM_VERSION[1]):
+        if self.behaviour.check_com_version and (major != COM_VERSION[0] or minor > COM_VERSION[1]):
             return Fault(HResult.RPC_E_VERSION_MISMATCH)
         if call.auth.auth_level < self._min_level:
             # "Windows returns E_ACCESSDENIED for IRemUnknown/IRemUnknown2 and
@@ -96,21 +120,21 @@ class ObjectExporter:
             if call.interface in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
                 return Fault(HResult.E_ACCESSDENIED)
             return Fault(FaultStatus.ACCESS_DENIED)
-        if self.CHECK_FLAGS and orpc.flags != 0:
+        if self.behaviour.check_orpcthis_flags and orpc.flags != 0:
             return Fault(HResult.RPC_E_INVALID_HEADER)
         target = self.objects.lookup(call.object_uuid) if call.object_uuid else None
-        if target is None and not self.UNKNOWN_IPID_IS_DISCONNECTED:
+        if target is None and self.behaviour.unknown_ipid is UnknownIpid.ANY_OBJECT:
             target = self.objects.any_interface(call.interface)
         if target is None:
             return Fault(HResult.RPC_E_DISCONNECTED)
-        if self.CHECK_OWNER and not self.objects.may_use(target.ipid, call.auth.user):
+        if self.behaviour.check_owner and not self.objects.may_use(target.ipid, call.auth.user):
             self._log("foreign_ipid", ipid=str(target.ipid), user=call.auth.user)
             return Fault(HResult.E_ACCESSDENIED)
         if call.interface != target.iid and call.interface not in _BASES.get(target.iid, ()):
             return Fault(FaultStatus.NCA_S_UNK_IF)
         op = _OPNUMS[call.interface].get(call.opnum)
         if op is None:
-            return Fault(FaultStatus.NCA_S_OP_RNG_ERROR)
+            return Fault(self.behaviour.opnum_out_of_range_fault)
         try:
             request = dissect_stub(op.request, args, little_endian=call.little_endian)
         except BadStubData:
@@ -128,16 +152,15 @@ class ObjectExporter:
     # -- IRemUnknown / IRemUnknown2 ([MS-DCOM] 3.1.1.5.6, 3.1.1.5.7) -----------------------
 
     def _rem_unknown(self, call: Call, request):
-        opnum = call.opnum
         user = call.auth.user
-        if opnum == 3:
+        if isinstance(request, ms_dcom.RemQueryInterface_Request):
             return self._rem_query_interface(request, user)
-        if opnum == 4:
-            results = [_signed(self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs))
+        if isinstance(request, ms_dcom.RemAddRef_Request):
+            results = [signed_hresult(self.objects.add_ref(guid_uuid(ref.ipid), int(ref.cPublicRefs))
                                if self._may_use(guid_uuid(ref.ipid), user) else HResult.E_ACCESSDENIED)
                        for ref in request.valueof("InterfaceRefs")]
             return ms_dcom.RemAddRef_Response(pResults=results, status=HResult.S_OK, ndr64=False)
-        if opnum == 5:
+        if isinstance(request, ms_dcom.RemRelease_Request):
             for ref in request.valueof("InterfaceRefs"):
                 if self._may_use(guid_uuid(ref.ipid), user):  # no releasing another client's object
                     self.objects.release(guid_uuid(ref.ipid), int(ref.cPublicRefs))
@@ -145,7 +168,7 @@ class ObjectExporter:
         return self._rem_query_interface2(call, request)
 
     def _may_use(self, ipid: uuid.UUID, user: str | None) -> bool:
-        return not self.CHECK_OWNER or self.objects.may_use(ipid, user)
+        return not self.behaviour.check_owner or self.objects.may_use(ipid, user)
 
     def _rem_query_interface(self, request, user: str | None):
         ripid = guid_uuid(request.ripid)
@@ -162,7 +185,7 @@ class ObjectExporter:
                 entry = self.objects.query_interface(ripid, iid, int(request.cRefs) or 1)
             if entry is None:
                 overall = HResult.E_NOINTERFACE
-                results.append(ms_dcom.REMQIRESULT(hResult=_signed(HResult.E_NOINTERFACE),
+                results.append(ms_dcom.REMQIRESULT(hResult=signed_hresult(HResult.E_NOINTERFACE),
                                                    std=ms_dcom.STDOBJREF(), ndr64=False))
                 continue
             results.append(ms_dcom.REMQIRESULT(
@@ -180,12 +203,12 @@ class ObjectExporter:
         count = len(request.valueof("iids"))
         if not self._may_use(ripid, call.auth.user):
             return ms_dcom.RemQueryInterface2_Response(
-                phr=[_signed(HResult.E_ACCESSDENIED)] * count, ppMIF=[None] * count,
+                phr=[signed_hresult(HResult.E_ACCESSDENIED)] * count, ppMIF=[None] * count,
                 status=HResult.E_ACCESSDENIED, ndr64=False)
         if self.objects.lookup(ripid) is None:
             # the [out, size_is(cIids)] arrays keep their size; every entry fails
             return ms_dcom.RemQueryInterface2_Response(
-                phr=[_signed(HResult.RPC_E_INVALID_OBJECT)] * count, ppMIF=[None] * count,
+                phr=[signed_hresult(HResult.RPC_E_INVALID_OBJECT)] * count, ppMIF=[None] * count,
                 status=HResult.RPC_E_INVALID_OBJECT, ndr64=False)
         hrs, mifs = [], []
         for iid_guid in request.valueof("iids"):
@@ -194,7 +217,7 @@ class ObjectExporter:
             if iid in _OPNUMS and iid not in (IID_IREMUNKNOWN, IID_IREMUNKNOWN2):
                 entry = self.objects.query_interface(ripid, iid, 1)
             if entry is None:
-                hrs.append(_signed(HResult.E_NOINTERFACE))
+                hrs.append(signed_hresult(HResult.E_NOINTERFACE))
                 mifs.append(None)
                 continue
             hrs.append(0)

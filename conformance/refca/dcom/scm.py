@@ -8,6 +8,7 @@ ScmReplyInfoData, in that order (impacket reads them by position).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from scapy.layers.msrpce.msdcom import (
@@ -17,7 +18,7 @@ from scapy.layers.msrpce.msdcom import (
 from scapy.layers.msrpce.raw import ms_dcom
 from scapy.layers.msrpce.raw.ms_dcom import COMVERSION, MInterfacePointer, ORPCTHAT
 
-from conformance.refca.dcom.exporter import guid_bytes, guid_uuid
+from conformance.refca.dcom.exporter import guid_bytes, guid_uuid, signed_hresult
 from conformance.refca.dcom.objects import ObjectTable
 from conformance.refca.rpc.calls import Call, Fault
 from conformance.refca.rpc.dispatch import InterfaceSpec
@@ -25,23 +26,38 @@ from conformance.wire import wcce
 from conformance.wire.activation import activation_objref
 from conformance.wire.dcom import (
     COM_VERSION, IID_IACTIVATION_PROPERTIES_OUT, IID_IOBJECT_EXPORTER,
-    IID_IREMOTE_SCM_ACTIVATOR, IID_IUNKNOWN, HResult, DualStringArray, StringBinding, TowerId,
-    objref_standard,
+    IID_IREMOTE_SCM_ACTIVATOR, IID_IUNKNOWN, HResult, DualStringArray, ObjectExporterOpnum, RemoteActivatorOpnum,
+    StringBinding,
+    TowerId, objref_standard,
 )
 from conformance.wire.rpc import FaultStatus
 
-__all__ = ["ScmServices"]
+__all__ = ["ScmBehaviour", "ScmServices"]
 
 LogFn = Callable[..., None]
 
+#: What the SCM can activate: the CA's CCertRequestD ([MS-WCCE] 1.9).
+_REGISTERED_CLASSES = frozenset({wcce.CLSID_CCERTREQUESTD})
 #: Interfaces an activation of CCertRequestD can return.
 _ACTIVATABLE = {wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2, IID_IUNKNOWN}
 #: Public references handed out with each activated interface.
 _REFS = 5
 
 
-def _signed(hresult: int) -> int:
-    return hresult - (1 << 32) if hresult & 0x80000000 else hresult
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ScmBehaviour:
+    """The SCM's declared behaviour; defaults are the reference (Windows) rules.
+
+    A server mutant (conformance.mutation.server) replaces one field.
+    """
+
+    #: Lowest auth level RemoteCreateInstance is served at, instead of the configured
+    #: ``policy.activation_min_level`` (None: that one; KB5004442 hardening makes it
+    #: PKT_INTEGRITY, [MS-DCOM] 3.2.4.1.1.1).
+    activation_min_level_override: int | None = None
+    #: Only the CA's CCertRequestD activates ([MS-WCCE] 1.9, 2.1); a CLSID the server does
+    #: not register is REGDB_E_CLASSNOTREG.
+    activate_unknown_classes: bool = False
 
 
 class ScmServices:
@@ -49,12 +65,13 @@ class ScmServices:
 
     def __init__(self, *, objects: ObjectTable, exporter_bindings: Callable[[Call], DualStringArray],
                  activation_min_level: int, authn_hint: int, server_names: tuple[str, ...] = (),
-                 log: LogFn | None = None) -> None:
+                 behaviour: ScmBehaviour | None = None, log: LogFn | None = None) -> None:
+        self.behaviour = behaviour or ScmBehaviour()
         self.objects = objects
         self._server_names = server_names
-        self.classes = frozenset({wcce.CLSID_CCERTREQUESTD})  # what the SCM can activate
         self._bindings = exporter_bindings
-        self._activation_min_level = activation_min_level
+        override = self.behaviour.activation_min_level_override
+        self.activation_min_level = activation_min_level if override is None else override
         self._authn_hint = authn_hint
         self._log = log or (lambda event, **fields: None)
 
@@ -62,12 +79,16 @@ class ScmServices:
         return [
             InterfaceSpec(name="IObjectExporter", uuid=IID_IOBJECT_EXPORTER, version=0,
                           opnums=ms_dcom.IOBJECTEXPORTER_OPNUMS, handlers={
-                              0: self.resolve_oxid, 1: self.simple_ping, 2: self.complex_ping,
-                              3: self.server_alive, 4: self.resolve_oxid2,
-                              5: self.server_alive2}),
+                              ObjectExporterOpnum.RESOLVE_OXID: self.resolve_oxid,
+                              ObjectExporterOpnum.SIMPLE_PING: self.simple_ping,
+                              ObjectExporterOpnum.COMPLEX_PING: self.complex_ping,
+                              ObjectExporterOpnum.SERVER_ALIVE: self.server_alive,
+                              ObjectExporterOpnum.RESOLVE_OXID2: self.resolve_oxid2,
+                              ObjectExporterOpnum.SERVER_ALIVE2: self.server_alive2}),
             InterfaceSpec(name="IRemoteSCMActivator", uuid=IID_IREMOTE_SCM_ACTIVATOR, version=0,
                           opnums=ms_dcom.IREMOTESCMACTIVATOR_OPNUMS, handlers={
-                              3: self.remote_get_class_object, 4: self.remote_create_instance}),
+                              RemoteActivatorOpnum.REMOTE_GET_CLASS_OBJECT: self.remote_get_class_object,
+                              RemoteActivatorOpnum.REMOTE_CREATE_INSTANCE: self.remote_create_instance}),
         ]
 
     # -- IObjectExporter -----------------------------------------------------------------
@@ -108,7 +129,7 @@ class ScmServices:
             return Fault(FaultStatus.ACCESS_DENIED)
         if int(req.pOxid) != self.objects.oxid:
             return None
-        if 7 not in [int(p) for p in req.valueof("arRequestedProtseqs") or []]:
+        if TowerId.NCACN_IP_TCP not in [int(p) for p in req.valueof("arRequestedProtseqs") or []]:
             return None
         return self._bindings(call).to_ndr()
 
@@ -164,11 +185,11 @@ class ScmServices:
 
     def remote_create_instance(self, call: Call, req):
         response = ms_dcom.RemoteCreateInstance_Response
-        if call.auth.auth_level < self._activation_min_level:
+        if call.auth.auth_level < self.activation_min_level:
             # KB5004442 hardening: "raise the activation authentication level at least
             # to RPC_C_AUTHN_LEVEL_PKT_INTEGRITY" (event 10036 on the server).
             self._log("activation_refused", auth_level=call.auth.auth_level,
-                      min_level=self._activation_min_level)
+                      min_level=self.activation_min_level)
             return Fault(FaultStatus.ACCESS_DENIED)
         # pUnkOuter "MUST be NULL and MUST be ignored by the recipient" (3.1.2.5.2.3.2)
         try:
@@ -184,7 +205,7 @@ class ScmServices:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         if inst is None or scm_req is None:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
-        if clsid not in self.classes:
+        if clsid not in _REGISTERED_CLASSES and not self.behaviour.activate_unknown_classes:
             self._log("activation_refused", clsid=str(clsid), why="class not registered")
             return self._activation_error(req, response, HResult.REGDB_E_CLASSNOTREG)
         if not iids:
@@ -196,7 +217,7 @@ class ScmServices:
         for iid in iids:
             entry = made.get(iid)
             if entry is None:
-                hresults.append(_signed(HResult.E_NOINTERFACE))
+                hresults.append(signed_hresult(HResult.E_NOINTERFACE))
                 pointers.append(None)  # "NULL where phresults is a failure"
                 continue
             hresults.append(0)

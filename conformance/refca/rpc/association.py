@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 Rule 1: every decision that depends on (association state, PDU type) lives in
-``TRANSITIONS``; a pair missing from the table takes ``DEFAULT_ACTION``.  A mutant
-that should behave differently changes an entry, not the code.
+``TRANSITIONS``; a pair missing from the table takes ``DEFAULT_ACTION``.  Every other
+behaviour a mutant may change is a field of :class:`AssociationPolicy`; a mutant
+replaces a field or a table entry, never a method.
 Rule 2: this module does not know any interface.  It asks the dispatcher whether
 an abstract syntax is served and hands it whole, verified, unsealed calls.
 
@@ -21,7 +22,7 @@ import struct
 import uuid
 from collections.abc import Callable, Mapping
 
-from scapy.layers.dcerpc import DceRpc5, DceRpc5AlterContext, DceRpc5Bind, RPC_C_AUTHN_LEVEL
+from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, DceRpc5, DceRpc5AlterContext, DceRpc5Bind
 
 from conformance.refca.rpc.calls import (
     AssocGroups, Call, CallAuth, ConnectionInfo, Dispatcher, Fault, Reply,
@@ -37,8 +38,8 @@ from conformance.wire.protection import SecTrailer, ProtectionError
 from conformance.wire.rpc import (NDR20, SEC_TRAILER_LEN, BindNakReason, BindTimeFeature, FaultStatus, PfcFlag,
                                   PType)
 
-__all__ = ["AssocState", "Action", "TRANSITIONS", "AssociationPolicy", "Association",
-           "DropConnection"]
+__all__ = ["AssocState", "Action", "TRANSITIONS", "ResponseAuthType", "SpnegoAuth3",
+           "HeaderSignEcho", "CallLevelSource", "AssociationPolicy", "Association", "DropConnection"]
 
 LogFn = Callable[..., None]
 
@@ -78,11 +79,13 @@ DEFAULT_ACTION = Action.DROP
 # Request header (C706 12.6.4.9): alloc_hint u32, p_cont_id u16, opnum u16, object.
 _OFF_ALLOC_HINT = 16
 _OFF_OBJECT = 24
+_OBJECT_UUID_LEN = 16  # the optional object field, present with PFC_OBJECT_UUID
 _REQUEST_HEADER_LEN = 24
 _RESPONSE_HEADER_LEN = 24
+#: The stub before a sec_trailer is padded to this multiple ([MS-RPCE] 2.2.2.11 auth_pad_length).
+_AUTH_PAD_ALIGN = 16
 #: MUST_RECV_FRAG_SIZE of C706 12.6.3.1: no smaller fragments can be negotiated.
 MIN_FRAG = 1432
-RPC_C_AUTHN_GSS_NEGOTIATE = 0x09
 
 
 class DropConnection(Exception):
@@ -92,9 +95,41 @@ class DropConnection(Exception):
         self.final = final or []
 
 
+class ResponseAuthType(enum.Enum):
+    """Which auth_type a response's sec_trailer carries."""
+
+    NEGOTIATED = "negotiated"  # the one the client negotiated ([MS-RPCE] 2.2.2.11)
+    SWAPPED = "swapped"  # the other carrier: WINNT for GSS_NEGOTIATE, GSS_NEGOTIATE for the rest
+
+
+class SpnegoAuth3(enum.Enum):
+    """What an rpc_auth3 leg does to a SPNEGO context that is still being established."""
+
+    REFUSE = "refuse"  # SPNEGO's legs travel on alter_context only: the context fails
+    ACCEPT = "accept"  # the leg is fed to SPNEGO like NTLM's third leg
+
+
+class HeaderSignEcho(enum.Enum):
+    """When a bind_ack or alter_context_resp echoes PFC_SUPPORT_HEADER_SIGN."""
+
+    WHEN_REQUESTED = "when-requested"  # only when the client offered it ([MS-RPCE] 2.2.2.3)
+    ALWAYS = "always"
+
+
+class CallLevelSource(enum.Enum):
+    """Which security context's level a request is judged and answered at."""
+
+    PROTECTING_CONTEXT = "protecting-context"  # the one its sec_trailer names ([MS-RPCE] 3.3.1.5.2.2)
+    FIRST_CONTEXT = "first-context"  # the connection's first established context
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class AssociationPolicy:
-    """Knobs of the RPC layer; defaults follow Windows where it is known."""
+    """The RPC layer's declared behaviour; defaults follow C706, [MS-RPCE] and Windows.
+
+    A server mutant (conformance.mutation.server) replaces one field; the association
+    reads every field where it makes the decision.
+    """
 
     max_frag: int = 5840
     header_signing: bool = True
@@ -106,6 +141,32 @@ class AssociationPolicy:
     transitions: Mapping[tuple[AssocState, PType], Action] = dataclasses.field(
         default_factory=lambda: dict(TRANSITIONS)
     )
+    #: DCOM interfaces "support the NDR transfer syntax only" ([MS-DCOM] 2.2), in order of preference.
+    transfer_syntaxes: tuple[tuple[uuid.UUID, int], ...] = (NDR20,)
+    #: C706 12.6.2: a call's fragments arrive in sequence, the first one first.
+    require_first_fragment: bool = True
+    #: Windows ignores PFC_MAYBE and answers the call ([MS-RPCE] 2.2.2.3).
+    answer_maybe_calls: bool = True
+    #: A request whose signature or seal does not verify is refused ([MS-RPCE] 3.3.1.5.2.2).
+    verify_requests: bool = True
+    #: A sec_trailer naming another auth_level than its security context is refused
+    #: ([MS-RPCE] 3.3.1.5.2.2).
+    level_must_match: bool = True
+    #: At PKT_PRIVACY "the PDU body will be encrypted" ([MS-RPCE] 3.3.1.5.2.2).
+    seal_at_privacy: bool = True
+    #: Replies carry the auth_type the client negotiated ([MS-RPCE] 2.2.2.11, 3.3.1.5.2).
+    response_auth_type: ResponseAuthType = ResponseAuthType.NEGOTIATED
+    #: A bind naming an association group that does not exist is refused with bind_nak
+    #: (C706 12.6.4.3, [MS-RPCE] 3.3.1.5.6).
+    join_unknown_assoc_groups: bool = False
+    #: SPNEGO is an even-leg provider: its legs travel on alter_context, never on
+    #: rpc_auth3 ([MS-RPCE] 2.2.1.1.7 note <98>).
+    spnego_legs_in_auth3: SpnegoAuth3 = SpnegoAuth3.REFUSE
+    #: PFC_SUPPORT_HEADER_SIGN is echoed only when the client offered it ([MS-RPCE] 2.2.2.3, 3.3.1.5.2.2).
+    header_sign_echo: HeaderSignEcho = HeaderSignEcho.WHEN_REQUESTED
+    #: A call is judged at the level of the security context that protects it
+    #: ([MS-RPCE] 3.3.1.5.2.2, [MS-WCCE] 2.1).
+    call_level_from: CallLevelSource = CallLevelSource.PROTECTING_CONTEXT
 
 
 @dataclasses.dataclass(slots=True)
@@ -121,13 +182,7 @@ class _PendingCall:
 
 
 class Association:
-    # Behaviour switches a mutant (refca/mutants.py) flips in a subclass; the reference
-    # values follow C706 / [MS-RPCE] / [MS-DCOM].
-    TRANSFER_SYNTAXES: tuple = (NDR20,)  # "support the NDR transfer syntax only" ([MS-DCOM] 2.2)
-    REQUIRE_FIRST_FRAGMENT = True  # C706 12.6.2: fragments arrive in sequence
-    ANSWER_MAYBE_CALLS = True  # Windows ignores PFC_MAYBE and answers ([MS-RPCE] 2.2.2.3)
-    VERIFY_REQUESTS = True  # a request whose verifier fails is refused ([MS-RPCE] 3.3.1.5.2.2)
-    LEVEL_MUST_MATCH = True  # a sec_trailer naming another level than its context is refused
+    """Server side of one association; its behaviour is ``policy`` (do not subclass)."""
 
     def __init__(self, *, dispatcher: Dispatcher, acceptors: AcceptorFactory,
                  connection: ConnectionInfo, groups: AssocGroups,
@@ -228,7 +283,7 @@ class Association:
             results, accepted = negotiate_contexts(
                 proposals, self.contexts, self.dispatcher.supports_interface,
                 bind_time_features=self.policy.bind_time_features,
-                transfer_syntaxes=self.TRANSFER_SYNTAXES)
+                transfer_syntaxes=self.policy.transfer_syntaxes)
         except ValueError as exc:
             if not alter:
                 self._groups.leave(group)
@@ -251,7 +306,7 @@ class Association:
         self.contexts.update(accepted)
         self._log("bind", call_id=header.call_id, alter=alter,
                   contexts=[f"{c.cont_id}:{c.interface}" for c in accepted.values()],
-                  auth_type=trailer.auth_type if trailer else 0,
+                  auth_type=trailer.auth_type if trailer else RPC_C_AUTHN.NONE,
                   auth_level=trailer.auth_level if trailer else RPC_C_AUTHN_LEVEL.NONE)
         reply = build.bind_ack(
             call_id=header.call_id, alter=alter, max_xmit_frag=self.max_xmit_frag,
@@ -261,11 +316,14 @@ class Association:
         return [bytes(reply)]
 
     def _join_group(self, group_id: int) -> bool:
-        return self._groups.join(group_id)
+        if self._groups.join(group_id):
+            return True
+        return self.policy.join_unknown_assoc_groups
 
     def _grant_header_sign(self, requested: bool) -> bool:
-        """PFC_SUPPORT_HEADER_SIGN is echoed only when the client offered it."""
-        return self.policy.header_signing and requested
+        """Whether a new security context signs the header ([MS-RPCE] 2.2.2.3)."""
+        always = self.policy.header_sign_echo is HeaderSignEcho.ALWAYS
+        return self.policy.header_signing and (requested or always)
 
     def _bind_auth(self, pdu: bytes, header: CommonHeader, trailer: SecTrailer, alter: bool):
         """Run one GSS leg carried by a bind/alter_context.
@@ -292,7 +350,7 @@ class Association:
                 header_sign=self._grant_header_sign(
                     bool(header.pfc_flags & PfcFlag.SUPPORT_HEADER_SIGN)))
         elif ctx.auth_type != trailer.auth_type or (
-                self.LEVEL_MUST_MATCH and ctx.auth_level != trailer.auth_level):
+                self.policy.level_must_match and ctx.auth_level != trailer.auth_level):
             status = (FaultStatus.RPC_S_SEC_PKG_ERROR if ctx.auth_type != trailer.auth_type
                       else FaultStatus.ACCESS_DENIED)
             return None, False, (BindNakReason.NOT_SPECIFIED, status,
@@ -333,7 +391,8 @@ class Association:
         if ctx is None or ctx.state is not ContextState.ESTABLISHING:
             self._log("auth3_ignored", call_id=header.call_id)
             return
-        if ctx.auth_type == RPC_C_AUTHN_GSS_NEGOTIATE:
+        if (ctx.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE
+                and self.policy.spnego_legs_in_auth3 is SpnegoAuth3.REFUSE):
             # SPNEGO is an even-leg provider: its legs travel on alter_context, never
             # on rpc_auth3 ([MS-RPCE] 2.2.1.1.7 note <98>).  The context is unusable.
             ctx.state = ContextState.FAILED
@@ -359,6 +418,16 @@ class Association:
                                  little_endian=header.little_endian))
 
     def _call_auth(self, trailer: SecTrailer | None) -> tuple[CallAuth, SecurityContext | None]:
+        """How a request is authenticated and which context protects it; raises _CallRefused."""
+        auth, ctx = self._protecting_context(trailer)
+        established = self.security.established()
+        if (ctx is not None and established
+                and self.policy.call_level_from is CallLevelSource.FIRST_CONTEXT):
+            first = min(established, key=lambda c: c.context_id)
+            auth = dataclasses.replace(auth, auth_level=first.auth_level)
+        return auth, ctx
+
+    def _protecting_context(self, trailer: SecTrailer | None) -> tuple[CallAuth, SecurityContext | None]:
         """Which security context protects a request; raises _CallRefused."""
         if trailer is None:
             established = self.security.established()
@@ -379,12 +448,12 @@ class Association:
                                f"no established security context {trailer.auth_context_id}",
                                drop=True)
         if trailer.auth_type != ctx.auth_type or (
-                self.LEVEL_MUST_MATCH and trailer.auth_level != ctx.auth_level):
+                self.policy.level_must_match and trailer.auth_level != ctx.auth_level):
             raise _CallRefused(FaultStatus.ACCESS_DENIED,
                                f"sec_trailer {trailer.auth_type}/{trailer.auth_level} does not "
                                f"match context {ctx.auth_type}/{ctx.auth_level}", drop=True)
         auth = self._auth_of(ctx)
-        if trailer.auth_level != ctx.auth_level:  # a mutant serves the call at the trailer's level
+        if trailer.auth_level != ctx.auth_level:  # without level_must_match: the trailer's level
             auth = dataclasses.replace(auth, auth_level=trailer.auth_level)
         return auth, ctx
 
@@ -396,7 +465,7 @@ class Association:
 
     def _on_request(self, pdu: bytes, header: CommonHeader) -> list[bytes]:
         has_object = bool(header.pfc_flags & PfcFlag.OBJECT_UUID)
-        header_len = _REQUEST_HEADER_LEN + (16 if has_object else 0)
+        header_len = _REQUEST_HEADER_LEN + (_OBJECT_UUID_LEN if has_object else 0)
         if header.frag_len < header_len:
             raise DropConnection("request shorter than its header",
                                  [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
@@ -404,7 +473,7 @@ class Association:
         _, cont_id, opnum = struct.unpack_from(order + "IHH", pdu, _OFF_ALLOC_HINT)
         object_uuid = None
         if has_object:
-            raw = pdu[_OFF_OBJECT:_OFF_OBJECT + 16]
+            raw = pdu[_OFF_OBJECT:_OFF_OBJECT + _OBJECT_UUID_LEN]
             object_uuid = uuid.UUID(bytes_le=raw) if header.little_endian else uuid.UUID(bytes=raw)
         first = bool(header.pfc_flags & PfcFlag.FIRST_FRAG)
         last = bool(header.pfc_flags & PfcFlag.LAST_FRAG)
@@ -413,7 +482,7 @@ class Association:
             self._pending = None
             raise DropConnection("new call while a fragmented call is pending",
                                  [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
-        if pending is None and not first and self.REQUIRE_FIRST_FRAGMENT:
+        if pending is None and not first and self.policy.require_first_fragment:
             raise DropConnection("middle fragment without a first fragment",
                                  [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
         try:
@@ -458,11 +527,11 @@ class Association:
     def _unprotect(self, pdu: bytes, header: CommonHeader, trailer: SecTrailer | None,
                    sec: SecurityContext | None) -> bytes:
         if trailer is None:
-            start = _REQUEST_HEADER_LEN + (16 if header.pfc_flags & PfcFlag.OBJECT_UUID else 0)
+            start = _request_header_len(header)
             return pdu[start:header.frag_len]
         level = trailer.auth_level
         if level == RPC_C_AUTHN_LEVEL.CONNECT:
-            start = _REQUEST_HEADER_LEN + (16 if header.pfc_flags & PfcFlag.OBJECT_UUID else 0)
+            start = _request_header_len(header)
             body = pdu[start:trailer.offset]
             return body[:len(body) - trailer.auth_pad_length]
         assert sec is not None and sec.protection is not None
@@ -470,9 +539,9 @@ class Association:
             return sec.protection.unprotect(pdu, header, trailer,
                                             privacy=level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)
         except ProtectionError:
-            if self.VERIFY_REQUESTS:
+            if self.policy.verify_requests:
                 raise
-            start = _REQUEST_HEADER_LEN + (16 if header.pfc_flags & PfcFlag.OBJECT_UUID else 0)
+            start = _request_header_len(header)
             return pdu[start:trailer.offset - trailer.auth_pad_length]
 
     def _complete(self, header: CommonHeader, pending: _PendingCall) -> list[bytes]:
@@ -496,7 +565,7 @@ class Association:
                   user=pending.auth.user,
                   outcome=f"fault 0x{outcome.status:08x}" if isinstance(outcome, Fault)
                   else f"response {len(outcome.stub)} bytes")
-        if header.pfc_flags & PfcFlag.MAYBE and not self.ANSWER_MAYBE_CALLS:
+        if header.pfc_flags & PfcFlag.MAYBE and not self.policy.answer_maybe_calls:
             return []
         if isinstance(outcome, Fault):
             return [self._fault(header, outcome.status, pending.cont_id)]
@@ -513,8 +582,8 @@ class Association:
         protected = sec is not None and level > RPC_C_AUTHN_LEVEL.CONNECT
         overhead = _RESPONSE_HEADER_LEN
         if protected:
-            overhead += SEC_TRAILER_LEN + sec.protection.signature_length() + 15
-        chunk = max(16, (self.max_xmit_frag - overhead) // 16 * 16)
+            overhead += SEC_TRAILER_LEN + sec.protection.signature_length() + _AUTH_PAD_ALIGN - 1
+        chunk = max(_AUTH_PAD_ALIGN, (self.max_xmit_frag - overhead) // _AUTH_PAD_ALIGN * _AUTH_PAD_ALIGN)
         stub = reply.stub
         pieces = [stub[i:i + chunk] for i in range(0, len(stub), chunk)] or [b""]
         out, remaining = [], len(stub)
@@ -535,7 +604,7 @@ class Association:
             return bytes(build.response(call_id=pending.call_id, cont_id=pending.cont_id,
                                         stub=piece, alloc_hint=alloc_hint, pfc_flags=flags,
                                         little_endian=header.little_endian))
-        pad = (-len(piece)) % 16
+        pad = (-len(piece)) % _AUTH_PAD_ALIGN
         verifier = build.auth_verifier(
             auth_type=self._response_auth_type(sec), auth_level=level, context_id=sec.context_id,
             token=b"\0" * sec.protection.signature_length(privacy=self._seals(level)), pad_length=pad)
@@ -549,12 +618,18 @@ class Association:
                                       privacy=self._seals(level))
 
     def _response_auth_type(self, sec: SecurityContext) -> int:
-        """Replies carry the auth_type the client negotiated ([MS-RPCE] 2.2.2.11)."""
+        if self.policy.response_auth_type is ResponseAuthType.SWAPPED:
+            return (RPC_C_AUTHN.WINNT if sec.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE
+                    else RPC_C_AUTHN.GSS_NEGOTIATE)
         return sec.auth_type
 
     def _seals(self, level: int) -> bool:
-        """At PKT_PRIVACY "the PDU body will be encrypted" ([MS-RPCE] 3.3.1.5.2.2)."""
-        return level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY
+        return self.policy.seal_at_privacy and level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY
+
+
+def _request_header_len(header: CommonHeader) -> int:
+    return _REQUEST_HEADER_LEN + (_OBJECT_UUID_LEN if header.pfc_flags & PfcFlag.OBJECT_UUID else 0)
+
 
 
 class _CallRefused(Exception):

@@ -12,7 +12,7 @@ import threading
 import uuid
 from typing import Protocol
 
-from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
+from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL
 
 __all__ = ["ConnectionInfo", "CallAuth", "Call", "Reply", "Fault", "Dispatcher", "AssocGroups"]
 
@@ -31,7 +31,7 @@ class ConnectionInfo:
 class CallAuth:
     """How a call was authenticated: from its sec_trailer and security context."""
 
-    auth_type: int = 0
+    auth_type: int = RPC_C_AUTHN.NONE
     auth_level: int = RPC_C_AUTHN_LEVEL.NONE
     context_id: int | None = None
     user: str | None = None

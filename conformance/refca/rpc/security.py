@@ -13,6 +13,7 @@ import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
 
 from conformance.wire.gss import ntlm_user, token_packet
@@ -70,7 +71,7 @@ class SecurityContext:
         out = bytes(output) if output is not None else None
         if status == GSS_S_COMPLETE:
             flags = int(getattr(getattr(self.gss_context, "ssp_context", None) or self.gss_context, "flags", 0) or 0)
-            if (self.mechanism is Mechanism.KERBEROS and self.auth_level == 6
+            if (self.mechanism is Mechanism.KERBEROS and self.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY
                     and not flags & GSS_C_FLAGS.GSS_C_CONF_FLAG):
                 # [MS-RPCE] 3.3.1.5.2.2: PKT_PRIVACY needs a context that provides confidentiality
                 self.state = ContextState.FAILED
