@@ -187,6 +187,10 @@ class RpcConnection:
         self._gss = None
         self.assoc_group_id = 0
         self.bind_time_features: int | None = None  # acknowledged by the server's negotiate_ack
+        #: what the alter_context carrying the client's next security leg says differently
+        #: from the bind (a raw negative's one named change): auth_type, auth_level, or
+        #: transfer_syntaxes re-presented for the accepted context
+        self.next_leg: dict = {}
 
     def close(self) -> None:
         try:
@@ -283,8 +287,10 @@ class RpcConnection:
         body_cls = DceRpc5AlterContext if alter else DceRpc5Bind
         pkt = DceRpc5(pfc_flags=int(flags), call_id=self.next_call_id())
         if token is not None:
-            pkt.auth_verifier = build.auth_verifier(auth_type=sec.auth_type, auth_level=sec.level,
-                                                    context_id=sec.context_id, token=token)
+            changed = self.next_leg if alter and not first_leg else {}
+            pkt.auth_verifier = build.auth_verifier(
+                auth_type=changed.get("auth_type", sec.auth_type), auth_level=changed.get("auth_level", sec.level),
+                context_id=sec.context_id, token=token)
             pkt.auth_verifier.auth_pad_length = None
         return bytes(pkt / body_cls(max_xmit_frag=self.max_frag, max_recv_frag=self.max_frag,
                                     assoc_group_id=self.assoc_group_id, context_elem=elems))
@@ -332,6 +338,11 @@ class RpcConnection:
                 self.send(self._auth3_pdu(bytes(token)))
                 break
             elems = [e for e in elems if e.cont_id == self.contexts.get(interface)] or elems
+            if "transfer_syntaxes" in self.next_leg:  # the accepted context, other syntaxes
+                elems = [DceRpc5Context(cont_id=e.cont_id, abstract_syntax=e.abstract_syntax,
+                                        transfer_syntaxes=[DceRpc5TransferSyntax(if_uuid=s, if_version=v)
+                                                           for s, v in self.next_leg["transfer_syntaxes"]])
+                         for e in elems]
             outcome = self.exchange(self._bind_pdu(elems, alter=True, token=bytes(token),
                                                    first_leg=False))
             if outcome.ptype != PType.ALTER_CONTEXT_RESP:

@@ -156,13 +156,18 @@ class WcceSession:
                     return host, port
         raise RpcError("the activation returned no ncacn_ip_tcp binding with an endpoint")
 
-    def connect_exporter(self, interface: uuid.UUID = wcce.IID_ICERTREQUESTD) -> Outcome:
+    def exporter_connection(self) -> RpcConnection:
+        """A new connection to the object exporter with the session's security (for Kerberos,
+        aimed at the principal the exporter's SECURITYBINDING names); not yet bound."""
         host, port = self.exporter_address()
         security = self.security
         spn = self.exporter_spn()
         if spn is not None:
             security = dataclasses.replace(security, target_name=spn)
-        self.exporter = RpcConnection(host, port, security=security, timeout=self.timeout, tap=self.tap)
+        return RpcConnection(host, port, security=security, timeout=self.timeout, tap=self.tap)
+
+    def connect_exporter(self, interface: uuid.UUID = wcce.IID_ICERTREQUESTD) -> Outcome:
+        self.exporter = self.exporter_connection()
         return self.exporter.bind(interface, self.if_version)
 
     def call(self, request, *, interface: uuid.UUID = wcce.IID_ICERTREQUESTD,

@@ -4,6 +4,8 @@ case's expected alternatives, "the connection must drop (or stay)", and the wire
 The verdict is the worst of them, N/A and INFO checks aside: a broken MUST is FAIL, a
 broken SHOULD WARN, another outcome under a MAY INFO (the case's level is its strongest
 requirement's); a check that could not decide makes the case INCONCLUSIVE, and says why.
+An accepted outcome that is not Windows' answer in the case's ledger situation (one the
+case accepts only because the ledger lists it as ``broader``) makes a passing case INFO.
 """
 
 from __future__ import annotations
@@ -51,5 +53,12 @@ def decide(case: Case, level: Level, observed: str, connection_dropped: bool | N
     verdict = worst(verdicts)
     if verdict is Verdict.PASS and outcome is Verdict.INFO:
         verdict = Verdict.INFO  # a MAY's other outcome is worth telling, not a pass
+    situation = case.situation
+    if matched and situation is not None and not situation.is_windows(observed):
+        # accepted, but not what Windows answers here: the target is told so
+        reasons.append(f"Windows answers {' or '.join(situation.windows)} here ({situation.id}, "
+                       f"{situation.confidence.value}); {observed!r} is accepted: {situation.broader_why}")
+        if verdict is Verdict.PASS:
+            verdict = Verdict.INFO
     return Decision(verdict=verdict, reason="; ".join(reasons), outcome_matched=matched,
                     connection_matched=connection_matched)

@@ -196,9 +196,8 @@ class Engine:
 
     def _bind_case(self, case: Case, settings: ClientSettings, session: WcceSession,
                    tap: Tap) -> tuple[str, bool | None]:
-        host, port = session.exporter_address()
         syntaxes = [_SYNTAXES[s] for s in case.params.transfer_syntaxes]
-        with RpcConnection(host, port, security=settings.security(), tap=tap) as conn:
+        with session.exporter_connection() as conn:
             outcome = conn.bind(_INTERFACES[case.params.interface], settings.if_version, transfer_syntaxes=syntaxes)
             return of_reply(outcome), dropped(case, conn)
 

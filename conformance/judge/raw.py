@@ -20,9 +20,10 @@ from conformance.judge.errors import Inconclusive
 from conformance.judge.flows import answer, dropped
 from conformance.judge.outcome import of_call, of_reply
 from conformance.model import cases
+from conformance.wire import pdu as build
 from conformance.wire import wcce
 from conformance.wire.protection import SecTrailer
-from conformance.wire.rpc import BindTimeFeature, PfcFlag, PType
+from conformance.wire.rpc import NDR20, NDR64, BindTimeFeature, PfcFlag, PType
 
 __all__ = ["RAW_ACTIONS"]
 
@@ -198,6 +199,35 @@ def unknown_assoc_group(engine, case, settings, session, tap):
         return answer(conn)
 
 
+def bind_auth_none(level: int):
+    """A bind of ICertRequestD whose sec_trailer names auth_type NONE (0) at ``level``
+    (Samba's test_auth_none_*_bind): a provider the server does not have."""
+    def action(engine, case, settings, session, tap):
+        host, port = session.exporter_address()
+        with RpcConnection(host, port, tap=tap) as conn:
+            pkt = DceRpc5(pfc_flags=int(FIRST | LAST), call_id=conn.next_call_id())
+            pkt.auth_verifier = build.auth_verifier(auth_type=RPC_C_AUTHN.NONE, auth_level=level, context_id=0,
+                                                    token=b"none")
+            pkt.auth_verifier.auth_pad_length = None
+            conn.send(bytes(pkt / DceRpc5Bind(max_xmit_frag=conn.max_frag, max_recv_frag=conn.max_frag,
+                                              context_elem=conn.contexts_for(wcce.IID_ICERTREQUESTD, 0))))
+            return answer(conn)
+    return action
+
+
+def alter_change(**changed):
+    """A fresh authenticated bind of ICertRequestD whose alter_context, carrying the
+    client's next security leg, says one thing differently from the bind (Samba's
+    test_spnego_change_*): the auth level, the auth type, or the transfer syntaxes of
+    the accepted presentation context."""
+    def action(engine, case, settings, session, tap):
+        with session.exporter_connection() as conn:
+            conn.next_leg = dict(changed)
+            outcome = conn.bind(wcce.IID_ICERTREQUESTD)
+            return of_reply(outcome), not conn.is_connected()
+    return action
+
+
 def request_before_bind(engine, case, settings, session, tap):
     host, port = session.exporter_address()
     with RpcConnection(host, port, tap=tap) as conn:
@@ -228,5 +258,9 @@ RAW_ACTIONS = {
     "unknown-context": unknown_context,
     "unknown-assoc-group": unknown_assoc_group,
     "request-before-bind": request_before_bind,
+    **{f"bind-auth-none-l{level}": bind_auth_none(level) for level in cases.AUTH_NONE_BIND_LEVELS},
+    "alter-change-level": alter_change(auth_level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY),  # the bind asked PRIVACY
+    "alter-change-auth-type": alter_change(auth_type=RPC_C_AUTHN.GSS_KERBEROS),  # SPNEGO's leg labelled 16
+    "alter-change-transfer-syntax": alter_change(transfer_syntaxes=[NDR20, NDR64]),
 }
 assert RAW_ACTIONS.keys() == cases.RAW_ACTIONS, set(RAW_ACTIONS) ^ cases.RAW_ACTIONS  # the names tables may use

@@ -24,6 +24,7 @@ from typing import Any
 
 from conformance.model import outcomes
 from conformance.model.catalogue import Requirement, check_names
+from conformance.model.ledger import Situation, contradictions, shipped_ledger
 from conformance.model.profile import CLAIMS
 from conformance.model.tomlfile import read_toml_text
 from conformance.model.verdicts import Side
@@ -54,7 +55,11 @@ RAW_ACTIONS = frozenset({
     "auth-pad-overflow", "trailer-level-changed", "trailer-auth-type-changed", "trailer-unknown-context",
     "tamper-signature", "replay", "missing-verifier", "downgrade-signed", "second-context", "foreign-ipid",
     "opnum-out-of-range", "unknown-context", "unknown-assoc-group", "request-before-bind",
+    "alter-change-level", "alter-change-auth-type", "alter-change-transfer-syntax",
 })
+#: The levels ``bind-auth-none-l{level}`` binds at: the valid 2-6 and the invalid 0, 1, 7, 255.
+AUTH_NONE_BIND_LEVELS = (0, 1, 2, 3, 4, 5, 6, 7, 255)
+RAW_ACTIONS = RAW_ACTIONS | {f"bind-auth-none-l{level}" for level in AUTH_NONE_BIND_LEVELS}
 #: Whose credentials a case authenticates with: the target's account, a fault in them
 #: (security negatives), or the profile's second account.
 CREDENTIALS = frozenset({"target", "wrong-password", "unknown-user", "second"})
@@ -99,7 +104,7 @@ assert set(KIND_PARAMS) == KINDS and set().union(*KIND_PARAMS.values()) == {
     f.name for f in dataclasses.fields(Params)}
 
 _FIELDS = {"id", "title", "requirements", "claims", "kind", "method", "client", "params", "matrix",
-           "expect", "checks", "side", "action", "connection_drops"}
+           "expect", "checks", "side", "action", "connection_drops", "situation"}
 _CLIENT_CASE_FIELDS = {"id", "title", "requirements", "checks", "applies"}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -124,6 +129,7 @@ class Case:
     connection_drops: bool | None  # True: must drop; False: must stay; None: not checked
     checks: tuple[str, ...]
     side: Side
+    situation: Situation | None = None  # what Windows answers here (conformance/model/ledger.toml)
     line: int = 0  # 0-based line of the table entry's id in its file (for reports)
 
     def matches(self, prefixes: tuple[str, ...]) -> bool:
@@ -194,6 +200,22 @@ def _params(where: str, kind: str, raw: Any) -> Params:
             raise CaseError(f"{where}: params.{key} = {wrong[0]!r} is not one of {sorted(words)}")
         values[key] = tuple(items) if key == "transfer_syntaxes" else value
     return Params(**values)
+
+
+def _situation(where: str, raw: Any, expect: tuple[str, ...], drops: bool | None) -> Situation | None:
+    """The case's ledger situation; its expectation may not contradict Windows' answer.
+    (Every shipped case names one: tests/unit/model/test_ledger.py.)"""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw:
+        raise CaseError(f"{where}: situation must name a ledger entry (conformance/model/ledger.toml)")
+    situation = shipped_ledger().get(raw)
+    if situation is None:
+        raise CaseError(f"{where}: situation {raw!r} is not in the ledger")
+    problems = contradictions(situation, expect, drops)
+    if problems:
+        raise CaseError(f"{where}: contradicts the ledger's {raw}: {'; '.join(problems)}")
+    return situation
 
 
 def _expand(entry: Any, source: str, defaults: dict, catalogue: Mapping[str, Requirement],
@@ -267,10 +289,11 @@ def _expand(entry: Any, source: str, defaults: dict, catalogue: Mapping[str, Req
         title = merged.get("title", cid)
         if not isinstance(title, str):
             raise CaseError(f"{here}: title must be a string")
+        situation = _situation(here, merged.get("situation"), expect, drops)
         cases.append(Case(
             id=cid, title=title, source=source, requirements=requirements, claims=claims, kind=kind,
             method=method, client=dict(client), params=params, action=action, expect=expect,
-            connection_drops=drops, checks=checks, side=side, line=line))
+            connection_drops=drops, checks=checks, side=side, situation=situation, line=line))
     return cases
 
 

@@ -87,6 +87,11 @@ def case_record(result, case, catalogue, deviation, *, repro: str, evidence_root
             "applied": result.verdict.value == "FAIL" and not deviation.expired()},
         "repro": repro, "seconds": round(result.seconds, 3),
     }
+    situation = getattr(case, "situation", None)
+    if situation is not None:
+        record["situation"] = {"id": situation.id, "confidence": situation.confidence.value,
+                               "windows": list(situation.windows), "connection": situation.connection.value,
+                               "sources": list(situation.sources)}
     record["diagnosis"] = diagnose(record)
     return record
 
