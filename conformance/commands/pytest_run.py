@@ -205,7 +205,8 @@ class WcceRun:
         opt = self.config.option
         t = self.profile_target
         target = {"kind": "profile" if t else "embedded",
-                  "description": (t.description or f"{t.ca_name} at {t.host}") if t else
+                  "description": (t.description or (f"{t.ca_name} at {t.host}" if t.kind == "ca" else
+                                                   f"{t.interface} at {t.host}:{t.activation_port}")) if t else
                   "embedded reference CA" + (f" as mutant {opt.mutant}" if opt.mutant else ""),
                   "host": t.host if t else None, "activation_port": t.activation_port if t else None,
                   "ca_name": t.ca_name if t else None,

@@ -23,14 +23,14 @@ from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 from conformance.capture.pcap import write_pcapng
 from conformance.capture.tap import Tap
 from conformance.client import methods
-from conformance.client.dcom import Activation
+from conformance.client.dcom import Activation, orpc_request_stub
 from conformance.client.kerberos import KerberosError, TicketCache
-from conformance.client.rpc import RpcConnection
 from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings, SettingsError
 from conformance.judge import evidence
 from conformance.judge.checks import CheckContext, run_check
 from conformance.judge.decide import decide
+from conformance.judge.endpoints import DcomEndpoint, Endpoint, RpcEndpoint
 from conformance.judge.errors import Inconclusive, Unreachable
 from conformance.judge.flows import dropped
 from conformance.judge.outcome import of_activation, of_call, of_reply
@@ -168,6 +168,8 @@ class Engine:
         return None
 
     def _drive(self, case: Case, settings: ClientSettings, tap: Tap) -> tuple[str, bool | None]:
+        if self.target.kind == "rpc":
+            return self._drive_plain(case, settings, tap)
         session = WcceSession.from_settings(settings, tap=tap)
         self._exporter_spn = None
         try:
@@ -178,14 +180,29 @@ class Engine:
                 return failed, None
             self._exporter_spn = session.exporter_spn()
             if case.kind == "bind":
-                return self._bind_case(case, settings, session, tap)
+                return self._bind_case(case, settings, DcomEndpoint(session, b""))
             if case.kind == "raw":
-                return RAW_ACTIONS[case.action](self, case, settings, session, tap)
+                endpoint = DcomEndpoint(session, orpc_request_stub(methods.ping(self.ca_name(case))))
+                return RAW_ACTIONS[case.action](self, case, settings, endpoint, tap)
             if case.kind == "flow":
                 return self._flow_case(case, session)
             return self._call_case(case, session)
         finally:
             session.close()
+
+    def _drive_plain(self, case: Case, settings: ClientSettings, tap: Tap) -> tuple[str, bool | None]:
+        """A plain DCE/RPC target: only RPC-layer bind and raw cases reach it (the others
+        need the claim ``dcom``, which such a target does not make)."""
+        t = self.target
+        endpoint = RpcEndpoint(t.host, t.activation_port, t.interface, settings.security(), tap=tap)
+        try:
+            if case.kind == "bind":
+                return self._bind_case(case, settings, endpoint)
+            if case.kind == "raw":
+                return RAW_ACTIONS[case.action](self, case, settings, endpoint, tap)
+            raise AssertionError(f"case kind {case.kind} cannot run on a plain RPC endpoint")
+        finally:
+            endpoint.close()
 
     def _activation_case(self, session: WcceSession) -> str:
         try:
@@ -194,11 +211,14 @@ class Engine:
             raise Unreachable(str(exc)) from exc
         return of_activation(outcome, activation)
 
-    def _bind_case(self, case: Case, settings: ClientSettings, session: WcceSession,
-                   tap: Tap) -> tuple[str, bool | None]:
+    def _bind_case(self, case: Case, settings: ClientSettings, endpoint: Endpoint) -> tuple[str, bool | None]:
         syntaxes = [_SYNTAXES[s] for s in case.params.transfer_syntaxes]
-        with session.exporter_connection() as conn:
-            outcome = conn.bind(_INTERFACES[case.params.interface], settings.if_version, transfer_syntaxes=syntaxes)
+        if isinstance(endpoint, RpcEndpoint):  # RPC-layer binds: the endpoint's own interface
+            interface, version = endpoint.interface, endpoint.if_version
+        else:
+            interface, version = _INTERFACES[case.params.interface], settings.if_version
+        with endpoint.connection() as conn:
+            outcome = conn.bind(interface, version, transfer_syntaxes=syntaxes)
             return of_reply(outcome), dropped(case, conn)
 
     def method_call(self, case: Case, method: str | None = None):

@@ -1,21 +1,20 @@
 """Samba-style DCE/RPC negatives on the object exporter, by name.
 
-Each action opens the case's authenticated exporter connection, sends PDUs that
-differ from a valid call in one named way, and returns the observed outcome and
-whether the connection dropped.  The expected outcome lives in the case table.
+Each action takes the case's endpoint (:mod:`conformance.judge.endpoints`: a CA's object
+exporter, or a plain DCE/RPC interface), sends PDUs that differ from a valid call in one
+named way, and returns the observed outcome and whether the connection dropped.  The
+expected outcome lives in the case table.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
 from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, DceRpc5, DceRpc5Bind
 
-from conformance.client import methods
-from conformance.client.dcom import orpc_request_stub
 from conformance.client.rpc import RpcConnection
 from conformance.client.session import WcceSession
+from conformance.judge.endpoints import DcomEndpoint
 from conformance.judge.errors import Inconclusive
 from conformance.judge.flows import answer, dropped
 from conformance.judge.outcome import of_call, of_reply
@@ -28,19 +27,6 @@ from conformance.wire.rpc import NDR20, NDR64, BindTimeFeature, PfcFlag, PType
 __all__ = ["RAW_ACTIONS"]
 
 FIRST, LAST = PfcFlag.FIRST_FRAG, PfcFlag.LAST_FRAG
-_PING = wcce.Opnum.PING
-
-
-def _exporter(session) -> tuple[RpcConnection, uuid.UUID, int]:
-    session.connect_exporter()
-    conn = session.exporter
-    return conn, session.activation.ipid(wcce.IID_ICERTREQUESTD), conn.contexts[wcce.IID_ICERTREQUESTD]
-
-
-def _ping_stub(engine, case) -> bytes:
-    return orpc_request_stub(methods.ping(engine.ca_name(case)))
-
-
 def _send(conn, *pdus: bytes) -> None:
     for pdu in pdus:
         conn.send(pdu)
@@ -48,23 +34,23 @@ def _send(conn, *pdus: bytes) -> None:
 
 def pfc_flags(extra: int):
     """A complete request with flags the server does not act on (MAYBE, CONC_MPX, reserved)."""
-    def action(engine, case, settings, session, tap):
-        conn, ipid, cont = _exporter(session)
-        _send(conn, conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid,
+    def action(engine, case, settings, endpoint, tap):
+        conn, ipid, cont = endpoint.bound()
+        _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid,
                                      pfc_flags=FIRST | LAST | extra))
         return answer(conn)
     return action
 
 
 def fragments(shape: str):
-    def action(engine, case, settings, session, tap):
-        conn, ipid, cont = _exporter(session)
-        stub = _ping_stub(engine, case)
+    def action(engine, case, settings, endpoint, tap):
+        conn, ipid, cont = endpoint.bound()
+        stub = endpoint.stub()
         half = len(stub) // 2 // 4 * 4
         call = conn.next_call_id()
 
         def frag(piece, flags, call_id=call):
-            return conn.request_pdu(_PING, piece, cont_id=cont, object_uuid=ipid, call_id=call_id,
+            return conn.request_pdu(endpoint.opnum, piece, cont_id=cont, object_uuid=ipid, call_id=call_id,
                                     pfc_flags=flags, alloc_hint=len(stub))
         if shape == "in-order":
             _send(conn, frag(stub[:half], FIRST), frag(stub[half:], LAST))
@@ -80,26 +66,26 @@ def fragments(shape: str):
 
 def trailer(**fields: int):
     """A protected Ping whose sec_trailer, after signing, says something else (named fields)."""
-    def action(engine, case, settings, session, tap):
-        conn, ipid, cont = _exporter(session)
-        pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    def action(engine, case, settings, endpoint, tap):
+        conn, ipid, cont = endpoint.bound()
+        pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
         _send(conn, SecTrailer.patched(pdu, **fields))
         return answer(conn)
     return action
 
 
-def tamper_signature(engine, case, settings, session, tap):
+def tamper_signature(engine, case, settings, endpoint, tap):
     """One bit of the auth token flipped: it lies in NTLM's signature and in the Kerberos
     token's checksum, so the verifier no longer matches the PDU."""
-    conn, ipid, cont = _exporter(session)
-    pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    conn, ipid, cont = endpoint.bound()
+    pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     _send(conn, pdu[:-3] + bytes([pdu[-3] ^ 0x40]) + pdu[-2:])
     return answer(conn)
 
 
-def replay(engine, case, settings, session, tap):
-    conn, ipid, cont = _exporter(session)
-    pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+def replay(engine, case, settings, endpoint, tap):
+    conn, ipid, cont = endpoint.bound()
+    pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     _send(conn, pdu)
     first, _ = answer(conn)
     if first != "accept":
@@ -108,35 +94,36 @@ def replay(engine, case, settings, session, tap):
     return answer(conn)
 
 
-def missing_verifier(engine, case, settings, session, tap):
-    conn, ipid, cont = _exporter(session)
+def missing_verifier(engine, case, settings, endpoint, tap):
+    conn, ipid, cont = endpoint.bound()
     protection, conn.protection = conn.protection, None  # build it as if unauthenticated
-    pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+    pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     conn.protection = protection
     _send(conn, pdu)
     return answer(conn)
 
 
-def downgrade_signed(engine, case, settings, session, tap):
+def downgrade_signed(engine, case, settings, endpoint, tap):
     """A level downgrade inside the association: a request on the PKT_PRIVACY context,
     correctly signed but not sealed, whose sec_trailer says PKT_INTEGRITY."""
-    conn, ipid, cont = _exporter(session)
+    conn, ipid, cont = endpoint.bound()
     sealed = conn.security
     conn.security = dataclasses.replace(sealed, level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY)
     try:
-        pdu = conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid)
+        pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     finally:
         conn.security = sealed
     _send(conn, pdu)
     return answer(conn)
 
 
-def second_context(engine, case, settings, session, tap):
+def second_context(engine, case, settings, endpoint, tap):
     """A level downgrade by a second security context: after the PKT_PRIVACY bind, an
     alter_context authenticates auth_context_id + 1 at PKT_INTEGRITY and presents
     ICertRequestD again, and a Request travels on that context (the CA must judge each
     call by the context protecting it)."""
-    conn, _, _ = _exporter(session)
+    session = endpoint.session  # a CA's: this case's situation is WCCE's
+    conn, _, _ = endpoint.bound()
     features = conn.bind_time_features or 0
     if not features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING:
         # [MS-RPCE] 3.3.1.5.4: "A client implementation MUST NOT do security context
@@ -158,10 +145,11 @@ def second_context(engine, case, settings, session, tap):
     return of_call(session.call(request, interface=interface)), dropped(case, conn)
 
 
-def foreign_ipid(engine, case, settings, session, tap):
+def foreign_ipid(engine, case, settings, endpoint, tap):
     """A second client (the profile's second account) activates its own object and
     calls Ping on the IPID the case's client was given, on its own connection."""
-    _exporter(session)  # the first client's object, activated as the target's account
+    endpoint.bound()  # the first client's object, activated as the target's account
+    session = endpoint.session
     victim = session.activation.ipid(wcce.IID_ICERTREQUESTD)
     t = engine.target.second
     other = dataclasses.replace(settings, user=t.user, domain=t.domain, password=t.password)
@@ -169,31 +157,31 @@ def foreign_ipid(engine, case, settings, session, tap):
         outcome, activation = intruder.activate()
         if activation is None or activation.status != 0:
             return "second client could not activate", None
-        conn, own, cont = _exporter(intruder)
+        conn, own, cont = DcomEndpoint(intruder, endpoint.stub()).bound()
         if own == victim:
             return "both clients were given the same IPID", None
-        _send(conn, conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=cont, object_uuid=victim))
+        _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=victim))
         return answer(conn)
 
 
-def opnum(number: int, interface: str = "ICertRequestD"):
-    def action(engine, case, settings, session, tap):
-        conn, ipid, cont = _exporter(session)
-        _send(conn, conn.request_pdu(number, _ping_stub(engine, case), cont_id=cont, object_uuid=ipid))
+def opnum(number: int):
+    def action(engine, case, settings, endpoint, tap):
+        conn, ipid, cont = endpoint.bound()
+        _send(conn, conn.request_pdu(number, endpoint.stub(), cont_id=cont, object_uuid=ipid))
         return answer(conn)
     return action
 
 
-def unknown_context(engine, case, settings, session, tap):
-    conn, ipid, _ = _exporter(session)
-    _send(conn, conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=0x77, object_uuid=ipid))
+def unknown_context(engine, case, settings, endpoint, tap):
+    conn, ipid, _ = endpoint.bound()
+    _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=0x77, object_uuid=ipid))
     return answer(conn)
 
 
-def unknown_assoc_group(engine, case, settings, session, tap):
-    host, port = session.exporter_address()
+def unknown_assoc_group(engine, case, settings, endpoint, tap):
+    host, port = endpoint.address()
     with RpcConnection(host, port, tap=tap) as conn:
-        elems = conn.contexts_for(wcce.IID_ICERTREQUESTD, 0)
+        elems = conn.contexts_for(endpoint.interface, endpoint.if_version)
         conn.send(bytes(DceRpc5(call_id=conn.next_call_id())
                         / DceRpc5Bind(assoc_group_id=0x7EADBEEF, context_elem=elems)))
         return answer(conn)
@@ -202,15 +190,15 @@ def unknown_assoc_group(engine, case, settings, session, tap):
 def bind_auth_none(level: int):
     """A bind of ICertRequestD whose sec_trailer names auth_type NONE (0) at ``level``
     (Samba's test_auth_none_*_bind): a provider the server does not have."""
-    def action(engine, case, settings, session, tap):
-        host, port = session.exporter_address()
+    def action(engine, case, settings, endpoint, tap):
+        host, port = endpoint.address()
         with RpcConnection(host, port, tap=tap) as conn:
             pkt = DceRpc5(pfc_flags=int(FIRST | LAST), call_id=conn.next_call_id())
             pkt.auth_verifier = build.auth_verifier(auth_type=RPC_C_AUTHN.NONE, auth_level=level, context_id=0,
                                                     token=b"none")
             pkt.auth_verifier.auth_pad_length = None
             conn.send(bytes(pkt / DceRpc5Bind(max_xmit_frag=conn.max_frag, max_recv_frag=conn.max_frag,
-                                              context_elem=conn.contexts_for(wcce.IID_ICERTREQUESTD, 0))))
+                                              context_elem=conn.contexts_for(endpoint.interface, endpoint.if_version))))
             return answer(conn)
     return action
 
@@ -220,19 +208,18 @@ def alter_change(**changed):
     client's next security leg, says one thing differently from the bind (Samba's
     test_spnego_change_*): the auth level, the auth type, or the transfer syntaxes of
     the accepted presentation context."""
-    def action(engine, case, settings, session, tap):
-        with session.exporter_connection() as conn:
+    def action(engine, case, settings, endpoint, tap):
+        with endpoint.connection() as conn:
             conn.next_leg = dict(changed)
-            outcome = conn.bind(wcce.IID_ICERTREQUESTD)
+            outcome = conn.bind(endpoint.interface, endpoint.if_version)
             return of_reply(outcome), not conn.is_connected()
     return action
 
 
-def request_before_bind(engine, case, settings, session, tap):
-    host, port = session.exporter_address()
+def request_before_bind(engine, case, settings, endpoint, tap):
+    host, port = endpoint.address()
     with RpcConnection(host, port, tap=tap) as conn:
-        conn.send(conn.request_pdu(_PING, _ping_stub(engine, case), cont_id=0,
-                                   object_uuid=session.activation.ipid(wcce.IID_ICERTREQUESTD)))
+        conn.send(conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=0, object_uuid=endpoint.object_uuid()))
         return answer(conn)
 
 

@@ -72,6 +72,9 @@ TEMPLATES = frozenset({"issue", "pending", "unknown"})
 #: The IPID an ORPC is addressed to: the one activation returned, or a made-up one.
 IPIDS = frozenset({"activated", "unknown"})
 APPLIES = ("always", "when-exercised")  # client cases: must the client exercise it?
+#: Kinds an RPC-layer case (situation rpc/...) can have to run on a plain DCE/RPC endpoint:
+#: the bind, or a raw negative, is made on the endpoint's interface.
+RPC_LAYER_KINDS = frozenset({"bind", "raw"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,6 +293,9 @@ def _expand(entry: Any, source: str, defaults: dict, catalogue: Mapping[str, Req
         if not isinstance(title, str):
             raise CaseError(f"{here}: title must be a string")
         situation = _situation(here, merged.get("situation"), expect, drops)
+        if not (situation is not None and situation.layer == "rpc" and kind in RPC_LAYER_KINDS
+                and params.interface == "ICertRequestD") and "dcom" not in claims:
+            claims += ("dcom",)  # runs only on a CA reached over DCOM, not on a plain RPC endpoint
         cases.append(Case(
             id=cid, title=title, source=source, requirements=requirements, claims=claims, kind=kind,
             method=method, client=dict(client), params=params, action=action, expect=expect,

@@ -33,6 +33,9 @@ class Claims:
     second_identity: bool | None = None  # a second account ([second_credentials]) for cross-client cases
     #: [MS-RPCE] 3.3.1.5.4: the target acknowledges security context multiplexing at bind time
     security_context_multiplexing: bool | None = None
+    #: the target is a CA reached over DCOM (activation, object exporter); a plain DCE/RPC
+    #: endpoint (kind "rpc", e.g. Samba's DC for calibration) runs only the RPC-layer cases
+    dcom: bool | None = None
 
     def holds(self, claim: str) -> bool | None:
         if claim not in CLAIMS:  # case tables are checked against CLAIMS; this is a bug
@@ -67,11 +70,20 @@ class Account:
     password: str = dataclasses.field(repr=False)
 
 
+#: Target kinds: a CA over DCOM, or a plain DCE/RPC endpoint serving one interface.
+KINDS = ("ca", "rpc")
+#: The interfaces a plain DCE/RPC target can be driven through: a valid call of each
+#: (conformance.judge.endpoints) is the "call" of the RPC-layer cases.
+RPC_INTERFACES = frozenset({"mgmt"})
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     host: str
-    activation_port: int = 135
-    ca_name: str
+    activation_port: int = 135  # kind "rpc": the endpoint's port
+    kind: str = "ca"
+    interface: str | None = None  # kind "rpc": which of RPC_INTERFACES
+    ca_name: str = ""
     user: str
     domain: str
     password: str = dataclasses.field(repr=False)
@@ -88,7 +100,7 @@ class Target:
 
 
 _SECTIONS = {
-    "target": {"host", "activation_port", "ca_name", "description"},
+    "target": {"host", "activation_port", "ca_name", "description", "kind", "interface"},
     "credentials": {"user", "domain", "password_env"},
     "second_credentials": {"user", "domain", "password_env"},
     "templates": {"issue", "pending"},
@@ -111,8 +123,19 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         if extra:
             raise ProfileError(f"unknown key(s) in [{section}]: {', '.join(sorted(extra))}")
     target, creds = data.get("target", {}), data.get("credentials", {})
-    for section, key in (("target", "host"), ("target", "ca_name"), ("credentials", "user"),
-                         ("credentials", "password_env")):
+    kind = target.get("kind", "ca")
+    if kind not in KINDS:
+        raise ProfileError(f"[target] kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind == "rpc":
+        if target.get("interface") not in RPC_INTERFACES:
+            raise ProfileError(f"[target] kind \"rpc\" needs interface, one of {', '.join(sorted(RPC_INTERFACES))}")
+        if "ca_name" in target or set(data) & {"templates", "second_credentials"}:
+            raise ProfileError("[target] kind \"rpc\" is a plain DCE/RPC endpoint: no ca_name, templates or "
+                               "second_credentials")
+    elif "interface" in target:
+        raise ProfileError("[target] interface is for kind \"rpc\"")
+    required = (("target", "host"), ("credentials", "user"), ("credentials", "password_env"))
+    for section, key in required + ((("target", "ca_name"),) if kind == "ca" else ()):
         if key not in data.get(section, {}):
             raise ProfileError(f"[{section}] {key} is required")
     for section, key in (("target", "host"), ("target", "ca_name"), ("target", "description"),
@@ -139,7 +162,8 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
     except DeviationError as exc:
         raise ProfileError(str(exc)) from None
     return Target(
-        host=str(target["host"]), activation_port=port, ca_name=str(target["ca_name"]),
+        host=str(target["host"]), activation_port=port, kind=kind, interface=target.get("interface"),
+        ca_name=str(target.get("ca_name", "")),
         description=str(target.get("description", "")), user=str(creds["user"]),
         domain=str(creds.get("domain", "")), password=environ[variable], templates=templates,
         claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
@@ -147,7 +171,7 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
                       security_context_multiplexing=claims.get("security_context_multiplexing"),
                       pending_template="pending" in templates,
                       kerberos=True if kerberos is not None else None,
-                      second_identity=True if second is not None else None),
+                      second_identity=True if second is not None else None, dcom=kind == "ca"),
         quirks=quirks, kerberos=kerberos, second=second,
     )
 

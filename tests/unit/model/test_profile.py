@@ -133,3 +133,46 @@ def test_second_credentials(tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(ProfileError, match=r"\[second_credentials\] user is required"):
         load_profile(write(tmp_path, GOOD + '[second_credentials]\npassword_env = "PW"\n'), environ={"PW": "a"})
+
+
+# -- a plain DCE/RPC endpoint (calibration against an independent implementation) ------------------
+
+RPC_PROFILE = '''
+[target]
+kind = "rpc"
+host = "127.0.0.1"
+activation_port = 135
+interface = "mgmt"
+[credentials]
+user = "Administrator"
+domain = "SAMBA"
+password_env = "WCCE_SAMBA_PASSWORD"
+'''
+
+
+def test_a_plain_rpc_endpoint_profile(tmp_path):
+    path = tmp_path / "samba.toml"
+    path.write_text(RPC_PROFILE)
+    target = load_profile(path, environ={"WCCE_SAMBA_PASSWORD": "x"})
+    assert (target.kind, target.interface, target.ca_name) == ("rpc", "mgmt", "")
+    assert target.claims.dcom is False and target.claims.holds("dcom") is False
+
+
+@pytest.mark.parametrize("change, message", [
+    (('interface = "mgmt"', 'interface = "lsarpc"'), 'kind "rpc" needs interface, one of mgmt'),
+    (('interface = "mgmt"', 'interface = "mgmt"\nca_name = "X"'), "no ca_name, templates or second_credentials"),
+    (('kind = "rpc"', 'kind = "smb"'), "kind 'smb' is not one of ca, rpc"),
+    (('kind = "rpc"', 'kind = "ca"'), "interface is for kind"),
+])
+def test_plain_rpc_profile_errors(tmp_path, change, message):
+    path = tmp_path / "samba.toml"
+    path.write_text(RPC_PROFILE.replace(*change))
+    with pytest.raises(ProfileError) as info:
+        load_profile(path, environ={"WCCE_SAMBA_PASSWORD": "x"})
+    assert message in str(info.value)
+
+
+def test_a_ca_profile_claims_dcom(tmp_path):
+    path = tmp_path / "ca.toml"
+    path.write_text(RPC_PROFILE.replace('kind = "rpc"', 'ca_name = "CA"').replace('interface = "mgmt"\n', ""))
+    assert load_profile(path, environ={"WCCE_SAMBA_PASSWORD": "x"}).claims.dcom is True
