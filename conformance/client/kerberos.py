@@ -9,6 +9,9 @@ The RFC 4121 checksum flags follow the impersonation level ([MS-KILE] 3.2.5.2):
 IDENTIFY at IDENTIFY and ANONYMOUS.  At DELEGATE Windows sets GSS_C_DELEG_FLAG only
 when the service ticket is ok-as-delegate; this lab's CA principal is not, and
 scapy cannot build the KRB-CRED delegation needs, so the flag is not sent then.
+
+SPNEGO over Kerberos goes through :class:`MicAnsweringSPNEGOSSP`, which answers an
+acceptor's mechListMIC with the initiator's own (RFC 4178 section 5; see the class).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import dataclasses
 import logging
 import threading
 
-from scapy.layers.gssapi import GSS_C_FLAGS
+from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_BAD_MIC, GSS_S_COMPLETE
 from scapy.layers.kerberos import EncryptionType, KerberosSSP
+from scapy.layers.spnego import SPNEGO_MechListMIC, SPNEGO_negTokenResp, SPNEGOSSP
 
-__all__ = ["KerberosError", "TicketCache", "KerberosInitiator", "FlagKerberosSSP"]
+__all__ = ["KerberosError", "TicketCache", "KerberosInitiator", "FlagKerberosSSP", "MicAnsweringSPNEGOSSP"]
 
 
 class KerberosError(Exception):
@@ -118,3 +122,62 @@ class KerberosInitiator:
         return FlagKerberosSSP(UPN=self.tickets.upn, ST=ticket, KEY=session_key, SPN=spn,
                                SKEY_TYPE=EncryptionType.AES256_CTS_HMAC_SHA1_96,
                                wire_flags_set=self.wire_flags_set, wire_flags_clear=self.wire_flags_clear)
+
+
+#: RFC 4178 4.2.2 NegState accept-completed
+_ACCEPT_COMPLETED = 0
+
+
+def _neg_token_resp(token) -> SPNEGO_negTokenResp | None:
+    """The NegTokenResp inside a parsed SPNEGO token (bare or GSSAPI-wrapped), if any."""
+    inner = getattr(token, "innerToken", token)
+    resp = getattr(inner, "token", None)
+    return resp if isinstance(resp, SPNEGO_negTokenResp) else None
+
+
+class MicAnsweringSPNEGOSSP(SPNEGOSSP):
+    """SPNEGO initiator that answers the acceptor's mechListMIC with its own.
+
+    The gap in scapy 2.8's ``SPNEGOSSP.GSS_Init_sec_context``: the initiator sends a
+    mechListMIC only when it decided on its own that the negotiation needs one
+    (``CONTEXT.require_mic``: the selected mechanism was not the first choice, or NTLM with
+    a MIC in its AUTHENTICATE).  Kerberos as the first choice never needs one, so when the
+    acceptor includes a mechListMIC anyway, scapy verifies it and then answers with an
+    empty NegTokenResp.  RFC 4178 section 5 makes the MIC exchange OPTIONAL when the
+    accepted mechanism is both sides' preferred one, not forbidden: either side may start
+    it, and a MIC received is answered with one (MIT's and Heimdal's SPNEGO: "If we got a
+    MIC, we must send a MIC").  Samba 4.17 does so
+    for every AES (RFC 4121 CFX) Kerberos context with integrity (RPC levels 4 to 6; at
+    CONNECT it exchanges no MIC): on the DCE-style third leg
+    ([MS-KILE] 3.4.5.1: the client's own AP-REP) it completes the mechanism and answers
+    accept-incomplete with its mechListMIC, then checks the initiator's in the next leg
+    (``gensec_spnego_server_negTokenTarg_start``): an empty one fails to verify
+    (NT_STATUS_ACCESS_DENIED), and the alter_context gets fault 0x721
+    (rpc_s_sec_pkg_error).
+
+    Here, when the acceptor's NegTokenResp carries a mechListMIC that verified, the
+    initiator has not sent one, and the acceptor has not already said accept-completed,
+    the answer carries the initiator's mechListMIC: GSS_GetMIC of the mechanism context
+    (for Kerberos the RFC 4121 MIC token under the acceptor subkey from the AP-REP, with
+    the initiator's sequence number) over the DER of the initiator's mechTypes, exactly as
+    scapy computes it when ``require_mic`` is set.  A mechListMIC that does not verify
+    comes back as ``GSS_S_BAD_MIC`` instead of scapy's bare ``ValueError``.
+    """
+
+    def GSS_Init_sec_context(self, Context, input_token=None, **kwargs):
+        resp = _neg_token_resp(input_token)
+        acceptor_mic = resp is not None and resp.mechListMIC is not None
+        already_sent = Context is not None and Context.state == SPNEGOSSP.STATE.MICONLY
+        try:
+            Context, token, status = super().GSS_Init_sec_context(Context, input_token, **kwargs)
+        except ValueError:  # scapy's KerberosSSP.GSS_VerifyMICEx: "Checksums don't match"
+            if not acceptor_mic:
+                raise
+            return Context, None, GSS_S_BAD_MIC
+        if (acceptor_mic and not already_sent and not Context.raw and Context.verified_mic
+                and status == GSS_S_COMPLETE and isinstance(_neg_token_resp(token), SPNEGO_negTokenResp)
+                and resp.negState != _ACCEPT_COMPLETED):
+            token.token.mechListMIC = SPNEGO_MechListMIC(
+                value=Context.ssp.GetMechListMIC(Context.ssp_context, Context.get_mechListMIC()))
+            Context.state = SPNEGOSSP.STATE.MICONLY  # an accept-completed ends it; anything else is BAD_MIC
+        return Context, token, status

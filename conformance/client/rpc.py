@@ -74,11 +74,13 @@ class Security:
 
 def gss_flags(level: int, impersonation: int) -> GSS_C_FLAGS:
     """GSS request flags for an RPC level and impersonation level ([MS-RPCE]
-    3.3.1.5.2.2, 2.2.1.1.9): CONF at privacy, INTEG from integrity, IDENTIFY at
-    IDENTIFY (and ANONYMOUS), DELEG at DELEGATE."""
+    3.3.1.5.2.2, 2.2.1.1.9): CONF at privacy, INTEG from CALL (CALL is PKT on a
+    connection-oriented transport, and PKT signs every PDU: Windows and Samba treat it as
+    PKT_INTEGRITY and refuse a signed PDU whose NTLM context did not negotiate SIGN),
+    IDENTIFY at IDENTIFY (and ANONYMOUS), DELEG at DELEGATE."""
     flags = (GSS_C_FLAGS.GSS_C_DCE_STYLE | GSS_C_FLAGS.GSS_C_REPLAY_FLAG
              | GSS_C_FLAGS.GSS_C_SEQUENCE_FLAG | GSS_C_FLAGS.GSS_C_MUTUAL_FLAG)
-    if level >= RPC_C_AUTHN_LEVEL.PKT_INTEGRITY:
+    if level >= RPC_C_AUTHN_LEVEL.CALL:
         flags |= GSS_C_FLAGS.GSS_C_INTEG_FLAG
     if level >= RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
         flags |= GSS_C_FLAGS.GSS_C_CONF_FLAG
@@ -107,13 +109,20 @@ def tampered_mech_list_mic(token) -> bytes:
     return bytes(flipped)
 
 
+def _carries_mech_list_mic(token) -> bool:
+    resp = getattr(getattr(token, "innerToken", token), "token", None)
+    return getattr(resp, "mechListMIC", None) is not None
+
+
 def _initiator(security: Security, target: str) -> SSP:
     if security.kerberos is not None:
+        from conformance.client.kerberos import MicAnsweringSPNEGOSSP
+
         kerberos = security.kerberos.ssp(target)
         if security.auth_type == RPC_C_AUTHN.GSS_KERBEROS:
             return kerberos
         if security.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
-            return SPNEGOSSP([kerberos])
+            return MicAnsweringSPNEGOSSP([kerberos])  # answers an acceptor's mechListMIC (RFC 4178 5)
         raise ValueError(f"auth_type {security.auth_type} does not carry Kerberos")
     creds = security.credentials
     if creds is None:
@@ -320,6 +329,7 @@ class RpcConnection:
         self.header_sign = bool(CommonHeader.parse(outcome.last).pfc_flags
                                 & PfcFlag.SUPPORT_HEADER_SIGN) and sec.header_sign
         self._note_contexts(interface, elems, outcome)
+        tampered = False
         while True:
             reply_token = _auth_token(outcome.last)
             if not reply_token:
@@ -331,8 +341,11 @@ class RpcConnection:
                 raise RpcError(f"GSS_Init_sec_context failed: 0x{status:x}", outcome)
             if token is None:
                 break
-            if sec.tamper_mech_list_mic:
+            if sec.tamper_mech_list_mic and not tampered and _carries_mech_list_mic(token):
+                # the first leg with a mechListMIC: NTLM's AUTHENTICATE, or for Kerberos the
+                # answer to an acceptor's mechListMIC
                 token = tampered_mech_list_mic(token)
+                tampered = True
             if self._ssp.LegsAmount(self._gss) % 2 == 1 or sec.spnego_auth3:
                 # NTLM: rpc_auth3 carries the last leg; "the server MUST NOT respond"
                 self.send(self._auth3_pdu(bytes(token)))
@@ -347,6 +360,8 @@ class RpcConnection:
                                                    first_leg=False))
             if outcome.ptype != PType.ALTER_CONTEXT_RESP:
                 return outcome
+        if sec.tamper_mech_list_mic and not tampered:
+            raise RpcError("no SPNEGO leg of this handshake carried a mechListMIC to tamper with", outcome)
         self._verify_server_mic(outcome)
         self.protection = ProtectionContext(ssp=self._ssp, context=self._gss,
                                             header_sign=self.header_sign)

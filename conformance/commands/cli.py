@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     enroll_arguments(enroll)
 
+    calibrate = commands.add_parser(
+        "calibrate", help="run the RPC-layer cases against a throwaway Samba AD DC (an independent DCE/RPC server)")
+    calibrate.add_argument("--report-dir", type=pathlib.Path, default=pathlib.Path("reports"))
+    calibrate.add_argument("--profile", type=pathlib.Path, default=None, metavar="PROFILE.toml",
+                           help="the Samba target profile (default: examples/samba-dc.toml)")
+    calibrate.add_argument("--policy", type=pathlib.Path, metavar="POLICY.toml")
     probe = commands.add_parser(
         "probe-client", help="score an enrollment client under test against the reference CA in recording mode")
     probe.add_argument("--client", type=pathlib.Path, metavar="PROFILE.toml",
@@ -164,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
             from conformance.commands.mutants import mutants_command
 
             return mutants_command(args)
+        if args.command == "calibrate":
+            from conformance.commands.calibrate import SAMBA_PROFILE, calibrate_command
+
+            args.profile = args.profile or SAMBA_PROFILE
+            return calibrate_command(args)
         if args.command == "probe-client":
             from conformance.commands.probe_client import probe_command
 

@@ -38,6 +38,17 @@ PLAIN_INTERFACES = {
 assert PLAIN_INTERFACES.keys() == RPC_INTERFACES
 
 
+def _established(conn: RpcConnection, interface: uuid.UUID, outcome) -> None:
+    """A negative is made on a working call: the interface bound, and the security context
+    the case asked for established (else there is nothing to change one thing in)."""
+    if interface not in conn.contexts:
+        raise Inconclusive(f"the endpoint did not bind the interface at the case's settings "
+                           f"(ptype {outcome.ptype}): nothing to test the negative on")
+    if conn.security.auth_type and conn.protection is None:
+        raise Inconclusive(f"the endpoint did not complete the case's security context "
+                           f"(ptype {outcome.ptype}, status {outcome.fault_status}): nothing to test the negative on")
+
+
 class Endpoint:
     """The interface under test.  ``bound()`` is the case's connection, bound once."""
 
@@ -85,9 +96,7 @@ class DcomEndpoint(Endpoint):
     def bound(self) -> tuple[RpcConnection, uuid.UUID | None, int]:
         outcome = self.session.connect_exporter()
         conn = self.session.exporter
-        if self.interface not in conn.contexts:
-            raise Inconclusive(f"the exporter did not bind {self.interface} at the case's settings "
-                               f"(ptype {outcome.ptype}): nothing to test the negative on")
+        _established(conn, self.interface, outcome)
         return conn, self.object_uuid(), conn.contexts[self.interface]
 
     def stub(self) -> bytes:
@@ -120,10 +129,7 @@ class RpcEndpoint(Endpoint):
     def bound(self) -> tuple[RpcConnection, uuid.UUID | None, int]:
         if self._conn is None:
             self._conn = self.connection()
-            outcome = self._conn.bind(self.interface, self.if_version)
-            if self.interface not in self._conn.contexts:
-                raise Inconclusive(f"the endpoint did not bind its own interface at the case's settings "
-                                   f"(ptype {outcome.ptype}): nothing to test the negative on")
+            _established(self._conn, self.interface, self._conn.bind(self.interface, self.if_version))
         return self._conn, None, self._conn.contexts[self.interface]
 
     def stub(self) -> bytes:

@@ -10,6 +10,7 @@ target that cannot be reached is INCONCLUSIVE, a bug in the suite ERROR.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import re
 import socket
@@ -194,7 +195,10 @@ class Engine:
         """A plain DCE/RPC target: only RPC-layer bind and raw cases reach it (the others
         need the claim ``dcom``, which such a target does not make)."""
         t = self.target
-        endpoint = RpcEndpoint(t.host, t.activation_port, t.interface, settings.security(), tap=tap)
+        security = settings.security()
+        if t.kerberos is not None:  # the server's own principal, not host/<address>
+            security = dataclasses.replace(security, target_name=f"host/{t.kerberos.service_host}")
+        endpoint = RpcEndpoint(t.host, t.activation_port, t.interface, security, tap=tap)
         try:
             if case.kind == "bind":
                 return self._bind_case(case, settings, endpoint)

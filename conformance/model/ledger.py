@@ -53,6 +53,7 @@ class Situation:
     broader: tuple[str, ...] = ()
     broader_why: str = ""
     note: str = ""
+    samba: str = ""  # how Samba's DCE/RPC server answers where it differs from Windows, and the source
     reference: str
     reference_connection: Connection
 
@@ -77,7 +78,7 @@ class Answer:
 
 
 _FIELDS = {"id", "what", "windows", "connection", "confidence", "sources", "broader", "broader_why", "note",
-           "reference", "reference_connection"}
+           "samba", "reference", "reference_connection"}
 
 
 def _outcomes(where: str, key: str, values: object) -> tuple[str, ...]:
@@ -101,7 +102,7 @@ def _situation(entry: Mapping) -> Situation:
             connection=Connection(entry["connection"]), confidence=Confidence(entry["confidence"]),
             sources=tuple(entry["sources"]),
             broader=_outcomes(where, "broader", entry["broader"]) if "broader" in entry else (),
-            broader_why=entry.get("broader_why", ""), note=entry.get("note", ""),
+            broader_why=entry.get("broader_why", ""), note=entry.get("note", ""), samba=entry.get("samba", ""),
             reference=_outcomes(where, "reference", [entry["reference"]])[0],
             reference_connection=Connection(entry["reference_connection"]))
     except KeyError as exc:

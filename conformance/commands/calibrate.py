@@ -1,0 +1,48 @@
+"""``wcce-conformance calibrate``: the RPC-layer cases against an independent DCE/RPC server.
+
+Provisions a throwaway Samba AD DC on 127.0.0.1 (:class:`conformance.targets.samba.SambaDC`),
+runs the RPC-layer cases (``rpce/``) against it with ``examples/samba-dc.toml`` — a plain
+DCE/RPC target whose quirks cite Samba's own knownfail entries — and writes the same report
+and exit code as ``run``.  Every case must PASS there, or be a deviation citing Samba's
+knownfail: a disagreement is settled in the ledger with a source, never by widening a case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+from conformance.model.exitcodes import Exit
+
+__all__ = ["calibrate_command", "SAMBA_PROFILE", "RPC_LAYER"]
+
+SAMBA_PROFILE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "samba-dc.toml"
+RPC_LAYER = "rpce/"  # the cases' ID prefix; those needing DCOM are N/A on a plain endpoint
+_PASSWORD_ENV = "WCCE_SAMBA_PASSWORD"
+
+
+def calibrate_command(args, *, out=sys.stderr) -> int:
+    from conformance.commands.run import run_suite
+    from conformance.targets.samba import SambaDC, SambaError, samba_available
+
+    if not samba_available():
+        print("wcce-conformance: error: calibrate needs Samba (Debian samba, samba-dsdb-modules, "
+              "samba-vfs-modules, samba-ad-provision; bash .ci/install installs them)", file=out)
+        return Exit.USAGE
+    try:
+        with SambaDC() as dc:
+            print(f"wcce-conformance: Samba AD DC {dc.realm} on {dc.host}:{dc.epm_port} (provisioned in "
+                  f"{dc.provision_seconds:.1f} s)", file=out)
+            os.environ[_PASSWORD_ENV] = dc.admin_password  # the profile names the variable
+            run = argparse.Namespace(
+                target=args.profile, report_dir=args.report_dir, workers=1, keyword=None,
+                case=[RPC_LAYER], requirement=[], deviations=None, strict=False, mutant=None,
+                policy=args.policy)
+            return run_suite(run, out=out)
+    except SambaError as exc:
+        print(f"wcce-conformance: error: {exc}", file=out)
+        return Exit.CONNECTION
+    finally:
+        os.environ.pop(_PASSWORD_ENV, None)

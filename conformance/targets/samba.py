@@ -1,0 +1,379 @@
+"""A throwaway Samba AD DC on 127.0.0.1 (Debian ``samba``, ``samba-dsdb-modules``,
+``samba-vfs-modules``, ``samba-ad-provision``): an independent DCE/RPC server, tested by
+Samba against Windows, to calibrate the suite's RPC-layer expectations against.
+
+Everything lives in a temporary directory: our own ``smb.conf`` (written before
+``samba-tool domain provision``, which then uses it as is, so ``/etc/samba/smb.conf`` is
+never read), the databases, the pid, ncalrpc and socket directories, a ``krb5.conf`` for
+MIT clients (``KRB5_CONFIG``) and the log.  ``samba -i -M single`` runs as our own
+non-forking child in its own process group; it dies with its parent twice over (Linux
+prctl PR_SET_PDEATHSIG, and ``-i`` exits when its stdin, a pipe only we hold, closes) and
+is stopped by its PID.
+
+What it serves, on 127.0.0.1 only (``interfaces = 127.0.0.1/8``: ``lo`` would add ::1):
+the endpoint mapper on TCP 135 (epm and mgmt), the KDC on TCP/UDP 88 and kpasswd on 464,
+LDAP on TCP 389 and 3268 and CLDAP on UDP 389, and the RPC interfaces' dynamic ports from
+49152.  Port 135 is bound on 127.0.0.1 only, so reference CAs on other 127.x.y.z:135 can
+run beside it; two DCs cannot (their ports are fixed), and it needs root (ports below
+1024, NT ACLs in ``security.*`` extended attributes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import secrets
+import shutil
+import signal
+import socket
+import string
+import struct
+import subprocess
+import tempfile
+import time
+import uuid
+
+__all__ = ["SambaDC", "SambaError", "samba_available", "rpc_answers", "LOOPBACK"]
+
+LOOPBACK = "127.0.0.1"
+_TOOLS = ("samba", "samba-tool")
+_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin")
+#: Samba 4.17's listeners with our server services (the dynamic RPC ports are probed by Samba itself)
+_TCP_PORTS = (135, 88, 464, 389, 3268)
+_UDP_PORTS = (88, 464, 389)
+#: An unauthenticated bind to the endpoint mapper (epm v3.0, NDR 2.0) proves the RPC server answers
+_EPM = uuid.UUID("e1af8308-5d1f-11c9-91a4-08002b14a0fa")
+_NDR = uuid.UUID("8a885d04-1ceb-11c9-9fe8-08002b104860")
+_BIND_ACK = 12
+
+
+class SambaError(RuntimeError):
+    """The domain could not be provisioned or the DC did not start (one line)."""
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name) or next((str(p) for d in _SBIN if (p := pathlib.Path(d) / name).exists()), None)
+
+
+def samba_available() -> bool:
+    """Whether ``samba`` and ``samba-tool`` are installed (not whether we may run them: root)."""
+    return all(_tool(t) for t in _TOOLS)
+
+
+def _child_setup() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies, so a killed
+    run (SIGKILL, SIGTERM) leaves no DC behind (Linux prctl)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _password() -> str:
+    """Random, and complex enough for AD's default policy (three character classes)."""
+    return secrets.token_urlsafe(18) + secrets.choice(string.ascii_uppercase) + \
+        secrets.choice(string.ascii_lowercase) + secrets.choice(string.digits) + "-"
+
+
+def _one_line(text: str, lines: int = 3) -> str:
+    """The tail of a log as one line: its ERROR line when there is one, else its last lines."""
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in kept if line.startswith("ERROR")]
+    return (errors[-1] if errors else " | ".join(kept[-lines:])) or "(no output)"
+
+
+def _bind_pdu(interface: uuid.UUID, if_version: int) -> bytes:
+    """A bind PDU ([C706] 12.6.4.3) with one presentation context and no authentication."""
+    body = struct.pack("<HHIB3x", 5840, 5840, 0, 1)
+    body += struct.pack("<HB1x", 0, 1) + interface.bytes_le + struct.pack("<I", if_version)
+    body += _NDR.bytes_le + struct.pack("<I", 2)
+    return struct.pack("<BBBB4sHHI", 5, 0, 11, 0x03, b"\x10\0\0\0", 16 + len(body), 0, 1) + body
+
+
+def rpc_answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True when ``host:port`` answers an unauthenticated epm bind with a bind_ack."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(_bind_pdu(_EPM, 3))
+            header = b""
+            while len(header) < 16:
+                chunk = sock.recv(16 - len(header))
+                if not chunk:
+                    return False
+                header += chunk
+            return header[2] == _BIND_ACK
+    except OSError:
+        return False
+
+
+def _busy(port: int, kind: int) -> bool:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT does not count
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return True
+    return False
+
+
+@dataclasses.dataclass
+class SambaDC:
+    """``with SambaDC(user_names=("alice",)) as dc: dc.users["alice"], dc.admin_password``.
+
+    ``users`` (name -> password) are created with their passwords, ``user_names`` with
+    random ones; afterwards ``users`` holds them all.
+    """
+
+    realm: str = "SAMBA.TEST"
+    domain: str = "SAMBA"
+    hostname: str = "dc1"
+    user_names: tuple[str, ...] = ()
+    start_timeout: float = 60.0
+    log_level: int = 1
+    admin_password: str = dataclasses.field(default_factory=_password, repr=False)
+    users: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)  # name -> password
+    host: str = dataclasses.field(default=LOOPBACK, init=False)
+    epm_port: int = dataclasses.field(default=135, init=False)
+    provision_seconds: float | None = dataclasses.field(default=None, init=False)
+    start_seconds: float | None = dataclasses.field(default=None, init=False)
+    _scratch: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False)
+    _process: subprocess.Popen | None = dataclasses.field(default=None, init=False, repr=False)
+
+    # -- names --------------------------------------------------------------------------
+
+    @property
+    def directory(self) -> pathlib.Path:
+        if self._scratch is None:
+            raise SambaError("the DC is not started")
+        return pathlib.Path(self._scratch.name)
+
+    @property
+    def dns_name(self) -> str:
+        return f"{self.hostname}.{self.realm.lower()}"
+
+    @property
+    def kdc(self) -> tuple[str, int]:
+        return self.host, 88
+
+    @property
+    def smb_conf(self) -> pathlib.Path:
+        return self.directory / "etc" / "smb.conf"
+
+    @property
+    def krb5_conf(self) -> pathlib.Path:
+        return self.directory / "krb5.conf"
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self.directory / "samba.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """For MIT clients (kinit, kvno) against the DC's KDC."""
+        return {"KRB5_CONFIG": str(self.krb5_conf), "KRB5CCNAME": f"FILE:{self.directory / 'ccache'}"}
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> "SambaDC":
+        missing = [t for t in _TOOLS if not _tool(t)]
+        if missing:
+            raise SambaError(f"Samba missing ({', '.join(missing)}): apt-get install --no-install-recommends "
+                             f"samba samba-dsdb-modules samba-vfs-modules samba-ad-provision")
+        if os.geteuid() != 0:
+            raise SambaError("a Samba AD DC needs root (ports 88, 135, 389; NT ACLs in security.* xattrs)")
+        self._check_ports_free()
+        self._scratch = tempfile.TemporaryDirectory(prefix="wcce-samba-")
+        try:
+            self._write_config()
+            began = time.monotonic()
+            self._provision()
+            for name, password in list(self.users.items()):
+                self.add_user(name, password)
+            for name in self.user_names:
+                self.add_user(name)
+            self.provision_seconds = time.monotonic() - began
+            began = time.monotonic()
+            self._start_samba()
+            self.start_seconds = time.monotonic() - began
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_user(self, name: str, password: str | None = None) -> str:
+        """Create a domain user (with a random password unless given); returns the password.
+        Works before and while the DC runs (samba-tool writes sam.ldb directly)."""
+        password = password or _password()
+        self._samba_tool("user", "add", name, password, what=f"user add {name}")
+        self.users[name] = password
+        return password
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            if process.poll() is None:
+                self._signal(process, signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self._signal(process, signal.SIGKILL)
+                    process.wait()
+            if process.stdin is not None:
+                process.stdin.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+    def __enter__(self) -> "SambaDC":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- steps -------------------------------------------------------------------------
+
+    @staticmethod
+    def _signal(process: subprocess.Popen, signum: int) -> None:
+        """``signum`` to the DC's process group, so nothing it started outlives it (called while
+        it runs: its PID is its group's id, and no other group can have that id)."""
+        try:
+            os.killpg(process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def _check_ports_free(self) -> None:
+        busy = [f"TCP {p}" for p in _TCP_PORTS if _busy(p, socket.SOCK_STREAM)]
+        busy += [f"UDP {p}" for p in _UDP_PORTS if _busy(p, socket.SOCK_DGRAM)]
+        if busy:
+            raise SambaError(f"{LOOPBACK} ports in use ({', '.join(busy)}): another DC, KDC or LDAP server "
+                             f"(on 0.0.0.0 or {LOOPBACK}) holds them")
+
+    def _tool_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "SMB_CONF_PATH")}
+        env["KRB5_CONFIG"] = str(self.krb5_conf)
+        return env
+
+    def _samba_tool(self, *args: str, what: str, timeout: float = 120) -> str:
+        argv = [_tool("samba-tool"), *args, "-s", str(self.smb_conf)]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                    env=self._tool_env(), stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise SambaError(f"samba-tool {what} took more than {timeout:.0f} s") from exc
+        output = result.stdout + result.stderr
+        with (self.directory / "samba-tool.log").open("a") as log:
+            log.write(f"$ samba-tool {what}\n{output}\n")
+        if result.returncode != 0:
+            raise SambaError(f"samba-tool {what} failed (status {result.returncode}): {_one_line(output)}")
+        return output
+
+    def _provision(self) -> None:
+        self._samba_tool("domain", "provision", f"--realm={self.realm}", f"--domain={self.domain}",
+                         f"--host-name={self.hostname}", "--server-role=dc", "--dns-backend=NONE",
+                         f"--adminpass={self.admin_password}", f"--targetdir={self.directory}",
+                         what="domain provision")
+
+    def _start_samba(self) -> None:
+        argv = [_tool("samba"), "-i", "-M", "single", "-s", str(self.smb_conf), f"--debuglevel={self.log_level}"]
+        with self.log_path.open("ab") as log:
+            # stdin: a pipe only we hold; samba -i exits when it closes (our death, or stop())
+            self._process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                             env=self._tool_env(), cwd=self.directory, process_group=0,
+                                             preexec_fn=_child_setup)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise SambaError(f"samba exited with status {self._process.returncode}: "
+                                 f"{_one_line(self._log_text())}")
+            if rpc_answers(self.host, self.epm_port, timeout=1) and self._accepts(self.kdc[1]) \
+                    and self._accepts(389):
+                return
+            time.sleep(0.05)
+        raise SambaError(f"samba did not answer an RPC bind on {self.host}:{self.epm_port} within "
+                         f"{self.start_timeout:.0f} s: {_one_line(self._log_text())}")
+
+    def _accepts(self, port: int) -> bool:
+        try:
+            socket.create_connection((self.host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def _log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def _write_config(self) -> None:
+        d, realm = self.directory, self.realm.upper()
+        for sub in ("etc", "private", "state", "cache", "bind-dns", "run", "ncalrpc", "winbindd", "ntp_signd"):
+            (d / sub).mkdir(mode=0o700)
+        # Written before the provision, which then keeps it as is ("only install a new
+        # smb.conf if there isn't one there already"): no option comes from /etc/samba.
+        self.smb_conf.write_text(f"""[global]
+\tnetbios name = {self.hostname.upper()}
+\tworkgroup = {self.domain.upper()}
+\trealm = {realm}
+\tserver role = active directory domain controller
+\t# the endpoint mapper and the RPC servers, the KDC, LDAP and CLDAP: no s3fs (SMB, needs
+\t# smbd), nbt (NetBIOS broadcasts), dns, winbindd, ntp_signd, kcc, drepl, dnsupdate
+\tserver services = rpc, kdc, ldap, cldap
+\t# 127.0.0.1 only: "lo" would also bind ::1; 127.0.0.1/8 is lo's address, not the network
+\tinterfaces = {LOOPBACK}/8
+\tbind interfaces only = yes
+\tprivate dir = {d}/private
+\tlock dir = {d}
+\tstate directory = {d}/state
+\tcache directory = {d}/cache
+\tbinddns dir = {d}/bind-dns
+\tpid directory = {d}/run
+\tncalrpc dir = {d}/ncalrpc
+\twinbindd socket directory = {d}/winbindd
+\tntp signd socket directory = {d}/ntp_signd
+\tlog file = {d}/log.%m
+\tmax log size = 0
+\tload printers = no
+\tprinting = bsd
+\tprintcap name = /dev/null
+\tdisable spoolss = yes
+\t# no ldaps (636, 3269) and no TLS key to generate at start
+\ttls enabled = no
+
+[sysvol]
+\tpath = {d}/state/sysvol
+\tread only = no
+
+[netlogon]
+\tpath = {d}/state/sysvol/{realm.lower()}/scripts
+\tread only = no
+""")
+        self.krb5_conf.write_text(f"""[libdefaults]
+    default_realm = {realm}
+    dns_lookup_kdc = false
+    dns_lookup_realm = false
+    dns_canonicalize_hostname = false
+    rdns = false
+    udp_preference_limit = 1
+
+[realms]
+    {realm} = {{
+        kdc = {LOOPBACK}:88
+        kpasswd_server = {LOOPBACK}:464
+    }}
+
+[domain_realm]
+    .{realm.lower()} = {realm}
+    {realm.lower()} = {realm}
+""")
