@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from conformance.model import outcomes
 
 __all__ = ["Confidence", "Connection", "Situation", "Answer", "LedgerError", "load_ledger", "shipped_ledger",
-           "reference_answer", "contradictions", "ledger_hash"]
+           "reference_answer", "contradictions", "ledger_hash", "markdown_table"]
 
 
 class LedgerError(ValueError):
@@ -181,3 +181,16 @@ def contradictions(situation: Situation, expect: Iterable[str], connection_drops
         problems.append(f"says the connection {'drops' if connection_drops else 'stays'}; on Windows it "
                         f"{situation.connection.value}")
     return problems
+
+
+def markdown_table(ledger: Mapping[str, Situation] | None = None) -> str:
+    """The ledger as the README shows it (tests/unit/model/test_ledger.py keeps them equal)."""
+    ledger = shipped_ledger() if ledger is None else ledger
+    rows = ["| Situation | Windows answers | Connection | Confidence | Reference CA |",
+            "| --- | --- | --- | --- | --- |"]
+    for s in ledger.values():
+        reference = s.reference if s.reference_connection is s.connection or s.reference_connection is \
+            Connection.UNKNOWN else f"{s.reference} ({s.reference_connection.value})"
+        rows.append(f"| `{s.id}` | {' / '.join(s.windows)} | {s.connection.value} | {s.confidence.value} | "
+                    f"{reference}{' (Samba: ' + s.samba.split(':')[0] + ')' if s.samba else ''} |")
+    return "\n".join(rows)

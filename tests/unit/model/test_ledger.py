@@ -188,3 +188,13 @@ def test_an_accepted_answer_that_is_not_windows_is_info():
 def test_an_answer_outside_the_case_still_fails():
     case = _case("wcce/privacy-refusal/level-call")
     assert decide(case, Level.MUST, "accept", None, []).verdict is Verdict.FAIL
+
+
+def test_the_readme_shows_the_ledger_as_it_is():
+    import pathlib
+
+    from conformance.model.ledger import markdown_table
+
+    readme = (pathlib.Path(__file__).resolve().parents[3] / "README.md").read_text()
+    shown = readme.split("<!-- ledger-table -->\n", 1)[1].split("\n<!-- /ledger-table -->", 1)[0]
+    assert shown == markdown_table(), "regenerate: python -c 'from conformance.model.ledger import markdown_table; print(markdown_table())'"
