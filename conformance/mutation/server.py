@@ -21,7 +21,9 @@ from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 
 from conformance.refca.behaviour import CABehaviour
 from conformance.refca.dcom.exporter import UnknownIpid
-from conformance.refca.rpc.association import CallLevelSource, HeaderSignEcho, ResponseAuthType, SpnegoAuth3
+from conformance.refca.rpc.association import (
+    CallLevelSource, HeaderSignEcho, ResponseAuthType, SpnegoAuth3, VerifierlessRequest,
+)
 from conformance.refca.service import RequestErrorCarrier, UnpublishedTemplate
 from conformance.wire.rpc import NDR20, NDR64, FaultStatus
 
@@ -146,4 +148,20 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
     Mutant("pending-issued-immediately", "WCCE-M-02",
            "issues requests for the approval template without taking them under submission",
            {"service.pend_approval_templates": False}),
+    Mutant("bind-at-call-level", "RPCE-BIND-02",
+           "binds at RPC_C_AUTHN_LEVEL_CALL (3) and serves it like PKT, as MS-RPCE 2.2.1.1.8's text "
+           "says, where Windows answers bind_nak 9",
+           {"association.refuse_call_level": False}),
+    Mutant("provider-before-level", "RPCE-BIND-03",
+           "checks a bind's security provider before its level: auth_type NONE (or another unknown "
+           "provider) at an invalid level gets bind_nak 8 instead of 0",
+           {"association.level_before_provider": False}),
+    Mutant("refuse-request-without-verifier", "RPCE-AUTH-04",
+           "answers a request without sec_trailer on an association above CONNECT with "
+           "nca_s_proto_error and drops the connection, instead of serving it unauthenticated",
+           {"association.requests_without_verifier": VerifierlessRequest.PROTOCOL_ERROR}),
+    Mutant("accept-transfer-syntax-change", "RPCE-AUTH-05",
+           "lets an alter_context re-present an accepted presentation context with another transfer "
+           "syntax list (NDR and NDR64) and negotiates it again",
+           {"association.refuse_transfer_syntax_change": False}),
 ]}

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL
 from scapy.layers.spnego import SPNEGOSSP
 
+from conformance.refca import answers
 from conformance.refca.behaviour import CABehaviour
 from conformance.refca.config import CAConfig
 from conformance.refca.dcom.exporter import ObjectExporter
@@ -47,6 +48,7 @@ def event_logger(prefix: str) -> Callable[..., None]:
 
 class ReferenceCA:
     def __init__(self, config: CAConfig, behaviour: CABehaviour | None = None) -> None:
+        answers.check()  # every answer the CA takes from the ledger is one it can give
         self.config = config
         self.behaviour = behaviour or CABehaviour()
         self.service_keys = (ServiceKeys.from_keytab(config.kerberos_keytab) if config.kerberos_keytab

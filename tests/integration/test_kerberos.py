@@ -42,7 +42,21 @@ def enroll(ca, realm, **knobs):
 
 
 @pytest.mark.parametrize("provider, auth_type", [("spnego-kerberos", 9), ("kerberos", 16)])
-@pytest.mark.parametrize("level", [2, 3, 4, 5, 6])
+def test_call_level_is_refused(kerberos_ca, realm, provider, auth_type):
+    """The exporter's bind at CALL (3) gets bind_nak 9 whatever the provider (ledger
+    rpc/bind/level-call)."""
+    session = WcceSession.from_settings(settings(kerberos_ca, realm, provider=provider, level=3))
+    try:
+        _, activation = session.activate()
+        assert activation is not None and activation.status == 0
+        outcome = session.connect_exporter()
+        assert (outcome.ptype, outcome.packet().provider_reject_reason) == (PType.BIND_NAK, 9)
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("provider, auth_type", [("spnego-kerberos", 9), ("kerberos", 16)])
+@pytest.mark.parametrize("level", [2, 4, 5, 6])
 def test_levels(kerberos_ca, realm, provider, auth_type, level):
     _, activation, result, t, _ = enroll(kerberos_ca, realm, provider=provider, level=level)
     assert activation is not None and activation.status == 0

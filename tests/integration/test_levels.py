@@ -1,8 +1,9 @@
 """Every authentication level, both NTLM carriers, with the suite's own client.
 
-The client signs at CALL/PKT/PKT_INTEGRITY and seals at PKT_PRIVACY; the CA must
-verify and answer in kind.  Enforcement is off here so that every level reaches
-the method (enforcement has its own tests).
+The client signs at PKT/PKT_INTEGRITY and seals at PKT_PRIVACY; the CA must verify
+and answer in kind.  A bind at CALL is refused, as Windows refuses it (ledger
+rpc/bind/level-call).  Enforcement is off here so that every level reaches the method
+(enforcement has its own tests).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from conformance.client.session import WcceSession
 from conformance.refca.config import Policy
 from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer
-from conformance.wire.rpc import FaultStatus
+from conformance.wire.rpc import FaultStatus, PType
 from conformance.wire.wcce import Disposition, HResult, InterfaceFlag
 from tests.support.certs import verify_issued
 from tests.support.ourclient import open_session, request, security
@@ -28,7 +29,24 @@ def relaxed_ca(ca_factory):
 
 
 @pytest.mark.parametrize("auth_type", [9, 10], ids=["spnego-ntlm", "ntlm"])
-@pytest.mark.parametrize("level", [2, 3, 4, 5, 6])
+def test_bind_at_call_level_is_refused(relaxed_ca, auth_type):
+    """The exporter's bind at CALL (3) gets bind_nak 9 and the connection drops (ledger
+    rpc/bind/level-call; the activation port's in test_enforcement.py)."""
+    session = WcceSession(relaxed_ca.config.listen.host, relaxed_ca.activation_port,
+                          security=security(auth_type, 3))
+    try:
+        _, activation = session.activate()
+        assert activation is not None and activation.status == 0
+        outcome = session.connect_exporter()
+        assert (outcome.ptype, outcome.packet().provider_reject_reason) == (PType.BIND_NAK, 9)
+        assert not session.exporter.is_connected(timeout=5)
+    finally:
+        session.close()
+    assert relaxed_ca.store.count() == 0
+
+
+@pytest.mark.parametrize("auth_type", [9, 10], ids=["spnego-ntlm", "ntlm"])
+@pytest.mark.parametrize("level", [2, 4, 5, 6])
 def test_request_at_every_level(relaxed_ca, auth_type, level):
     session = open_session(relaxed_ca, security(auth_type, level))
     try:

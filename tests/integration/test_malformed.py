@@ -248,17 +248,22 @@ def test_hostile_protected_request(ca, name, mutate, expect, auth_type):
 
 
 def test_request_without_verifier_on_a_privacy_context(ca):
+    """Windows serves it under no identity and the interface decides (ledger
+    rpc/request/no-verifier): the exporter refuses the unauthenticated caller with
+    access_denied, nothing is stored, and the connection stays usable."""
     from conformance.client.dcom import orpc_request_stub
 
     session = open_session(ca, security(9, 6))
     try:
         conn = session.exporter
-        stub = orpc_request_stub(wcce.Ping_Request(pwszAuthority="WCCE-LAB-CA"))
+        stub = orpc_request_stub(request())
         conn.send(bytes(DceRpc5(call_id=50, pfc_flags=FIRST | LAST | 0x80) / DceRpc5Request(
-            alloc_hint=len(stub), cont_id=conn.contexts[wcce.IID_ICERTREQUESTD], opnum=5,
+            alloc_hint=len(stub), cont_id=conn.contexts[wcce.IID_ICERTREQUESTD], opnum=wcce.Opnum.REQUEST,
             object=session.activation.ipid(wcce.IID_ICERTREQUESTD)) / Raw(stub)))
-        assert _answer(conn) == f"fault:{FaultStatus.NCA_S_PROTO_ERROR}"
-        assert conn.recv_pdu(timeout=5) is None and conn.closed_by_peer
+        assert _answer(conn) == f"fault:{FaultStatus.ACCESS_DENIED}"
+        assert conn.is_connected()
+        assert ca.store.count() == 0
+        assert session.call(request()).response.pdwDisposition == wcce.Disposition.ISSUED
     finally:
         session.close()
 

@@ -131,10 +131,11 @@ def test_pings(session):
 def test_levels_scapy_speaks_are_served(ca_factory, level, spnego):
     """CONNECT (no verifier), PKT_INTEGRITY (signed) and PKT_PRIVACY (sealed).
 
-    Enforcement is off so that every level reaches the method.  scapy's client
-    sends no verifier at CALL (3) and PKT (4), which the CA refuses like Samba does;
-    those levels are covered by tests/integration/test_levels.py with a client
-    that signs them.
+    Enforcement is off so that every level reaches the method.  A bind at CALL (3) is
+    refused as Windows refuses it (bind_nak 9); scapy's client sends no verifier at PKT
+    (4), which the CA serves unauthenticated, as Windows does (and refuses below
+    PKT_PRIVACY when it enforces privacy).  tests/integration/test_levels.py covers PKT
+    with a client that signs it.
     """
     policy = Policy(interface_flags=InterfaceFlag(0), activation_min_level=2)
     ca = ca_factory(policy=policy)

@@ -3,7 +3,9 @@
 Every ORPC request carries PFC_OBJECT_UUID with the IPID of the interface it
 calls and starts its stub with ORPCTHIS; every response starts with ORPCTHAT.
 Server rules applied, in the order of [MS-DCOM] 3.1.1.5.4: COM version, the
-exporter's minimum authentication level, ORPCTHIS.flags, the IPID.
+exporter's minimum authentication level, ORPCTHIS.flags, the IPID.  Where the ledger
+has a situation for a refusal, its fault status is the ledger's reference answer
+(:mod:`conformance.refca.answers`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Mapping
 from scapy.layers.msrpce.raw import ms_dcom
 from scapy.layers.msrpce.raw.ms_dcom import GUID, ORPCTHAT, ORPCTHIS
 
+from conformance.refca import answers
 from conformance.refca.dcom.objects import ObjectTable
 from conformance.refca.rpc.calls import Call, Fault, Reply
 from conformance.refca.rpc.dispatch import BadStubData, dissect_stub, encode
@@ -67,17 +70,20 @@ class ExporterBehaviour:
 
     #: "The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1).
     interface_versions: frozenset[int] = frozenset({0})
-    #: ORPCTHIS.version: another major or a higher minor is RPC_E_VERSION_MISMATCH ([MS-DCOM] 1.7, 3.1.1.5.4).
+    #: ORPCTHIS.version: another major or a higher minor is refused, RPC_E_VERSION_MISMATCH
+    #: ([MS-DCOM] 1.7, 3.1.1.5.4; ledger dcom/orpc/com-version-unsupported).
     check_com_version: bool = True
-    #: ORPCTHIS.flags other than 0 is RPC_E_INVALID_HEADER ([MS-DCOM] 3.1.1.5.4).
+    #: ORPCTHIS.flags other than 0 is refused, RPC_E_INVALID_HEADER ([MS-DCOM] 3.1.1.5.4;
+    #: ledger dcom/orpc/orpcthis-flags).
     check_orpcthis_flags: bool = True
     #: An object serves the identity that activated it (as Windows' access check would a CA's
     #: requesters); another client's IPID gets E_ACCESSDENIED (DCOM-IPID-01).
     check_owner: bool = True
-    #: An unknown IPID is RPC_E_DISCONNECTED ([MS-DCOM] 3.1.1.5.4).
+    #: An unknown IPID is RPC_E_DISCONNECTED ([MS-DCOM] 3.1.1.5.4; ledger dcom/orpc/unknown-ipid).
     unknown_ipid: UnknownIpid = UnknownIpid.DISCONNECTED
-    #: An opnum the interface lacks is nca_s_op_rng_error (C706 appendix N, [MS-RPCE] 3.3.1.5.7).
-    opnum_out_of_range_fault: FaultStatus = FaultStatus.NCA_S_OP_RNG_ERROR
+    #: The fault an opnum the interface lacks gets; None: the ledger's answer to
+    #: rpc/request/opnum-out-of-range (nca_s_op_rng_error, C706 appendix N, [MS-RPCE] 3.3.1.5.7).
+    opnum_out_of_range_fault: int | None = None
 
 
 def guid_uuid(value: GUID) -> uuid.UUID:
@@ -113,7 +119,7 @@ class ObjectExporter:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         major, minor = orpc.version.MajorVersion, orpc.version.MinorVersion
         if self.behaviour.check_com_version and (major != COM_VERSION[0] or minor > COM_VERSION[1]):
-            return Fault(HResult.RPC_E_VERSION_MISMATCH)
+            return Fault(answers.fault_status("dcom/orpc/com-version-unsupported"))
         if call.auth.auth_level < self._min_level:
             # "Windows returns E_ACCESSDENIED for IRemUnknown/IRemUnknown2 and
             # ERROR_ACCESS_DENIED for all other interfaces" ([MS-DCOM] 3.1.1.5.4 <40>)
@@ -121,12 +127,12 @@ class ObjectExporter:
                 return Fault(HResult.E_ACCESSDENIED)
             return Fault(FaultStatus.ACCESS_DENIED)
         if self.behaviour.check_orpcthis_flags and orpc.flags != 0:
-            return Fault(HResult.RPC_E_INVALID_HEADER)
+            return Fault(answers.fault_status("dcom/orpc/orpcthis-flags"))
         target = self.objects.lookup(call.object_uuid) if call.object_uuid else None
         if target is None and self.behaviour.unknown_ipid is UnknownIpid.ANY_OBJECT:
             target = self.objects.any_interface(call.interface)
         if target is None:
-            return Fault(HResult.RPC_E_DISCONNECTED)
+            return Fault(answers.fault_status("dcom/orpc/unknown-ipid"))
         if self.behaviour.check_owner and not self.objects.may_use(target.ipid, call.auth.user):
             self._log("foreign_ipid", ipid=str(target.ipid), user=call.auth.user)
             return Fault(HResult.E_ACCESSDENIED)
@@ -134,7 +140,8 @@ class ObjectExporter:
             return Fault(FaultStatus.NCA_S_UNK_IF)
         op = _OPNUMS[call.interface].get(call.opnum)
         if op is None:
-            return Fault(self.behaviour.opnum_out_of_range_fault)
+            status = self.behaviour.opnum_out_of_range_fault
+            return Fault(answers.fault_status("rpc/request/opnum-out-of-range") if status is None else status)
         try:
             request = dissect_stub(op.request, args, little_endian=call.little_endian)
         except BadStubData:

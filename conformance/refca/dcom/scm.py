@@ -18,6 +18,7 @@ from scapy.layers.msrpce.msdcom import (
 from scapy.layers.msrpce.raw import ms_dcom
 from scapy.layers.msrpce.raw.ms_dcom import COMVERSION, MInterfacePointer, ORPCTHAT
 
+from conformance.refca import answers
 from conformance.refca.dcom.exporter import guid_bytes, guid_uuid, signed_hresult
 from conformance.refca.dcom.objects import ObjectTable
 from conformance.refca.rpc.calls import Call, Fault
@@ -190,7 +191,7 @@ class ScmServices:
             # to RPC_C_AUTHN_LEVEL_PKT_INTEGRITY" (event 10036 on the server).
             self._log("activation_refused", auth_level=call.auth.auth_level,
                       min_level=self.activation_min_level)
-            return Fault(FaultStatus.ACCESS_DENIED)
+            return Fault(answers.fault_status("dcom/activation/below-integrity"))
         # pUnkOuter "MUST be NULL and MUST be ignored by the recipient" (3.1.2.5.2.3.2)
         try:
             blob = OBJREF(req.valueof("pActProperties").abData)

@@ -3,8 +3,8 @@
 A handler receives the :class:`~conformance.refca.rpc.calls.Call` and the
 dissected request packet and returns the response packet or a
 :class:`~conformance.refca.rpc.calls.Fault`.  Stub data that does not dissect is
-answered with RPC_X_BAD_STUB_DATA, an opnum the interface lacks with
-nca_s_op_rng_error (C706 appendix N).
+answered with RPC_X_BAD_STUB_DATA, an opnum the interface lacks as the ledger's
+rpc/request/opnum-out-of-range (nca_s_op_rng_error, C706 appendix N).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from scapy.config import conf
 from scapy.layers.dcerpc import DceRpcOp, NDRPacket
 from scapy.packet import Packet, Padding
 
+from conformance.refca import answers
 from conformance.refca.rpc.calls import Call, Fault, Reply
 from conformance.wire.rpc import FaultStatus
 
@@ -105,7 +106,7 @@ class InterfaceDispatcher:
         op = spec.opnums.get(call.opnum)
         handler = spec.handlers.get(call.opnum)
         if op is None or handler is None:
-            return Fault(FaultStatus.NCA_S_OP_RNG_ERROR)
+            return Fault(answers.fault_status("rpc/request/opnum-out-of-range"))
         try:
             request = dissect_stub(op.request, call.stub, little_endian=call.little_endian)
         except BadStubData:

@@ -43,6 +43,9 @@ class SecurityContext:
     user: str | None = None
     protection: ProtectionContext | None = None
     legs: int = 0
+    #: the ledger situation a call on this context is answered as, once it has FAILED
+    #: for a reason the ledger names (None: the generic authentication failure)
+    refused_as: str | None = None
 
     @property
     def mechanism(self) -> Mechanism:
