@@ -26,3 +26,35 @@ def test_impacket_dcom_enrolls(ca):
     assert len(chain_certificates(impacket_client.blob_bytes(resp["pctbCertChain"]))) == 2
     row = ca.store.get(resp["pdwRequestId"])
     assert row.requester.lower() == "lab\\alice"
+
+
+def _bind_activation_port(ca, level: int):
+    """impacket, raw NTLM (auth_type 10), binds the CA's OXID resolver on its activation port."""
+    from impacket.dcerpc.v5 import dcomrt, transport
+
+    rpc = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{ca.config.listen.host}[{ca.activation_port}]")
+    rpc.set_credentials("alice", USERS["alice"], "LAB")
+    rpc.set_connect_timeout(10)
+    dce = rpc.get_dce_rpc()
+    dce.set_auth_type(10)
+    dce.set_auth_level(level)
+    dce.connect()
+    try:
+        return dce.bind(dcomrt.IID_IObjectExporter)
+    finally:
+        dce.disconnect()
+
+
+@pytest.mark.parametrize("level", [2, 4, 5, 6])
+def test_impacket_binds_the_activation_port_at_every_level_but_call(ca, level):
+    from impacket.dcerpc.v5 import rpcrt
+
+    assert _bind_activation_port(ca, level)["type"] == rpcrt.MSRPC_BINDACK
+
+
+def test_impacket_bind_at_call_level_gets_invalid_checksum(ca):
+    """As Windows (and Samba) answer: bind_nak invalid_checksum (9) at RPC_C_AUTHN_LEVEL_CALL."""
+    from impacket.dcerpc.v5 import rpcrt
+
+    with pytest.raises(rpcrt.DCERPCException, match="Bind context rejected: invalid_checksum"):
+        _bind_activation_port(ca, rpcrt.RPC_C_AUTHN_LEVEL_CALL)
