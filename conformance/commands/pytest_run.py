@@ -68,6 +68,13 @@ def start_run(config) -> "WcceRun":
         raise pytest.UsageError(str(exc)) from None
     if target is not None:
         deviations = [*deviations, *target.quirks]
+        if not hasattr(config, "workerinput"):  # once, on the controller
+            from conformance.judge.preflight import CredentialsRefused, preflight
+
+            try:
+                preflight(target)
+            except CredentialsRefused as exc:
+                raise pytest.UsageError(str(exc)) from None
     run = WcceRun(config, catalogue, target, deviations)
     config.stash[SESSION] = run
     config.pluginmanager.register(run, "wcce-conformance-run")

@@ -143,3 +143,26 @@ def test_run_without_port_135_uses_a_free_loopback_port(tmp_path):
     assert len(results) == 7 and {c["verdict"] for c in results} == {"PASS"}
     servers = {conn["server"] for c in results for conn in c["evidence"]["connections"]}
     assert servers and all(not s.endswith(":135") for s in servers)
+
+
+def test_a_wrong_password_in_the_profile_is_one_line_and_no_verdict(tmp_path):
+    """A typo in a lab's credentials is the configuration's failure, not a non-conformant CA:
+    exit 2, one line naming the account and what the target answered, no results written."""
+    host = fresh_loopback()
+    port = 135 if can_bind_privileged() else 0
+    proc, host, port = _serve(["--host", host, "--port", str(port), "--state-dir", str(tmp_path / "state"),
+                               "--user", "wcce-suite:Lab-Passw0rd!"])
+    try:
+        profile = (REPO / "examples" / "embedded.toml").read_text().replace(
+            'host = "127.0.0.1"', f'host = "{host}"').replace("activation_port = 135", f"activation_port = {port}")
+        (tmp_path / "target.toml").write_text(profile)
+        result = cli("run", "--report-dir", str(tmp_path / "reports"), "--target", str(tmp_path / "target.toml"),
+                     "--case", "wcce/2.1/auth-level/", env={"WCCE_LAB_PASSWORD": "Not-The-Passw0rd!"})
+        assert result.returncode == 2, result.stdout[-2000:] + result.stderr
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        assert len(lines) == 1, lines
+        assert "[credentials] lab.test\\wcce-suite" in lines[0] and "refused this account's activation" in lines[0]
+        assert "Not-The-Passw0rd!" not in result.stdout + result.stderr
+        assert not list((tmp_path / "reports").glob("*/results.json"))
+    finally:
+        _stop(proc)
