@@ -36,7 +36,7 @@ __all__ = ["CheckContext", "CHECKS", "run_check", "wcce_connections", "WCCE_INTE
            "stub_confidentiality", "impersonation_flags", "privacy_requested", "kerberos_spn", "not_anonymous",
            "spnego_mechanism", "even_legs", "activation_clsid", "activation_iids", "activation_level",
            "resolver_level", "header_signing", "auth_padding", "orpc_object_uuid", "orpcthis",
-           "request_returns_zero"]
+           "request_returns_zero", "refusal_effect"]
 
 WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
 _CALLS = (PType.REQUEST, PType.RESPONSE)
@@ -454,6 +454,29 @@ def orpcthis(t: Transcript, *, server_minor: int = 7) -> CheckResult:
                    actual_bad=", ".join(sorted(seen)), unreadable=_unreadable(orpcs))
 
 
+def refusal_effect(effect, problem: str | None = None) -> CheckResult:
+    """A refused request is not processed ([MS-WCCE] 2.1 "MUST refuse", 3.2.1.4.2.1): no
+    certificate for its key among the requests the CA numbered around the refusal
+    (:mod:`conformance.judge.effects` observes; this judges)."""
+    expected = ["no request between the markers holds a certificate for the refused request's key"]
+    if problem is not None:
+        return _found("refusal-effect", Verdict.INCONCLUSIVE, expected, problem)
+    if effect is None:
+        return _found("refusal-effect", Verdict.NA, expected, "no refused request to inspect")
+    if effect.issued:
+        return _found("refusal-effect", _violation("refusal-effect"), expected,
+                      f"request(s) {', '.join(map(str, effect.issued))} between markers {effect.before} and "
+                      f"{effect.after} hold a certificate for the refused request's key: the CA processed "
+                      f"what it refused")
+    if effect.uninspected:
+        return _found("refusal-effect", Verdict.INCONCLUSIVE, expected,
+                      f"{effect.uninspected} request IDs between markers {effect.before} and {effect.after} "
+                      f"were not inspected (a busy CA)")
+    others = f"; {len(effect.other)} other request(s) between them, not the refused one" if effect.other else ""
+    return _found("refusal-effect", Verdict.PASS, expected,
+                  f"markers {effect.before} and {effect.after}: the refused request was not issued{others}")
+
+
 def request_returns_zero(t: Transcript) -> CheckResult:
     """Request/Request2 "MUST return zero ... errors through pdwDisposition" ([MS-WCCE] 3.2.1.4.2.1)."""
     responses = [p for p in t.of_type(PType.RESPONSE) if p.decoded is not None and p.decoded.ok
@@ -478,6 +501,8 @@ class CheckContext:
     impersonation: int = RPC_C_IMP_LEVEL.IMPERSONATE
     expected_level: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY
     exporter_spn: str | None = None  # the principal the exporter's SECURITYBINDING named
+    effect: object | None = None  # a judge.effects.RefusalEffect observed around a refused request
+    effect_problem: str | None = None  # why the effect could not be observed
 
 
 CHECKS = {
@@ -501,6 +526,7 @@ CHECKS = {
     "auth-type-consistent": lambda t, c: auth_type_consistent(t, side=c.side),
     "auth-padding": lambda t, c: auth_padding(t, side=Side.SERVER if c.side is Side.SERVER else Side.CLIENT),
     "stub-confidentiality": lambda t, c: stub_confidentiality(t, c.plaintexts, side=c.side),
+    "refusal-effect": lambda t, c: refusal_effect(c.effect, c.effect_problem),
 }
 
 

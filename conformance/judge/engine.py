@@ -32,6 +32,7 @@ from conformance.judge import evidence
 from conformance.judge.checks import CheckContext, run_check
 from conformance.judge.decide import decide
 from conformance.judge.endpoints import DcomEndpoint, Endpoint, RpcEndpoint
+from conformance.judge.effects import EffectProbe, ProbeFailed, public_key_of_csr
 from conformance.judge.errors import Inconclusive, Unreachable
 from conformance.judge.flows import dropped
 from conformance.judge.outcome import of_activation, of_call, of_reply
@@ -81,6 +82,8 @@ class Engine:
                                        user=target.user, password=target.password)
         self._activations: dict[tuple, Activation] = {}
         self._exporter_spn: str | None = None
+        self._refused_key: bytes | None = None  # the public key of the last request a case sent
+        self._probe = EffectProbe(target, self.tickets) if target.kind == "ca" else None
 
     # -- what a case's params stand for --------------------------------------------------
 
@@ -111,8 +114,16 @@ class Engine:
                 return CaseResult(**base, verdict=Verdict.NA, actual="not run",
                                   reason=f"target claim {claim}: {why}")
         tap = Tap()
+        probing = "refusal-effect" in case.checks and self._probe is not None
+        effect, effect_problem, before = None, None, None
+        self._refused_key = None
         try:
             settings = self.settings(case)
+            if probing:
+                try:
+                    before = self._probe.marker()
+                except ProbeFailed as exc:
+                    effect_problem = str(exc)
             observed, connection_dropped = self._drive(case, settings, tap)
         except SettingsError as exc:
             return CaseResult(**base, verdict=Verdict.ERROR, actual="not run", reason=str(exc))
@@ -129,7 +140,14 @@ class Engine:
             return CaseResult(**base, verdict=Verdict.ERROR, actual=f"{type(exc).__name__}: {exc}",
                               reason=traceback.format_exc(limit=6), seconds=time.monotonic() - start)
         transcript = tap.transcript(self.identities, service_keys=self.service_keys)
+        if before is not None and self._refused_key is not None and observed in case.expect \
+                and observed != outcomes.ACCEPT:  # a refusal of a request: judge its effect
+            try:
+                effect = self._probe.observe(before, self._probe.marker(), self._refused_key)
+            except ProbeFailed as exc:
+                effect_problem = str(exc)
         context = CheckContext(
+            effect=effect, effect_problem=effect_problem if self._refused_key is not None else None,
             side=case.side, impersonation=settings.impersonation,
             exporter_spn=self._exporter_spn,
             plaintexts=tuple(p for p in (
@@ -230,6 +248,8 @@ class Engine:
         method = method or case.method
         ca = self.ca_name(case)
         csr = methods.new_pkcs10(f"wcce-conformance-{slug(case.id)[-40:]}")
+        if method in ("Request", "Request2"):
+            self._refused_key = public_key_of_csr(csr)  # if it is refused, was it processed?
         if method == "Request":
             return methods.request(ca, csr, template=self.template(case)), wcce.IID_ICERTREQUESTD
         if method == "Request2":

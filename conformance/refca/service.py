@@ -81,6 +81,9 @@ class WcceBehaviour:
     #: A template that needs CA manager approval takes the request under submission
     #: (disposition 5, [MS-WCCE] 3.1.1.4.3.7, 3.2.1.4.2.1.3).
     pend_approval_templates: bool = True
+    #: "MUST refuse" below PKT_PRIVACY means the request is not processed ([MS-WCCE] 2.1):
+    #: the refusal comes before the request is entered or issued.
+    refuse_before_processing: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +224,10 @@ class WcceService:
         try:
             self._admit(call)
         except _Refused as refused:
+            if refused.privacy and not self.behaviour.refuse_before_processing:
+                data = blob_bytes(req.pctbRequest)
+                if data:  # processed first, refused afterwards: the request is entered and issued
+                    self._submit(call, int(req.dwFlags), self._text(req, "pwszAttributes") or "", data)
             # The privacy refusal takes the configured form; every other error of
             # Request/Request2 travels in pdwDisposition.
             carrier = (not refused.privacy

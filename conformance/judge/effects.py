@@ -1,0 +1,112 @@
+"""A refusal judged by its effect, not only by its reply.
+
+"MUST refuse" ([MS-WCCE] 2.1, 3.2.1.4.2.1) means the request is not processed.  Around a
+Request/Request2 the target refuses below PKT_PRIVACY, the engine brackets the refused
+call with two marker requests on a PKT_PRIVACY session of its own (their request IDs are
+the CA's numbering before and after) and inspects every request ID between them by status
+inspection (Request with an empty request and the ID): a certificate for the refused
+request's key among them means the CA processed what it refused.  The observation is a
+:class:`RefusalEffect`; the ``refusal-effect`` check (:mod:`conformance.judge.checks`)
+judges it.  On a CA other clients use, IDs between the markers may be theirs: only a
+certificate for the refused request's own public key counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from conformance.client import methods
+from conformance.client.session import WcceSession
+from conformance.judge.settings import settings_for
+from conformance.model.profile import Target
+from conformance.wire import wcce
+from conformance.wire.wcce import Disposition
+
+__all__ = ["RefusalEffect", "EffectProbe", "public_key_of_csr"]
+
+#: IDs between the markers the probe inspects at most (a busy shared CA: the rest unknown)
+MAX_INSPECTED = 32
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class RefusalEffect:
+    before: int  # the marker request's ID before the refused call
+    after: int  # ... and after it
+    issued: tuple[int, ...] = ()  # IDs holding a certificate for the refused request's key
+    other: tuple[int, ...] = ()  # IDs between the markers that are not (provably) ours
+    uninspected: int = 0  # IDs between the markers beyond MAX_INSPECTED
+
+
+def public_key_of_csr(csr: bytes) -> bytes:
+    return x509.load_der_x509_csr(csr).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+class EffectProbe:
+    """A PKT_PRIVACY session of the target's account, kept open across cases."""
+
+    def __init__(self, target: Target, tickets=None) -> None:
+        self.target = target
+        self.tickets = tickets
+        self._session: WcceSession | None = None
+
+    def _open(self) -> WcceSession:
+        if self._session is None:
+            settings = settings_for(self.target, {"provider": "spnego-ntlm", "level": 6, "server_alive2": False},
+                                    tickets=self.tickets)
+            session = WcceSession.from_settings(settings)
+            _, activation = session.activate()
+            if activation is None or activation.status != 0:
+                session.close()
+                raise ProbeFailed("the effect probe could not activate at PKT_PRIVACY")
+            session.connect_exporter()
+            self._session = session
+        return self._session
+
+    def _call(self, request):
+        try:
+            result = self._open().call(request)
+        except OSError as exc:
+            self.close()
+            raise ProbeFailed(f"the effect probe's session failed: {exc}") from exc
+        if result.response is None:
+            self.close()
+            raise ProbeFailed(f"the effect probe's call was refused at PKT_PRIVACY (ptype {result.outcome.ptype})")
+        return result.response
+
+    def marker(self) -> int:
+        """A request of the issuing template, at PKT_PRIVACY: the CA's next request ID."""
+        csr = methods.new_pkcs10("wcce-conformance-effect-marker")
+        response = self._call(methods.request(self.target.ca_name, csr, template=self.target.issue_template))
+        return int(response.pdwRequestId)
+
+    def observe(self, before: int, after: int, refused_key: bytes) -> RefusalEffect:
+        issued, other = [], []
+        between = list(range(before + 1, after))
+        for request_id in between[:MAX_INSPECTED]:
+            response = self._call(methods.retrieve(self.target.ca_name, request_id))
+            der = wcce.blob_bytes(response.pctbEncodedCert)
+            if int(response.pdwDisposition) == Disposition.ISSUED and der and \
+                    _public_key(der) == refused_key:
+                issued.append(request_id)
+            else:
+                other.append(request_id)
+        return RefusalEffect(before=before, after=after, issued=tuple(issued), other=tuple(other),
+                             uninspected=max(0, len(between) - MAX_INSPECTED))
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+class ProbeFailed(Exception):
+    """The probe itself could not observe (the target refused or dropped its PKT_PRIVACY session)."""
+
+
+def _public_key(der: bytes) -> bytes:
+    return x509.load_der_x509_certificate(der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
