@@ -25,6 +25,7 @@ from scapy.layers.msrpce.raw.ms_dcom import (
     RemoteCreateInstance_Response,
 )
 
+from conformance.client.errors import PARSE_ERRORS, MalformedReply, malformed
 from conformance.wire.activation import activation_objref
 from conformance.wire.dcom import COM_VERSION, IID_IACTIVATION_PROPERTIES_IN, DualStringArray
 
@@ -104,11 +105,21 @@ def _activation_properties(clsid: uuid.UUID, iids: tuple[uuid.UUID, ...], server
 
 
 def parse_activation(stub: bytes) -> Activation:
-    """Decode a RemoteCreateInstance response stub (raises ValueError on garbage)."""
+    """Decode a RemoteCreateInstance response stub; a stub that does not decode (the NDR, the
+    ActivationPropertiesOut OBJREF, its DUALSTRINGARRAY) raises :class:`MalformedReply`."""
+    if not stub:
+        raise MalformedReply("activation reply", "the response stub is empty")
+    try:
+        return _activation(stub)
+    except PARSE_ERRORS as exc:
+        raise malformed("activation reply", exc) from exc
+
+
+def _activation(stub: bytes) -> Activation:
     from scapy.layers.msrpce.msdcom import OBJREF as _OBJREF
 
     resp = RemoteCreateInstance_Response(stub, ndr64=False)
-    status = int(resp.status)
+    status = int(resp.status) & 0xFFFFFFFF
     pointer = resp.valueof("ppActProperties")
     if status != 0 and not pointer:
         return Activation(status=status)
@@ -152,12 +163,26 @@ def orpc_request_stub(args, *, version: tuple[int, int] = COM_VERSION, flags: in
 
 def split_orpc_response(stub: bytes, response_cls, request=None):
     """(ORPCTHAT, dissected response) of an ORPC response stub.  ``request`` is needed
-    when the response's sizes come from the request (``size_is(cIids)``)."""
-    orpcthat = ORPCTHAT(stub, ndr64=False)
-    rest = orpcthat.load if orpcthat.payload else b""
+    when the response's sizes come from the request (``size_is(cIids)``).  A stub that
+    does not decode as ORPCTHAT and the response, through its final status, raises
+    :class:`MalformedReply`."""
     extra = {}
     if request is not None:
         # sizes computed at build time are None on the object that was sent: use its
         # dissected twin, whose counts are concrete
         extra["request_packet"] = type(request)(bytes(request), ndr64=False)
-    return orpcthat, response_cls(rest, ndr64=False, **extra)
+    what = f"{response_cls.__name__.removesuffix('_Response')} response"
+    try:
+        orpcthat = ORPCTHAT(stub, ndr64=False)
+        rest = orpcthat.load if orpcthat.payload else b""
+        if not stub or not rest:  # scapy fills an empty packet with defaults (status 0)
+            raise MalformedReply(what, f"the stub ends before the [out] parameters ({len(stub)} bytes)")
+        response = response_cls(rest, ndr64=False, **extra)
+        for field in response.fields_desc:  # the integers are there (dissected, not defaults)
+            if getattr(field, "name", "") in ("status", "pdwDisposition", "pdwRequestId") \
+                    and response.getfieldval(field.name) is None:
+                raise MalformedReply(what, f"no {field.name}")
+        int(response.status)
+    except PARSE_ERRORS as exc:
+        raise malformed(what, exc) from exc
+    return orpcthat, response

@@ -3,7 +3,10 @@
 Unlike scapy's ``DCERPC_Client`` it signs at CALL/PKT as well as PKT_INTEGRITY,
 keeps the auth_type, level, context id and header-signing choice per connection,
 and returns what the server sent as data (:class:`Outcome`) instead of raising,
-so a case can assert a bind_nak, a fault or a dropped connection.
+so a case can assert a bind_nak, a fault or a dropped connection.  A reset, EOF or
+a stream that stops framing is an observation too (the connection ended); bytes of the
+server's that the client must read and cannot (a PDU that does not dissect as its type,
+a security token that does not parse) raise :class:`conformance.client.errors.MalformedReply`.
 
 The GSS exchange uses scapy's SSPs; protection uses
 :mod:`conformance.wire.protection`, the same code the reference CA uses.
@@ -16,13 +19,15 @@ import socket
 import uuid
 
 from scapy.layers.dcerpc import (
-    DceRpc5, DceRpc5AbstractSyntax, DceRpc5AlterContext, DceRpc5Bind, DceRpc5Context,
-    DceRpc5Request, DceRpc5TransferSyntax, RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL,
+    DceRpc5, DceRpc5AbstractSyntax, DceRpc5AlterContext, DceRpc5AlterContextResp, DceRpc5Bind, DceRpc5BindAck,
+    DceRpc5BindNak, DceRpc5Context, DceRpc5Fault, DceRpc5Request, DceRpc5Result, DceRpc5TransferSyntax,
+    RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL,
 )
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
 from scapy.layers.spnego import SPNEGOSSP
 from scapy.packet import Raw
 
+from conformance.client.errors import PARSE_ERRORS, MalformedReply, TargetFault, malformed
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.gss import token_packet
@@ -38,7 +43,8 @@ _RECV = 65536
 
 
 class RpcError(Exception):
-    """The exchange could not continue (authentication failed, unexpected PDU)."""
+    """The client could not do what it was asked on this exchange (a tamper with nothing
+    to tamper with): not the target's fault, and not a bug either; the case is not judged."""
 
     def __init__(self, message: str, outcome: "Outcome | None" = None) -> None:
         super().__init__(message)
@@ -153,6 +159,7 @@ class Outcome:
     pdus: tuple[bytes, ...]
     closed: bool = False
     unverified: str | None = None  # why a response's protection did not verify
+    malformed: str | None = None  # why the server's byte stream stopped being PDUs (then it ended)
 
     @property
     def last(self) -> bytes | None:
@@ -163,7 +170,9 @@ class Outcome:
         return CommonHeader.parse(self.last).ptype if self.pdus else None
 
     def packet(self) -> DceRpc5 | None:
-        return DceRpc5(self.last) if self.pdus else None
+        """The last PDU dissected; the fields the client and judge read of its type are
+        there, or :class:`MalformedReply` says what is not."""
+        return dissected(self.last) if self.pdus else None
 
     @property
     def fault_status(self) -> int | None:
@@ -172,21 +181,63 @@ class Outcome:
         return int(self.packet().status)
 
 
+#: What the client reads of each PDU type it interprets ([C706] 12.6.4): a dissection that
+#: lacks one of these is a malformed PDU.
+_READ_FIELDS = {
+    PType.FAULT: (DceRpc5Fault, ("status",), "fault"),
+    PType.BIND_NAK: (DceRpc5BindNak, ("provider_reject_reason",), "bind_nak"),
+    PType.BIND_ACK: (DceRpc5BindAck, ("assoc_group_id", "results"), "bind_ack"),
+    PType.ALTER_CONTEXT_RESP: (DceRpc5AlterContextResp, ("results",), "alter_context_resp"),
+}
+
+
+def dissected(pdu: bytes) -> DceRpc5:
+    """``pdu`` dissected, with the fields of its type that are read checked to be there (scapy
+    leaves what it cannot dissect as Raw, or as defaults, without saying so)."""
+    try:
+        pkt = DceRpc5(pdu)
+        expected = _READ_FIELDS.get(CommonHeader.parse(pdu).ptype)
+        if expected is None:
+            return pkt
+        layer, fields, name = expected
+        if layer not in pkt:
+            raise MalformedReply(name, "its body does not dissect")
+        body = pkt[layer]
+        for field in fields:
+            if getattr(body, field) is None:
+                raise MalformedReply(name, f"no {field}")
+        if "results" in fields:
+            results = body.results
+            if not isinstance(results, list) or not all(isinstance(r, DceRpc5Result) for r in results) \
+                    or len(results) != body.n_results:
+                raise MalformedReply(name, f"p_result_list does not hold the n_results ({body.n_results}) it counts")
+            for r in results:
+                int(r.result), int(r.reason)
+        return pkt
+    except TargetFault:
+        raise
+    except PARSE_ERRORS as exc:
+        raise malformed(f"PDU (ptype {pdu[2] if len(pdu) > 2 else '?'})", exc) from exc
+
+
 class RpcConnection:
     """One TCP connection: binds, authenticates, calls; every step returns an Outcome."""
 
     def __init__(self, host: str, port: int, *, security: Security | None = None,
-                 timeout: float = 10.0, max_frag: int = 5840, tap=None) -> None:
+                 timeout: float = 10.0, max_frag: int = 5840, tap=None,
+                 connect_timeout: float | None = None) -> None:
         self.host, self.port = host, port
         self.security = security or Security()
         self.timeout = timeout
         self.max_frag = max_frag
+        wait = timeout if connect_timeout is None else connect_timeout
         # ``tap`` (conformance.capture.tap.Tap) records every byte of the connection
-        self.sock = (tap.connect(host, port, timeout=timeout) if tap is not None
-                     else socket.create_connection((host, port), timeout=timeout))
+        self.sock = (tap.connect(host, port, timeout=wait) if tap is not None
+                     else socket.create_connection((host, port), timeout=wait))
         self._framer = PduFramer()
         self._queue: list[bytes] = []
         self.closed_by_peer = False
+        self.malformed: str | None = None  # the stream stopped framing: why
         self.call_id = 0
         self.next_cont_id = 0
         self.contexts: dict[uuid.UUID, int] = {}  # interface -> accepted p_cont_id
@@ -216,7 +267,14 @@ class RpcConnection:
     # -- bytes ------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        """Send ``data``; a connection the server reset or closed is noted (the next
+        receive sees it ended), not raised: it is what the server did."""
+        if self.closed_by_peer:
+            return
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            self.closed_by_peer = True
 
     def recv_pdu(self, timeout: float | None = None) -> bytes | None:
         """Next whole PDU, or None when the peer closed (or nothing came in ``timeout``)."""
@@ -235,8 +293,9 @@ class RpcConnection:
                 return None
             try:
                 self._queue.extend(self._framer.feed(data))
-            except FramingError:
+            except FramingError as exc:
                 self.closed_by_peer = True
+                self.malformed = str(exc)
                 return None
         return self._queue.pop(0)
 
@@ -251,7 +310,7 @@ class RpcConnection:
             got.append(pdu)
             if CommonHeader.parse(pdu).pfc_flags & PfcFlag.LAST_FRAG:
                 break
-        return Outcome(pdus=tuple(got), closed=self.closed_by_peer)
+        return Outcome(pdus=tuple(got), closed=self.closed_by_peer, malformed=self.malformed)
 
     def is_connected(self, timeout: float = 0.2) -> bool:
         """True unless the server closed; consumes nothing if a PDU is waiting."""
@@ -334,11 +393,15 @@ class RpcConnection:
             reply_token = _auth_token(outcome.last)
             if not reply_token:
                 break
-            self._gss, token, status = self._ssp.GSS_Init_sec_context(
-                self._gss, input_token=token_packet(self._ssp.auth_type, reply_token),
-                target_name=target)
+            try:
+                self._gss, token, status = self._ssp.GSS_Init_sec_context(
+                    self._gss, input_token=token_packet(self._ssp.auth_type, reply_token),
+                    target_name=target)
+            except PARSE_ERRORS as exc:  # the server's token, as the provider read it
+                raise malformed("security token", exc) from exc
             if status not in (GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED):
-                raise RpcError(f"GSS_Init_sec_context failed: 0x{status:x}", outcome)
+                raise TargetFault("security context refused by the client",
+                                  f"GSS_Init_sec_context on the server's token: 0x{status:x}")
             if token is None:
                 break
             if sec.tamper_mech_list_mic and not tampered and _carries_mech_list_mic(token):
@@ -373,7 +436,10 @@ class RpcConnection:
         consumes the acceptor's sequence number 0 as Windows does."""
         if not isinstance(self._ssp, SPNEGOSSP) or getattr(self._gss, "verified_mic", True):
             return
-        token = token_packet(self._ssp.auth_type, _auth_token(outcome.last))
+        try:
+            token = token_packet(self._ssp.auth_type, _auth_token(outcome.last))
+        except PARSE_ERRORS as exc:
+            raise malformed("security token", exc) from exc
         resp = getattr(getattr(token, "innerToken", token), "token", None)
         mic = getattr(resp, "mechListMIC", None)
         if mic is None:
@@ -381,8 +447,8 @@ class RpcConnection:
         try:
             self._gss.ssp.VerifyMechListMIC(self._gss.ssp_context, mic.value,
                                             self._gss.get_mechListMIC())
-        except Exception as exc:
-            raise RpcError(f"the server's mechListMIC does not verify: {exc}", outcome) from exc
+        except Exception as exc:  # scapy raises what it likes for a MIC that does not verify
+            raise TargetFault("server mechListMIC does not verify", str(exc)) from exc
         self._gss.verified_mic = True
 
     def _auth3_pdu(self, token: bytes) -> bytes:
@@ -399,9 +465,9 @@ class RpcConnection:
     def _note_contexts(self, interface: uuid.UUID, elems, outcome: Outcome) -> None:
         if outcome.ptype not in (PType.BIND_ACK, PType.ALTER_CONTEXT_RESP):
             return
-        pkt = outcome.packet()
+        pkt = outcome.packet()  # checked: every result is there
         if outcome.ptype == PType.BIND_ACK:
-            self.assoc_group_id = pkt.assoc_group_id
+            self.assoc_group_id = int(pkt.assoc_group_id)
         for elem, result in zip(elems, pkt.results):
             if result.result == ContextResult.ACCEPTANCE:
                 self.contexts[interface] = elem.cont_id
@@ -441,18 +507,30 @@ class RpcConnection:
              object_uuid: uuid.UUID | None = None) -> tuple[Outcome, bytes | None]:
         """Send one request; return the outcome and the response stub (None unless a
         response came back and verified)."""
+        call_id = self.next_call_id()
         outcome = self.exchange(self.request_pdu(opnum, stub, cont_id=self.contexts[interface],
-                                                 object_uuid=object_uuid), replies=64)
+                                                 object_uuid=object_uuid, call_id=call_id), replies=64)
+        for pdu in outcome.pdus:  # C706 12.6.4: the response or fault of this call, nothing else
+            header = CommonHeader.parse(pdu)
+            if header.ptype not in (PType.RESPONSE, PType.FAULT):
+                raise TargetFault(f"ptype {header.ptype} in reply to a request")
+            if header.call_id != call_id:
+                raise TargetFault("reply to another call", f"call_id {header.call_id}, the request's {call_id}")
         if not outcome.pdus or outcome.ptype != PType.RESPONSE:
             return outcome, None
         try:
             return outcome, b"".join(self.response_stub(p) for p in outcome.pdus)
-        except ProtectionError as exc:
-            return dataclasses.replace(outcome, unverified=str(exc)), None
+        except (ProtectionError, *PARSE_ERRORS) as exc:  # a verifier the provider could not check
+            return dataclasses.replace(outcome, unverified=f"{type(exc).__name__}: {exc}"), None
 
     def response_stub(self, pdu: bytes) -> bytes:
         header = CommonHeader.parse(pdu)
-        trailer = SecTrailer.parse(pdu, header)
+        if header.ptype != PType.RESPONSE:
+            raise MalformedReply("response", f"a fragment of the response is ptype {header.ptype}")
+        try:
+            trailer = SecTrailer.parse(pdu, header)
+        except (ProtectionError, *PARSE_ERRORS) as exc:
+            raise malformed("response sec_trailer", exc) from exc
         if trailer is None or self.protection is None or trailer.auth_level <= RPC_C_AUTHN_LEVEL.CONNECT:
             end = trailer.offset - trailer.auth_pad_length if trailer else header.frag_len
             return pdu[24:end]
@@ -462,7 +540,10 @@ class RpcConnection:
 
 def _auth_token(pdu: bytes) -> bytes:
     header = CommonHeader.parse(pdu)
-    trailer = SecTrailer.parse(pdu, header)
+    try:
+        trailer = SecTrailer.parse(pdu, header)
+    except (ProtectionError, *PARSE_ERRORS) as exc:
+        raise malformed("sec_trailer", exc) from exc
     if trailer is None:
         return b""
     return pdu[trailer.offset + SEC_TRAILER_LEN:header.frag_len]

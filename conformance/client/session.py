@@ -1,6 +1,8 @@
 """Activation, then WCCE calls on the object exporter: the driven client's main flow.
 
-Each step returns what the CA answered; nothing here decides pass or fail.
+Each step returns what the CA answered; nothing here decides pass or fail.  The exporter
+is reached through the activation's string bindings, tried in order as Windows clients
+try them (:mod:`conformance.client.bindings`).
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ import uuid
 
 from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 
+from conformance.client.bindings import (
+    CONNECT_TIMEOUT, AddressPolicy, Candidate, Resolver, candidates, connect_in_order, quoted,
+)
 from conformance.client.dcom import (
     Activation, activation_request, orpc_request_stub, parse_activation, split_orpc_response,
 )
-from conformance.client.rpc import Outcome, RpcConnection, RpcError, Security
+from conformance.client.errors import BindingProblem, NoUsableBinding
+from conformance.client.rpc import Outcome, RpcConnection, Security
 from conformance.wire import wcce
 from conformance.wire.dcom import (
     IID_IOBJECT_EXPORTER, IID_IREMOTE_SCM_ACTIVATOR, IID_IREMUNKNOWN, IID_IREMUNKNOWN2,
     IREMUNKNOWN2_OPNUMS,
-    IREMUNKNOWN_OPNUMS, ObjectExporterOpnum, RemoteActivatorOpnum, TowerId, parse_network_address,
+    IREMUNKNOWN_OPNUMS, ObjectExporterOpnum, RemoteActivatorOpnum, TowerId,
 )
 from conformance.wire.rpc import PType
 
@@ -40,9 +46,12 @@ class WcceSession:
                  activation_security: Security | None = None,
                  clsid: uuid.UUID = wcce.CLSID_CCERTREQUESTD,
                  iids: tuple[uuid.UUID, ...] = (wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2),
-                 if_version: int = 0, timeout: float = 10.0, tap=None) -> None:
+                 if_version: int = 0, timeout: float = 10.0, tap=None, resolver: Resolver | None = None) -> None:
         self.host, self.port = host, port
         self.tap = tap
+        #: names in string bindings resolve through this (an engine shares one across cases)
+        self.names = resolver or Resolver()
+        self._exporter_at: Candidate | None = None  # the binding address that connected
         self.security = security
         self.activation_security = activation_security or dataclasses.replace(
             security, level=max(security.level, RPC_C_AUTHN_LEVEL.PKT_INTEGRITY)
@@ -59,12 +68,12 @@ class WcceSession:
         self.resolver: Outcome | None = None
 
     @classmethod
-    def from_settings(cls, settings, *, tap=None) -> "WcceSession":
+    def from_settings(cls, settings, *, tap=None, resolver: Resolver | None = None) -> "WcceSession":
         """A session configured by :class:`conformance.client.settings.ClientSettings`."""
         session = cls(settings.host, settings.port, security=settings.security(),
                       activation_security=settings.activation_security(), clsid=settings.clsid,
                       iids=settings.iids, if_version=settings.if_version,
-                      timeout=settings.timeout, tap=tap)
+                      timeout=settings.timeout, tap=tap, resolver=resolver)
         session.server_alive2 = settings.server_alive2
         session.orpc_version = settings.orpc_version
         session.orpc_flags = settings.orpc_flags
@@ -129,6 +138,7 @@ class WcceSession:
         if stub is None:
             return outcome, None
         self.activation = parse_activation(stub)
+        self._exporter_at = None
         if self.resolve_security is not None and self.activation.oxid is not None:
             self.resolve_oxid()
         return outcome, self.activation
@@ -147,24 +157,60 @@ class WcceSession:
             outcome, _ = resolver.call(IID_IOBJECT_EXPORTER, ObjectExporterOpnum.RESOLVE_OXID2, bytes(request))
         return outcome
 
+    # -- the object exporter, through the activation's string bindings -----------------
+
+    def exporter_candidates(self) -> list[Candidate]:
+        """The addresses the activation's string bindings name that the client may try, in
+        the server's order; none raises :class:`NoUsableBinding` quoting every binding."""
+        return self._candidates()[0]
+
+    def _candidates(self) -> tuple[list[Candidate], list[BindingProblem]]:
+        assert self.activation is not None
+        bindings = self.activation.bindings
+        if bindings is None:  # an activation that succeeded without an ScmReplyInfo
+            raise NoUsableBinding((), (BindingProblem(binding="(none)", why="the activation's reply carries no "
+                                                      "DUALSTRINGARRAY", conclusive=True),))
+        policy = AddressPolicy.for_host(self.host, self.names)
+        found, problems = candidates(bindings.string_bindings, policy, self.names)
+        if not found:
+            raise NoUsableBinding(self._quoted(), tuple(problems))
+        return found, problems
+
+    def _quoted(self) -> tuple[str, ...]:
+        bindings = self.activation.bindings if self.activation is not None else None
+        return tuple(quoted(b) for b in bindings.string_bindings) if bindings is not None else ()
+
     def exporter_address(self) -> tuple[str, int]:
-        assert self.activation is not None and self.activation.bindings is not None
-        for binding in self.activation.bindings.string_bindings:
-            if binding.tower_id == TowerId.NCACN_IP_TCP:
-                host, port = parse_network_address(binding.network_address)
-                if port is not None:
-                    return host, port
-        raise RpcError("the activation returned no ncacn_ip_tcp binding with an endpoint")
+        """Where the exporter is: the binding address a connection of this session reached,
+        else the only candidate, else the first of them that accepts a connection."""
+        if self._exporter_at is None:
+            found = self.exporter_candidates()
+            if len(found) == 1:
+                return found[0].address, found[0].port
+            self._connect(self.security).close()
+        return self._exporter_at.address, self._exporter_at.port
 
     def exporter_connection(self) -> RpcConnection:
         """A new connection to the object exporter with the session's security (for Kerberos,
-        aimed at the principal the exporter's SECURITYBINDING names); not yet bound."""
-        host, port = self.exporter_address()
+        aimed at the principal the exporter's SECURITYBINDING names); not yet bound.  The
+        string bindings are tried in order; one that resolved and connected before goes first."""
         security = self.security
         spn = self.exporter_spn()
         if spn is not None:
             security = dataclasses.replace(security, target_name=spn)
-        return RpcConnection(host, port, security=security, timeout=self.timeout, tap=self.tap)
+        return self._connect(security)
+
+    def _connect(self, security: Security) -> RpcConnection:
+        found, problems = self._candidates()
+        if self._exporter_at is not None and self._exporter_at in found:
+            found.remove(self._exporter_at)
+            found.insert(0, self._exporter_at)
+        wait = min(self.timeout, CONNECT_TIMEOUT)
+        connection, self._exporter_at = connect_in_order(
+            found, problems, self._quoted(),
+            lambda c: RpcConnection(c.address, c.port, security=security, timeout=self.timeout,
+                                    connect_timeout=wait, tap=self.tap))
+        return connection
 
     def connect_exporter(self, interface: uuid.UUID = wcce.IID_ICERTREQUESTD) -> Outcome:
         self.exporter = self.exporter_connection()

@@ -23,6 +23,20 @@ RPC_LAYER = "rpce/"  # the cases' ID prefix; those needing DCOM are N/A on a pla
 _PASSWORD_ENV = "WCCE_SAMBA_PASSWORD"
 
 
+def _with_keytab(profile: pathlib.Path, dc) -> pathlib.Path:
+    """The profile, with the keytab of the throwaway DC's own service in its [kerberos]
+    section (a copy beside the keytab): with it the suite reads the protected PDUs of the
+    Kerberos contexts as it reads NTLM ones, instead of leaving them unjudged."""
+    text = pathlib.Path(profile).read_text("utf-8")
+    if "[kerberos]" not in text or "keytab" in text.split("[kerberos]", 1)[1].split("\n[", 1)[0]:
+        return profile  # no Kerberos, or the profile names its own keytab
+    head, tail = text.split("[kerberos]", 1)
+    keytab = dc.export_keytab()
+    copy = keytab.parent / pathlib.Path(profile).name
+    copy.write_text(f"{head}[kerberos]\nkeytab = {str(keytab)!r}{tail}", "utf-8")
+    return copy
+
+
 def calibrate_command(args, *, out=sys.stderr) -> int:
     from conformance.commands.run import run_suite
     from conformance.targets.samba import SambaDC, SambaError, samba_available
@@ -37,7 +51,7 @@ def calibrate_command(args, *, out=sys.stderr) -> int:
                   f"{dc.provision_seconds:.1f} s)", file=out)
             os.environ[_PASSWORD_ENV] = dc.admin_password  # the profile names the variable
             run = argparse.Namespace(
-                target=args.profile, report_dir=args.report_dir, workers=1, keyword=None,
+                target=_with_keytab(args.profile, dc), report_dir=args.report_dir, workers=1, keyword=None,
                 case=[RPC_LAYER], requirement=[], deviations=None, strict=False, mutant=None,
                 policy=args.policy)
             return run_suite(run, out=out)

@@ -36,7 +36,7 @@ __all__ = ["CheckContext", "CHECKS", "run_check", "wcce_connections", "WCCE_INTE
            "stub_confidentiality", "impersonation_flags", "privacy_requested", "kerberos_spn", "not_anonymous",
            "spnego_mechanism", "even_legs", "activation_clsid", "activation_iids", "activation_level",
            "resolver_level", "header_signing", "auth_padding", "orpc_object_uuid", "orpcthis",
-           "request_returns_zero", "refusal_effect"]
+           "request_returns_zero", "refusal_effect", "response_protection"]
 
 WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
 _CALLS = (PType.REQUEST, PType.RESPONSE)
@@ -154,16 +154,20 @@ def auth_level(t: Transcript, *, expected: int = RPC_C_AUTHN_LEVEL.PKT_PRIVACY) 
 def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Side = Side.BOTH) -> CheckResult:
     """At PKT_PRIVACY "the PDU body will be encrypted" ([MS-RPCE] 3.3.1.5.2.2): every
     sealed request/response body holds none of the plaintext known to be in the call,
-    and it verifies and decrypts to the NDR of that call.  Below privacy the body is
-    plaintext, so on WCCE connections the known values must be visible in it."""
+    and it verifies and decrypts to the NDR of that call (whether a response verifies is
+    ``response-protection``'s, RPCE-PROT-02).  Below privacy the body is plaintext, so on
+    WCCE connections the known values must be visible in it."""
     needles = [n for n in plaintexts if n]
     conns = wcce_connections(t)
     calls = [p for p in t.pdus if p.ptype in _CALLS and side.covers(p.direction)]
     sealed = [p for p in calls if p.sec_trailer and p.sec_trailer.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY]
     clear = [p for p in calls if p not in sealed and p.conn in conns]
     leaked = [p.index for p in sealed if any(n in p.body for n in needles)]
-    unreadable = [p.index for p in sealed if p.verified is False
-                  or (p.decoded is not None and not p.decoded.ok)]
+    # a response that does not verify is RPCE-PROT-02's finding (response-protection): whether
+    # it would unseal to its NDR cannot be told, so it is not judged here
+    unverified = [p.index for p in sealed if p.verified is False and p.direction is Direction.TO_CLIENT]
+    unreadable = [p.index for p in sealed if p.index not in unverified and (
+        p.verified is False or (p.decoded is not None and not p.decoded.ok))]
     unknown = [p.index for p in sealed if p.verified is None]
     hidden = []
     whole = b"".join(p.body for p in clear)
@@ -172,9 +176,11 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Si
     bad = sorted(set(leaked + unreadable + hidden))
     expected = ("sealed stubs hold none of the call's plaintext and unseal to its NDR",
                 "stubs below PKT_PRIVACY carry the plaintext")
-    if not bad and unknown:
-        return _found("stub-confidentiality", Verdict.INCONCLUSIVE, expected,
-                      f"{len(unknown)} sealed PDUs could not be unsealed (no keys)", unknown)
+    if not bad and (unknown or unverified):
+        return _found("stub-confidentiality", Verdict.INCONCLUSIVE, expected, "; ".join(filter(None, [
+            f"{len(unknown)} sealed PDUs could not be unsealed (no keys)" if unknown else "",
+            f"{len(unverified)} sealed responses do not verify (response-protection judges them)"
+            if unverified else ""])), sorted(unknown + unverified))
     actual_bad = "; ".join(filter(None, [
         f"plaintext in sealed PDUs {leaked}" if leaked else "",
         f"sealed PDUs that do not verify or decode {unreadable}" if unreadable else "",
@@ -489,6 +495,79 @@ def request_returns_zero(t: Transcript) -> CheckResult:
                        f"0x{int(t.pdus[i].decoded.packet.status):08x}" for i in bad[:3]), unreadable=sealed)
 
 
+# -- RPCE-PROT-02: every protected response verifies, in sequence ----------------------------------
+
+#: [MS-NLMP] 2.2.2.9.1 NTLMSSP_MESSAGE_SIGNATURE with extended session security: Version (1),
+#: Checksum (8 bytes), SeqNum (4 bytes, little-endian, in clear)
+_NTLM_SIGNATURE = (16, b"\x01\x00\x00\x00")
+#: RFC 4121 4.2.6.1/4.2.6.2: MIC (04 04) and Wrap (05 04) tokens carry SND_SEQ in clear at bytes 8-16
+_KRB_TOKEN_IDS = (b"\x04\x04", b"\x05\x04")
+
+
+def _sequence_number(token: bytes) -> int | None:
+    """The sequence number a verifier carries in clear (NTLM with extended session security,
+    RFC 4121 tokens), or None."""
+    if len(token) == _NTLM_SIGNATURE[0] and token[:4] == _NTLM_SIGNATURE[1]:
+        return int.from_bytes(token[12:16], "little")
+    if token[:2] in _KRB_TOKEN_IDS and len(token) >= 16:
+        return int.from_bytes(token[8:16], "big")
+    return None
+
+
+def response_protection(t: Transcript) -> CheckResult:
+    """Every response to a protected request (PKT and above, NTLM or Kerberos) is protected,
+    verifies with its security context's keys, and carries the sequence number after the last
+    one that context sent ([MS-RPCE] 3.3.1.5.2.2; [MS-NLMP] 3.4.4; RFC 4121 4.2.6).  The
+    transcript verifies each one passively (:mod:`conformance.wire.passive`); this reads the
+    result and, for a response that does not verify, whether its sequence number repeats an
+    earlier one of its context."""
+    expected = ["every response to a protected request is protected and verifies with its security "
+                "context's keys, in sequence"]
+    asked = {(p.conn, p.call_id): p.sec_trailer.auth_level for p in t.of_type(PType.REQUEST) if p.protected}
+    responses = [p for p in t.of_type(PType.RESPONSE) if p.direction is Direction.TO_CLIENT
+                 and (p.protected or (p.conn, p.call_id) in asked)]
+    if not responses:
+        return _found("response-protection", Verdict.NA, expected, "no protected response on the wire")
+    contexts = {(s.conn, s.context_id): s.facts.keys for s in t.security}
+    bad, why, unknown, seen = [], [], [], {}
+    for p in responses:
+        if not p.protected:  # [MS-RPCE] 3.3.1.5.2.2: the response is protected like its request
+            bad.append(p.index)
+            level = p.sec_trailer.auth_level if p.sec_trailer else RPC_C_AUTHN_LEVEL.NONE
+            why.append(f"#{p.index} answers a request protected at level {asked[(p.conn, p.call_id)]} "
+                       f"at level {level}")
+            continue
+        context = (p.conn, p.sec_trailer.auth_context_id)
+        sequence = _sequence_number(p.auth_token)
+        earlier = seen.setdefault(context, set())
+        if p.verified is True:
+            pass
+        elif p.error is not None:
+            bad.append(p.index)
+            why.append(f"#{p.index} cannot be taken apart ({p.error})")
+        elif context not in contexts:
+            bad.append(p.index)
+            why.append(f"#{p.index} names auth_context_id {context[1]}, which no bind established")
+        elif p.verified is False or contexts[context]:
+            bad.append(p.index)
+            why.append(f"#{p.index} repeats sequence number {sequence}" if sequence in earlier
+                       else f"#{p.index} does not verify")
+        else:  # the context's keys are not known (a Kerberos service key the suite lacks)
+            unknown.append(p.index)
+        if sequence is not None:
+            earlier.add(sequence)
+    if bad:
+        shown = ", ".join(why[:4]) + (f" (+{len(why) - 4})" if len(why) > 4 else "")
+        return _found("response-protection", _violation("response-protection"), expected,
+                      f"{len(bad)} of {len(responses)} responses to protected calls do not verify: {shown}", bad)
+    if unknown:
+        return _found("response-protection", Verdict.INCONCLUSIVE, expected,
+                      f"{len(unknown)} protected responses could not be verified (no keys for their "
+                      f"security context)", unknown)
+    return _found("response-protection", Verdict.PASS, expected,
+                  f"{len(responses)} protected responses verify, in sequence")
+
+
 # -- registry -------------------------------------------------------------------------------
 
 
@@ -527,6 +606,7 @@ CHECKS = {
     "auth-padding": lambda t, c: auth_padding(t, side=Side.SERVER if c.side is Side.SERVER else Side.CLIENT),
     "stub-confidentiality": lambda t, c: stub_confidentiality(t, c.plaintexts, side=c.side),
     "refusal-effect": lambda t, c: refusal_effect(c.effect, c.effect_problem),
+    "response-protection": lambda t, c: response_protection(t),
 }
 
 

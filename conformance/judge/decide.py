@@ -6,6 +6,15 @@ broken SHOULD WARN, another outcome under a MAY INFO (the case's level is its st
 requirement's); a check that could not decide makes the case INCONCLUSIVE, and says why.
 An accepted outcome that is not Windows' answer in the case's ledger situation (one the
 case accepts only because the ledger lists it as ``broader``) makes a passing case INFO.
+
+The root cause, once: when a protected response of the case does not verify (the check
+:data:`ROOT_CAUSE`, RPCE-PROT-02, FAILs), what the client made of the replies — the
+observed outcome and whether the connection dropped — rests on PDUs that cannot be
+trusted.  They are not judged: a mismatch is INCONCLUSIVE with that reason, and
+``outcome_matched`` / ``connection_matched`` are None, so the case fails RPCE-PROT-02 and
+no requirement it cites.  The other checks stay judged: the transcript reads a protected
+stub only once it verified, so what they find is on the clear wire (a header-signing
+echo, plaintext in a sealed body) and may itself be why the responses do not verify.
 """
 
 from __future__ import annotations
@@ -17,48 +26,69 @@ from conformance.model.cases import Case
 from conformance.model.results import CheckResult
 from conformance.model.verdicts import Level, Verdict, worst
 
-__all__ = ["Decision", "decide", "EXPLAINED"]
+__all__ = ["Decision", "decide", "root_cause", "EXPLAINED", "ROOT_CAUSE"]
 
 #: Check verdicts whose ``actual`` goes into the case's reason.
 EXPLAINED = frozenset({Verdict.FAIL, Verdict.WARN, Verdict.ERROR, Verdict.INCONCLUSIVE})
+
+#: The check whose FAIL makes the client's observation of the replies untrustworthy.
+ROOT_CAUSE = "response-protection"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     verdict: Verdict
     reason: str
-    outcome_matched: bool
-    connection_matched: bool | None  # None: the case does not say, or it was not observed
+    outcome_matched: bool | None  # None: not judged (the responses it rests on do not verify)
+    connection_matched: bool | None  # None: the case does not say, it was not observed, or not judged
+
+
+def root_cause(checks: Sequence[CheckResult]) -> CheckResult | None:
+    """The failing :data:`ROOT_CAUSE` check among ``checks``, if any."""
+    return next((c for c in checks if c.check == ROOT_CAUSE and c.verdict is Verdict.FAIL), None)
 
 
 def decide(case: Case, level: Level, observed: str, connection_dropped: bool | None,
            checks: Sequence[CheckResult]) -> Decision:
-    reasons, verdicts = [], []
+    root = root_cause(checks)
+    reasons, verdicts, untrusted = [], [], []
     matched = observed in case.expect
-    outcome = Verdict.PASS if matched else level.violation  # FAIL, WARN, or INFO under a MAY
-    verdicts.append(outcome)
-    if not matched:
-        reasons.append(f"observed {observed!r}, expected one of {list(case.expect)}")
     connection_matched = None
     if case.connection_drops is not None and connection_dropped is not None:
         connection_matched = connection_dropped == case.connection_drops
-    if connection_matched is False:
-        verdicts.append(level.violation)
-        reasons.append("the connection " + ("stayed open" if case.connection_drops else "was dropped"))
+    if root is not None:
+        reasons.append(f"{root.check} ({root.requirement}): {root.actual}")
+        if not matched:
+            untrusted.append(f"the outcome {observed!r} (expected one of {list(case.expect)})")
+        if connection_matched is False:
+            untrusted.append("the connection " + ("staying open" if case.connection_drops else "dropping"))
+        if untrusted:
+            verdicts.append(Verdict.INCONCLUSIVE)
+            reasons.append(f"not judged, the responses they rest on do not verify: {', '.join(untrusted)}")
+    else:
+        verdicts.append(Verdict.PASS if matched else level.violation)  # FAIL, WARN, or INFO under a MAY
+        if not matched:
+            reasons.append(f"observed {observed!r}, expected one of {list(case.expect)}")
+        if connection_matched is False:
+            verdicts.append(level.violation)
+            reasons.append("the connection " + ("stayed open" if case.connection_drops else "was dropped"))
     for result in checks:
         if result.verdict not in (Verdict.NA, Verdict.INFO):  # recorded, not judged
             verdicts.append(result.verdict)
-        if result.verdict in EXPLAINED:
+        if result.verdict in EXPLAINED and result is not root:
             reasons.append(f"{result.check} ({result.requirement}): {result.actual}")
     verdict = worst(verdicts)
-    if verdict is Verdict.PASS and outcome is Verdict.INFO:
+    if root is None and verdict is Verdict.PASS and not matched:
         verdict = Verdict.INFO  # a MAY's other outcome is worth telling, not a pass
     situation = case.situation
-    if matched and situation is not None and not situation.is_windows(observed):
+    if root is None and matched and situation is not None and not situation.is_windows(observed):
         # accepted, but not what Windows answers here: the target is told so
         reasons.append(f"Windows answers {' or '.join(situation.windows)} here ({situation.id}, "
                        f"{situation.confidence.value}); {observed!r} is accepted: {situation.broader_why}")
         if verdict is Verdict.PASS:
             verdict = Verdict.INFO
+    if root is not None:
+        return Decision(verdict=verdict, reason="; ".join(reasons), outcome_matched=None,
+                        connection_matched=None)
     return Decision(verdict=verdict, reason="; ".join(reasons), outcome_matched=matched,
                     connection_matched=connection_matched)

@@ -4,8 +4,20 @@ Flow helpers drive the client (activation, bind, call, raw PDUs) and return what
 the target did as a normalized *observed outcome* string; the case's expected
 outcomes are alternatives of the same form (Samba's ``nak_reason=`` /
 ``fault_status=`` as data).  Then the wire checks the case names run on the
-tapped transcript.  The verdict is the worst of the outcome and the checks; a
-target that cannot be reached is INCONCLUSIVE, a bug in the suite ERROR.
+tapped transcript.  The verdict is the worst of the outcome and the checks.
+
+:meth:`Engine.run` is the one boundary where what went wrong becomes a verdict
+(style rule 11):
+
+* what the target sent or did (:class:`conformance.client.errors.TargetFault`: a reply
+  that does not parse, a security token the client cannot read; resets, EOF and
+  silence are already outcomes) is the observed outcome, judged against the case;
+* string bindings that name no usable exporter
+  (:class:`conformance.client.errors.NoUsableBinding`) FAIL WCCE-T-01 wherever the
+  activation is the step, and the case's own requirements were not reached;
+* a target that cannot be reached, or that did not do what the case needs, is
+  INCONCLUSIVE, saying why;
+* anything else is a defect of the suite: ERROR, with the traceback.
 """
 
 from __future__ import annotations
@@ -24,8 +36,11 @@ from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 from conformance.capture.pcap import write_pcapng
 from conformance.capture.tap import Tap
 from conformance.client import methods
+from conformance.client.bindings import Resolver
 from conformance.client.dcom import Activation, orpc_request_stub
+from conformance.client.errors import NoUsableBinding, TargetFault
 from conformance.client.kerberos import KerberosError, TicketCache
+from conformance.client.rpc import RpcError
 from conformance.client.session import WcceSession
 from conformance.client.settings import ClientSettings, SettingsError
 from conformance.judge import evidence
@@ -41,8 +56,9 @@ from conformance.judge.settings import settings_for
 from conformance.model import outcomes
 from conformance.model.cases import Case
 from conformance.model.catalogue import Requirement
+from conformance.model.ledger import shipped_ledger
 from conformance.model.profile import Target
-from conformance.model.results import CaseResult
+from conformance.model.results import CaseResult, CheckResult
 from conformance.model.verdicts import Verdict, strongest
 from conformance.wire import wcce
 from conformance.wire.dcom import IID_IREMUNKNOWN2
@@ -57,6 +73,15 @@ _INTERFACES = {"ICertRequestD": wcce.IID_ICERTREQUESTD, "ICertRequestD2": wcce.I
                "IRemUnknown2": IID_IREMUNKNOWN2}
 _SYNTAXES = {"NDR": NDR20, "NDR64": NDR64}
 
+#: The requirement string bindings break: "the object exporter on the port its string
+#: binding names" ([MS-WCCE] 2.1; [MS-DCOM] 2.2.19.3).
+BINDINGS_REQUIREMENT = "WCCE-T-01"
+#: The ledger situation every case's activation step is in: Windows answers ``accept``, an
+#: activation whose reply names an exporter the client reaches (a Windows client tries the
+#: ncacn_ip_tcp string bindings in order, [MS-DCOM] 3.2.4.1.1.2), so an activation whose
+#: bindings name nothing usable is not Windows' answer.
+ACTIVATION_SITUATION = "dcom/activation/accepted"
+
 
 def slug(case_id: str) -> str:
     """A case ID as a file name."""
@@ -67,11 +92,15 @@ class Engine:
     """One per worker: holds the target and the activations cases may share."""
 
     def __init__(self, target: Target, catalogue: Mapping[str, Requirement], *,
-                 evidence_dir: pathlib.Path | None = None, service_keys: ServiceKeys | None = None) -> None:
+                 evidence_dir: pathlib.Path | None = None, service_keys: ServiceKeys | None = None,
+                 timeout: float | None = None, resolver: Resolver | None = None) -> None:
         self.target = target
+        self.timeout = timeout  # every wait of the client (None: the client settings' own)
+        self.resolver = resolver or Resolver()  # names in string bindings, looked up once per run
         self.catalogue = catalogue
         self.evidence_dir = evidence_dir
-        self.identities = {target.user: nt_hash(target.password)}
+        # every account a case authenticates as (the second one too): the wire is read with each
+        self.identities = {a.user: nt_hash(a.password) for a in (target, target.second) if a is not None}
         kerberos = target.kerberos
         if service_keys is None and kerberos is not None and kerberos.keytab is not None:
             service_keys = ServiceKeys.from_keytab(kerberos.keytab)
@@ -83,12 +112,14 @@ class Engine:
         self._activations: dict[tuple, Activation] = {}
         self._exporter_spn: str | None = None
         self._refused_key: bytes | None = None  # the public key of the last request a case sent
+        self._bindings_fault: NoUsableBinding | None = None  # an activation case's unusable bindings
         self._probe = EffectProbe(target, self.tickets) if target.kind == "ca" else None
 
     # -- what a case's params stand for --------------------------------------------------
 
     def settings(self, case: Case) -> ClientSettings:
-        return settings_for(self.target, case.client, credentials=case.params.credentials, tickets=self.tickets)
+        settings = settings_for(self.target, case.client, credentials=case.params.credentials, tickets=self.tickets)
+        return settings if self.timeout is None else dataclasses.replace(settings, timeout=self.timeout)
 
     def ca_name(self, case: Case) -> str | None:
         name = self.target.ca_name
@@ -117,25 +148,36 @@ class Engine:
         probing = "refusal-effect" in case.checks and self._probe is not None
         effect, effect_problem, before = None, None, None
         self._refused_key = None
+        self._bindings_fault = None
         try:
             settings = self.settings(case)
+        except SettingsError as exc:  # the case table or the profile: the suite's own input
+            return CaseResult(**base, verdict=Verdict.ERROR, actual="not run", reason=str(exc))
+        # -- the boundary: what went wrong becomes a verdict here, and only here ----------
+        try:
             if probing:
                 try:
                     before = self._probe.marker()
                 except ProbeFailed as exc:
                     effect_problem = str(exc)
             observed, connection_dropped = self._drive(case, settings, tap)
-        except SettingsError as exc:
-            return CaseResult(**base, verdict=Verdict.ERROR, actual="not run", reason=str(exc))
+        except NoUsableBinding as exc:
+            if exc.conclusive:  # the bindings name nothing a client could use: WCCE-T-01
+                return self._unusable_bindings(case, base, exc, tap, start)
+            return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="exporter unreachable",
+                              reason=f"none of the exporter's string bindings could be reached from here: {exc.detail}",
+                              seconds=time.monotonic() - start)
+        except TargetFault as exc:  # what the target sent: the observed outcome, judged below
+            observed, connection_dropped = str(exc), None
         except Unreachable as exc:
             return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="target unreachable",
                               reason=str(exc), seconds=time.monotonic() - start)
-        except Inconclusive as exc:  # the target did not do what the case needs
+        except (Inconclusive, RpcError) as exc:  # the target did not do what the case needs
             return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="not judged", reason=str(exc),
                               seconds=time.monotonic() - start)
-        except (ConnectionRefusedError, KerberosError) as exc:  # also mid-run; or no ticket
+        except (OSError, KerberosError) as exc:  # a connection refused or timed out, mid-run too; or no ticket
             return CaseResult(**base, verdict=Verdict.INCONCLUSIVE, actual="target unreachable",
-                              reason=str(exc), seconds=time.monotonic() - start)
+                              reason=f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - start)
         except Exception as exc:  # a suite bug: ERROR, with the traceback as reason
             return CaseResult(**base, verdict=Verdict.ERROR, actual=f"{type(exc).__name__}: {exc}",
                               reason=traceback.format_exc(limit=6), seconds=time.monotonic() - start)
@@ -154,17 +196,52 @@ class Engine:
                 (self.ca_name(case) or "").encode("utf-16-le"),
                 f"CertificateTemplate:{self.template(case)}".encode("utf-16-le")) if len(p) > 4))
         check_results = tuple(run_check(name, transcript, context) for name in case.checks)
+        if self._bindings_fault is not None:  # an activation case: accepted, but no usable binding
+            check_results += (self._bindings_row(self._bindings_fault),)
         decision = decide(case, level, observed, connection_dropped, check_results)
+        return CaseResult(**base, verdict=decision.verdict, actual=observed, checks=check_results,
+                          outcome_matched=decision.outcome_matched, connection_matched=decision.connection_matched,
+                          reason=decision.reason, **self._evidence(case, tap, transcript),
+                          seconds=time.monotonic() - start)
+
+    def _evidence(self, case: Case, tap: Tap, transcript) -> dict:
         pcap = None
         if self.evidence_dir is not None:
             path = self.evidence_dir / f"{slug(case.id)}.pcapng"
             write_pcapng(path, tap.chunks, tap.connections)
             pcap = str(path)
-        return CaseResult(**base, verdict=decision.verdict, actual=observed, checks=check_results,
-                          outcome_matched=decision.outcome_matched, connection_matched=decision.connection_matched,
-                          reason=decision.reason, ladder=tuple(evidence.ladder(transcript)),
-                          connections=tuple(evidence.connections(transcript)),
-                          pcap=pcap, seconds=time.monotonic() - start)
+        return dict(ladder=tuple(evidence.ladder(transcript)), connections=tuple(evidence.connections(transcript)),
+                    pcap=pcap)
+
+    # -- string bindings: WCCE-T-01 wherever the activation is the step -------------------
+
+    def _bindings_row(self, fault: NoUsableBinding) -> CheckResult:
+        """The activation step's verdict on the exporter's string bindings, as WCCE-T-01's."""
+        requirement = self.catalogue[BINDINGS_REQUIREMENT]
+        return CheckResult(check="string-bindings", requirement=BINDINGS_REQUIREMENT,
+                           verdict=requirement.level.violation,
+                           expected=("an ncacn_ip_tcp string binding whose host resolves and which names the "
+                                     "exporter's endpoint (a client tries them in order, MS-DCOM 3.2.4.1.1.2)",),
+                           actual=f"{fault.observed}: {fault.detail}")
+
+    def _unusable_bindings(self, case: Case, base: dict, fault: NoUsableBinding, tap: Tap,
+                           start: float) -> CaseResult:
+        """The activation's reply named no exporter the client could use: the activation step
+        FAILs WCCE-T-01, and the case's own requirements were not reached (INCONCLUSIVE)."""
+        row = self._bindings_row(fault)
+        not_reached = tuple(
+            CheckResult(check="not-reached", requirement=r, verdict=Verdict.INCONCLUSIVE, expected=case.expect,
+                        actual="not reached: the activation's string bindings name no usable exporter")
+            for r in case.requirements if r != BINDINGS_REQUIREMENT)
+        situation = shipped_ledger()[ACTIVATION_SITUATION]
+        reason = (f"{BINDINGS_REQUIREMENT}: the activation's string bindings name no exporter a client can use "
+                  f"({fault.detail}); {situation.id}: Windows answers {' or '.join(situation.windows)}, and a "
+                  f"Windows client tries each ncacn_ip_tcp binding in order (MS-DCOM 3.2.4.1.1.2, 2.2.19.3); "
+                  f"the case's own step was not reached")
+        transcript = tap.transcript(self.identities, service_keys=self.service_keys)
+        return CaseResult(**base, verdict=row.verdict, actual=outcomes.activation(fault.observed),
+                          checks=(row, *not_reached), reason=reason, **self._evidence(case, tap, transcript),
+                          seconds=time.monotonic() - start)
 
     # -- flows ----------------------------------------------------------------------------
 
@@ -189,7 +266,7 @@ class Engine:
     def _drive(self, case: Case, settings: ClientSettings, tap: Tap) -> tuple[str, bool | None]:
         if self.target.kind == "rpc":
             return self._drive_plain(case, settings, tap)
-        session = WcceSession.from_settings(settings, tap=tap)
+        session = WcceSession.from_settings(settings, tap=tap, resolver=self.resolver)
         self._exporter_spn = None
         try:
             if case.kind == "activation":
@@ -231,7 +308,14 @@ class Engine:
             outcome, activation = session.activate()
         except (ConnectionRefusedError, socket.timeout, OSError) as exc:
             raise Unreachable(str(exc)) from exc
-        return of_activation(outcome, activation)
+        observed = of_activation(outcome, activation)
+        if observed == outcomes.ACCEPT:  # accepted: does the reply name an exporter a client can use?
+            try:
+                session.exporter_candidates()
+            except NoUsableBinding as exc:
+                if exc.conclusive:
+                    self._bindings_fault = exc
+        return observed
 
     def _bind_case(self, case: Case, settings: ClientSettings, endpoint: Endpoint) -> tuple[str, bool | None]:
         syntaxes = [_SYNTAXES[s] for s in case.params.transfer_syntaxes]

@@ -3,9 +3,12 @@
 * :class:`Inconclusive` — the target (or the environment) did not let the case be
   judged: it could not be reached, or did not do what its profile claims and the case
   needs.  The case is INCONCLUSIVE, with this reason.
-* any other exception from a flow is a defect of the suite: the case is ERROR.
+* any exception from a flow that is neither this nor a
+  :class:`conformance.client.errors.TargetFault` is a defect of the suite: the case is ERROR.
 
-A target that answers wrongly is neither: that is an observed outcome, judged FAIL.
+A target that answers wrongly is neither: that is an observed outcome, judged FAIL; what
+the client could not even parse arrives as a ``TargetFault`` and is judged the same way
+(``conformance.judge.engine.Engine.run`` is where each becomes a verdict).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def dropped(case: Case, conn: RpcConnection) -> bool | None:
 def answer(conn: RpcConnection) -> tuple[str, bool]:
     """The server's answer to the PDUs just sent, and whether it then closed the connection."""
     pdu = conn.recv_pdu()
-    text = of_reply(Outcome(pdus=(pdu,) if pdu else (), closed=conn.closed_by_peer))
+    text = of_reply(Outcome(pdus=(pdu,) if pdu else (), closed=conn.closed_by_peer, malformed=conn.malformed))
     if text == outcomes.ACCEPT:
         # a whole response: drain its fragments
         while pdu is not None and not CommonHeader.parse(pdu).pfc_flags & PfcFlag.LAST_FRAG:

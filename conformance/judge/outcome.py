@@ -1,6 +1,11 @@
 """What a target's reply amounts to, written in the outcome grammar
 (:mod:`conformance.model.outcomes`): the one place replies become outcome strings.
-Sans-IO: it reads what the client already received."""
+Sans-IO: it reads what the client already received.
+
+A reply whose fields cannot be read raises :class:`conformance.client.errors.MalformedReply`
+(from :meth:`conformance.client.rpc.Outcome.packet`), which the engine judges as the
+observed outcome; a byte stream that stopped being PDUs is the outcome ``malformed PDU …``.
+Neither matches any expectation."""
 
 from __future__ import annotations
 
@@ -9,12 +14,17 @@ from conformance.model import outcomes
 from conformance.wire.rpc import ContextResult, PType
 from conformance.wire.wcce import Disposition
 
-__all__ = ["of_reply", "of_call", "of_activation"]
+__all__ = ["of_reply", "of_call", "of_activation", "MALFORMED_STREAM"]
+
+#: The server's bytes stopped being PDUs (C706 12.6.2 framing), and the connection ended.
+MALFORMED_STREAM = "malformed PDU"
 
 
 def of_reply(outcome: Outcome) -> str:
     """A bind, alter_context or raw request's answer: its last PDU, or the connection's end."""
     if not outcome.pdus:
+        if outcome.malformed:
+            return f"{MALFORMED_STREAM}: {outcome.malformed}"
         return outcomes.DROP if outcome.closed else outcomes.SILENT
     if outcome.unverified:
         return outcomes.UNVERIFIABLE

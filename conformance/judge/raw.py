@@ -3,7 +3,8 @@
 Each action takes the case's endpoint (:mod:`conformance.judge.endpoints`: a CA's object
 exporter, or a plain DCE/RPC interface), sends PDUs that differ from a valid call in one
 named way, and returns the observed outcome and whether the connection dropped.  The
-expected outcome lives in the case table.
+expected outcome lives in the case table.  The ``responses-*`` actions are positive: several
+valid calls on one security context, or alternating between two, each response verified.
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from __future__ import annotations
 import dataclasses
 
 from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, DceRpc5, DceRpc5Bind
+from scapy.layers.msrpce.raw import ms_dcom
+from scapy.layers.msrpce.raw.ms_dcom import GUID
 
+from conformance.client.dcom import orpc_request_stub
 from conformance.client.rpc import RpcConnection
 from conformance.client.session import WcceSession
 from conformance.judge.endpoints import DcomEndpoint
 from conformance.judge.errors import Inconclusive
 from conformance.judge.flows import answer, dropped
 from conformance.judge.outcome import of_call, of_reply
-from conformance.model import cases
+from conformance.model import cases, outcomes
 from conformance.wire import pdu as build
 from conformance.wire import wcce
+from conformance.wire.dcom import IID_IREMUNKNOWN2, IREMUNKNOWN2_OPNUMS
 from conformance.wire.protection import SecTrailer
 from conformance.wire.rpc import NDR20, NDR64, BindTimeFeature, PfcFlag, PType
 
@@ -216,6 +221,84 @@ def alter_change(**changed):
     return action
 
 
+#: Calls the response cases make on each security context: the first response shows the
+#: context's keys work, the second that its sequence number moved on, the third that it
+#: keeps moving ([MS-NLMP] 3.4.4, RFC 4121 4.2.6; Samba's multi-auth tests make as many).
+CALLS_PER_CONTEXT = 3
+_REM_ADD_REF = next(o for o, op in IREMUNKNOWN2_OPNUMS.items() if op.request is ms_dcom.RemAddRef_Request)
+
+
+def _served_call(endpoint, conn, ipid):
+    """A call the endpoint answers with a protected response at the connection's level:
+    (interface, opnum, stub, object UUID).  A plain RPC endpoint: its own call, at every
+    level.  A CA: Ping at PKT_PRIVACY; below it a CA with IF_ENFORCEENCRYPTICERTREQUEST
+    refuses every ICertRequestD call with an unprotected fault (nothing to verify), so
+    IRemUnknown2::RemAddRef of one reference to the ICertRequestD object, which the
+    exporter serves at every level ([MS-DCOM] 3.1.1.5.6)."""
+    if not isinstance(endpoint, DcomEndpoint) or conn.security.level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
+        return endpoint.interface, endpoint.opnum, endpoint.stub(), ipid
+    bound = conn.bind(IID_IREMUNKNOWN2, endpoint.if_version)  # alter_context: a presentation context
+    if IID_IREMUNKNOWN2 not in conn.contexts:
+        raise Inconclusive(f"the exporter did not bind IRemUnknown2 ({of_reply(bound)}): no call it "
+                           f"answers below PKT_PRIVACY, so no protected response to verify")
+    ref = ms_dcom.REMINTERFACEREF(ipid=GUID(ipid.bytes_le), cPublicRefs=1, cPrivateRefs=0)
+    stub = orpc_request_stub(ms_dcom.RemAddRef_Request(InterfaceRefs=[ref]))
+    return IID_IREMUNKNOWN2, _REM_ADD_REF, stub, endpoint.session.activation.ipid_remunknown
+
+
+def _calls(case, conn, call, contexts):
+    """:data:`CALLS_PER_CONTEXT` rounds of ``call``, one on each of ``contexts`` (security,
+    protection) per round, each response verified by the client.  The first answer that
+    is not a verified response is the outcome; a refusal of a context's first call means
+    the target does not serve the call there: nothing to judge."""
+    interface, opnum, stub, object_uuid = call
+    for round_ in range(CALLS_PER_CONTEXT):
+        for security, protection in contexts:
+            conn.security, conn.protection = security, protection
+            outcome, _ = conn.call(interface, opnum, stub, object_uuid=object_uuid)
+            observed = of_reply(outcome)
+            if observed == outcomes.ACCEPT:
+                continue
+            if round_ == 0 and outcome.ptype != PType.RESPONSE:
+                raise Inconclusive(f"the first call on security context {security.context_id} was answered "
+                                   f"{observed}: the target does not serve it at level {security.level}, so "
+                                   f"there is no protected response to verify")
+            return observed, dropped(case, conn)
+    return outcomes.ACCEPT, dropped(case, conn)
+
+
+def responses_one_context(engine, case, settings, endpoint, tap):
+    """Several calls on the case's one security context: every response verifies, each
+    with the next sequence number of the context."""
+    conn, ipid, _ = endpoint.bound()
+    call = _served_call(endpoint, conn, ipid)
+    return _calls(case, conn, call, [(conn.security, conn.protection)])
+
+
+def responses_two_contexts(engine, case, settings, endpoint, tap):
+    """Calls alternating between two security contexts of one association (the bind's,
+    and a second one an alter_context authenticates as auth_context_id + 1 at the same
+    level): every response verifies with its own context's keys and sequence (Samba's
+    test_ntlmssp_multi_auth_*: a server that keeps one count per connection, or answers
+    with the other context's keys, fails here)."""
+    conn, ipid, _ = endpoint.bound()
+    features = conn.bind_time_features or 0
+    if not features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING:
+        # [MS-RPCE] 3.3.1.5.4: no security context multiplexing unless the bind_ack acknowledged it
+        raise Inconclusive(f"the target's bind_ack acknowledged bind-time features 0x{features:x}, not "
+                           f"security context multiplexing: a second context may not be used")
+    first = (conn.security, conn.protection)
+    conn.security = dataclasses.replace(first[0], context_id=first[0].context_id + 1)
+    conn.protection = None  # the second context's own keys
+    bound = conn.bind(endpoint.interface, endpoint.if_version)
+    if bound.ptype != PType.ALTER_CONTEXT_RESP or conn.protection is None:
+        raise Inconclusive(f"the target acknowledged security context multiplexing but refused a second "
+                           f"context ({of_reply(bound)}): nothing to alternate between")
+    second = (conn.security, conn.protection)
+    call = _served_call(endpoint, conn, ipid)
+    return _calls(case, conn, call, [first, second])
+
+
 def request_before_bind(engine, case, settings, endpoint, tap):
     host, port = endpoint.address()
     with RpcConnection(host, port, tap=tap) as conn:
@@ -249,5 +332,7 @@ RAW_ACTIONS = {
     "alter-change-level": alter_change(auth_level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY),  # the bind asked PRIVACY
     "alter-change-auth-type": alter_change(auth_type=RPC_C_AUTHN.GSS_KERBEROS),  # SPNEGO's leg labelled 16
     "alter-change-transfer-syntax": alter_change(transfer_syntaxes=[NDR20, NDR64]),
+    "responses-one-context": responses_one_context,
+    "responses-two-contexts": responses_two_contexts,
 }
 assert RAW_ACTIONS.keys() == cases.RAW_ACTIONS, set(RAW_ACTIONS) ^ cases.RAW_ACTIONS  # the names tables may use

@@ -56,6 +56,7 @@ RAW_ACTIONS = frozenset({
     "tamper-signature", "replay", "missing-verifier", "downgrade-signed", "second-context", "foreign-ipid",
     "opnum-out-of-range", "unknown-context", "unknown-assoc-group", "request-before-bind",
     "alter-change-level", "alter-change-auth-type", "alter-change-transfer-syntax",
+    "responses-one-context", "responses-two-contexts",
 })
 #: The levels ``bind-auth-none-l{level}`` binds at: the valid 2-6 and the invalid 0, 1, 7, 255.
 AUTH_NONE_BIND_LEVELS = (0, 1, 2, 3, 4, 5, 6, 7, 255)

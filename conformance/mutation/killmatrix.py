@@ -7,14 +7,21 @@ the client scenario against the (unmutated) reference CA and the client-side
 checks of the catalogue judge its wire.
 
 A case failure is *attributed* to a requirement when its outcome did not match
-and the case cites the requirement, or when a failing check verifies it.
+and the case cites the requirement, or when a failing check verifies it.  A case whose
+protected responses do not verify has its outcome not judged
+(:mod:`conformance.judge.decide`): its failure names RPCE-PROT-02, not what it cites.
+
+Each row says how well the failures name the mutant's requirement (*attribution*): of
+the cases (or client checks) that fail, how many are attributed to it, and how many to
+it alone — a mutant can be killed while most of its failures blame something else,
+which is what a vendor reading the report would chase.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from conformance.capture.tap import Tap
 from conformance.client import methods
@@ -31,15 +38,20 @@ from conformance.mutation.server import MUTANTS
 from conformance.targets.embedded import embedded_target
 from conformance.wire.gss import nt_hash
 
-__all__ = ["Row", "attributed", "run_server_mutant", "run_client_scenario", "kill_matrix", "format_matrix"]
+__all__ = ["Row", "attributed", "blamed", "run_server_mutant", "run_client_scenario", "kill_matrix",
+           "format_matrix"]
+
+
+def blamed(result: CaseResult, case: Case) -> set[str]:
+    """The requirements ``result``'s failure is attributed to: the case's own when its
+    outcome (or "the connection must drop") did not match, and those of failing checks."""
+    found = set(case.requirements) if False in (result.outcome_matched, result.connection_matched) else set()
+    return found | {c.requirement for c in result.checks if c.verdict in (Verdict.FAIL, Verdict.WARN)}
 
 
 def attributed(result: CaseResult, case: Case, requirement: str) -> bool:
     """Whether ``result``'s failure is (partly) that of ``requirement``."""
-    if requirement in case.requirements and False in (result.outcome_matched, result.connection_matched):
-        return True  # the outcome, or "the connection must drop", is the requirement's
-    return any(c.requirement == requirement and c.verdict in (Verdict.FAIL, Verdict.WARN)
-               for c in result.checks)
+    return requirement in blamed(result, case)
 
 
 def _failing(result: CaseResult) -> bool:
@@ -55,10 +67,21 @@ class Row:
     killers: tuple[str, ...]  # case IDs (server) or checks (client) that caught it
     collateral: tuple[str, ...]  # unrelated MUST failures
     seconds: float
+    failing: int = 0  # cases (server) or checks (client) that failed
+    attributed: int = 0  # … of them, failures that name the mutant's requirement
+    alone: int = 0  # … of those, failures that name no other requirement
+    attribution: float | None = None  # attributed / failing (None: nothing failed)
 
     @property
     def ok(self) -> bool:
         return self.killed and not self.collateral
+
+
+def _attribution(blames: list[set[str]], requirement: str) -> dict[str, object]:
+    """Row fields from what each failure was blamed on."""
+    named = [b for b in blames if requirement in b]
+    return dict(failing=len(blames), attributed=len(named), alone=sum(b == {requirement} for b in named),
+                attribution=round(len(named) / len(blames), 3) if blames else None)
 
 
 def run_server_mutant(name: str | None, cases: list[Case], catalogue: Mapping[str, Requirement],
@@ -80,8 +103,10 @@ def _server_row(name: str, results, catalogue, started: float) -> Row:
     killers = tuple(case.id for case, r in results if r.verdict in killing and attributed(r, case, requirement))
     collateral = tuple(case.id for case, r in results
                        if _failing(r) and not attributed(r, case, requirement))
+    blames = [blamed(r, case) for case, r in results if _failing(r) or r.verdict in killing]
     return Row(mutant=name, requirement=requirement, kind="server", killed=bool(killers),
-               killers=killers, collateral=collateral, seconds=time.monotonic() - started)
+               killers=killers, collateral=collateral, seconds=time.monotonic() - started,
+               **_attribution(blames, requirement))
 
 
 def run_client_scenario(target, overrides: Mapping[str, object], catalogue,
@@ -120,8 +145,11 @@ def _client_row(mutant: ClientMutant, target, catalogue, service_keys=None) -> R
                     and r.verdict in killing)
     collateral = tuple(f"{n} ({r.requirement})" for n, r in results.items()
                        if r.verdict in (Verdict.FAIL, Verdict.ERROR) and r.requirement != mutant.requirement)
+    blames = [{r.requirement} for r in results.values()
+              if r.verdict in killing or r.verdict in (Verdict.FAIL, Verdict.ERROR)]
     return Row(mutant=mutant.name, requirement=mutant.requirement, kind="client", killed=bool(killers),
-               killers=killers, collateral=collateral, seconds=time.monotonic() - started)
+               killers=killers, collateral=collateral, seconds=time.monotonic() - started,
+               **_attribution(blames, mutant.requirement))
 
 
 def _server_worker(name: str | None, case_files: list[str]) -> list[tuple[str, CaseResult]]:
@@ -178,16 +206,32 @@ def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
     return rows, baseline_failures
 
 
+def _attribution_text(row: Row) -> str:
+    """``attributed/failing``, and how many of those name the requirement alone when fewer."""
+    if not row.failing:
+        return "-"
+    alone = f" ({row.alone} alone)" if row.alone != row.attributed else ""
+    return f"{row.attributed}/{row.failing}{alone}"
+
+
 def format_matrix(rows: list[Row], baseline_failures: list[str]) -> str:
-    lines = [f"{'mutant':34s} {'kind':6s} {'requirement':13s} {'killed':6s} killers / collateral"]
+    """One line per mutant: killed, the failures that name its requirement (attribution:
+    attributed/failing, and how many name it alone), then killers and collateral."""
+    lines = [f"{'mutant':34s} {'kind':6s} {'requirement':13s} {'killed':6s} {'attribution':18s} "
+             f"killers / collateral"]
     for row in rows:
         killers = ", ".join(row.killers[:3]) + (f" (+{len(row.killers) - 3})" if len(row.killers) > 3 else "")
         extra = f"  COLLATERAL: {', '.join(row.collateral[:3])}" if row.collateral else ""
+        extra += f" (+{len(row.collateral) - 3})" if len(row.collateral) > 3 else ""
         lines.append(f"{row.mutant:34s} {row.kind:6s} {row.requirement:13s} "
-                     f"{'yes' if row.killed else 'NO':6s} {killers}{extra}")
+                     f"{'yes' if row.killed else 'NO':6s} {_attribution_text(row):18s} {killers}{extra}")
     killed = sum(r.killed for r in rows)
+    failing = sum(r.failing for r in rows)
+    named = sum(r.attributed for r in rows)
+    share = f"{named}/{failing} failures ({named / failing:.0%}) name the mutant's requirement" if failing \
+        else "no failures"
     lines.append(f"{killed}/{len(rows)} mutants killed; "
-                 f"{sum(bool(r.collateral) for r in rows)} with collateral failures; "
+                 f"{sum(bool(r.collateral) for r in rows)} with collateral failures; {share}; "
                  f"baseline failures: {len(baseline_failures)}")
     for failure in baseline_failures[:10]:
         lines.append(f"  baseline: {failure}")

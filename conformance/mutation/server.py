@@ -21,6 +21,7 @@ from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 
 from conformance.refca.behaviour import CABehaviour
 from conformance.refca.dcom.exporter import UnknownIpid
+from conformance.refca.dcom.scm import ExporterBindings
 from conformance.refca.rpc.association import (
     CallLevelSource, HeaderSignEcho, ResponseAuthType, SpnegoAuth3, VerifierlessRequest,
 )
@@ -167,4 +168,15 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            "lets an alter_context re-present an accepted presentation context with another transfer "
            "syntax list (NDR and NDR64) and negotiates it again",
            {"association.refuse_transfer_syntax_change": False}),
+    Mutant("name-only-bindings", "WCCE-T-01",
+           "names only the computer (CA01[port], a name that does not resolve) in the exporter's string "
+           "bindings of the activation's reply and of ResolveOxid(2), no address",
+           {"scm.exporter_bindings": ExporterBindings.NAME_ONLY}),
+    Mutant("stuck-response-sequence", "RPCE-PROT-02",
+           "does not advance its NTLM/Kerberos send sequence number across the protected responses of a "
+           "security context: every response after the first repeats the first one's number",
+           {"association.advance_response_sequence": False}),
+    Mutant("corrupt-response-signature", "RPCE-PROT-02",
+           "flips one bit of the checksum in the verifier of every protected response",
+           {"association.sign_responses_correctly": False}),
 ]}

@@ -213,6 +213,16 @@ class SambaDC:
         self.users[name] = password
         return password
 
+    def export_keytab(self, principal: str | None = None) -> pathlib.Path:
+        """The keys of ``principal`` (default: the DC's own ``host/<dns name>``, the service
+        the suite's Kerberos clients ask for) as a keytab in the DC's directory, so the
+        protected PDUs of its Kerberos contexts can be read (``samba-tool domain exportkeytab``)."""
+        principal = principal or f"host/{self.dns_name}"
+        path = self.directory / f"{principal.replace('/', '_')}.keytab"
+        self._samba_tool("domain", "exportkeytab", str(path), f"--principal={principal}",
+                         what=f"domain exportkeytab {principal}")
+        return path
+
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

@@ -132,13 +132,6 @@ class SecurityBinding:
 _TERMINATOR = b"\x00\x00"
 
 
-def _dissect(cls: type[Packet], data: bytes) -> tuple[Packet, int]:
-    """Dissect one element of a packed list; return it and the bytes it used."""
-    pkt = cls(data)
-    rest = pkt.payload.load if pkt.payload else b""
-    return pkt, len(data) - len(rest)
-
-
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class DualStringArray:
     """A DUALSTRINGARRAY as typed values; encodes to both of its wire forms."""
@@ -176,27 +169,55 @@ class DualStringArray:
 
     @classmethod
     def from_array(cls, array: bytes, security_offset: int) -> "DualStringArray":
-        """Parse the aStringArray bytes of either encoding."""
-        strings, offset = [], 0
+        """Parse the aStringArray bytes of either encoding.
+
+        The array is the server's: anything that is not two NUL-terminated lists
+        (strings up to ``security_offset``, then security bindings) raises ValueError
+        saying what, and parsing always ends (every entry consumes bytes).
+        """
+        array = bytes(array)
         end = security_offset * 2
-        while offset + 2 <= end and array[offset:offset + 2] != _TERMINATOR:
-            pkt, used = _dissect(StringBindingPacket, array[offset:end])
-            strings.append(StringBinding(tower_id=pkt.wTowerId, network_address=pkt.aNetworkAddr))
-            offset += used
+        if len(array) % 2 or end > len(array):
+            raise ValueError(f"aStringArray of {len(array)} bytes with wSecurityOffset {security_offset}")
+        strings, offset = [], 0
+        while offset < end and array[offset:offset + 2] != _TERMINATOR:
+            tower = _u16(array, offset, end, "wTowerId")
+            address, offset = _utf16z(array, offset + 2, end, "aNetworkAddr")
+            strings.append(StringBinding(tower_id=tower, network_address=address))
         secs, offset = [], end
-        while offset + 2 <= len(array) and array[offset:offset + 2] != _TERMINATOR:
-            pkt, used = _dissect(SecurityBindingPacket, array[offset:])
-            name = pkt.aPrincName if pkt.wAuthnSvc else ""
-            secs.append(SecurityBinding(authn_svc=pkt.wAuthnSvc, principal_name=name))
-            offset += used
+        while offset < len(array) and array[offset:offset + 2] != _TERMINATOR:
+            authn_svc = _u16(array, offset, len(array), "wAuthnSvc")
+            name, offset = "", offset + 2
+            if authn_svc:  # Reserved, then aPrincName (2.2.19.4)
+                _u16(array, offset, len(array), "Reserved")
+                name, offset = _utf16z(array, offset + 2, len(array), "aPrincName")
+            secs.append(SecurityBinding(authn_svc=authn_svc, principal_name=name))
         return cls(string_bindings=tuple(strings), security_bindings=tuple(secs))
 
 
-_ADDRESS_WITH_PORT = re.compile(r"^(?P<host>.*)\[(?P<port>\d+)\]$")
+def _u16(data: bytes, offset: int, end: int, name: str) -> int:
+    if offset + 2 > end:
+        raise ValueError(f"DUALSTRINGARRAY: {name} runs past its list")
+    return struct.unpack_from("<H", data, offset)[0]
+
+
+def _utf16z(data: bytes, offset: int, end: int, name: str) -> tuple[str, int]:
+    """A NUL-terminated UTF-16LE string at ``offset`` and the offset after its NUL."""
+    for at in range(offset, end - 1, 2):
+        if data[at:at + 2] == _TERMINATOR:
+            try:
+                return data[offset:at].decode("utf-16-le"), at + 2
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"DUALSTRINGARRAY: {name} is not UTF-16 ({exc.reason})") from None
+    raise ValueError(f"DUALSTRINGARRAY: {name} has no terminating NUL within its list")
+
+
+_ADDRESS_WITH_PORT = re.compile(r"^(?P<host>.*)\[(?P<port>[0-9]{1,10})\]$", re.DOTALL)
 
 
 def parse_network_address(address: str) -> tuple[str, int | None]:
-    """Split ``host[port]`` ([MS-DCOM] 2.2.19.3) into host and port."""
+    """Split ``host[port]`` ([MS-DCOM] 2.2.19.3) into host and port (None: no endpoint).
+    The port is returned as written: whether it is a TCP port is the caller's question."""
     m = _ADDRESS_WITH_PORT.match(address)
     if m:
         return m.group("host"), int(m.group("port"))

@@ -15,7 +15,8 @@ import datetime
 import enum
 import pathlib
 
-__all__ = ["ServiceKeys", "GssFlag", "ApReqFacts", "find_ap_req", "inspect_ap_req", "KERBEROS_OIDS"]
+__all__ = ["ServiceKeys", "GssFlag", "ApReqFacts", "find_ap_req", "inspect_ap_req", "keytab_entries",
+           "KERBEROS_OIDS"]
 
 KERBEROS_OIDS = ("1.2.840.48018.1.2.2", "1.2.840.113554.1.2.2")
 _AP_REQ_TAG = 0x6E  # [APPLICATION 14]
@@ -47,15 +48,13 @@ class ServiceKeys:
 
     @classmethod
     def from_keytab(cls, path: pathlib.Path) -> "ServiceKeys":
-        from scapy.modules.ticketer import Keytab
+        from scapy.libs.rfc3961 import Key
 
-        keytab = Keytab(pathlib.Path(path).read_bytes())
         keys: dict[tuple[str, int], object] = {}
         realm = ""
-        for entry in keytab.entries:
-            principal = entry.getPrincipal()
+        for principal, etype, key in keytab_entries(pathlib.Path(path).read_bytes()):
             realm = realm or principal.partition("@")[2]
-            keys.setdefault((_principal(principal), int(entry.key.keytype)), entry.key.toKey())
+            keys.setdefault((_principal(principal), etype), Key(etype, key=key))
         return cls(keys=keys, realm=realm)
 
     def find(self, principal: str, etype: int):
@@ -66,6 +65,36 @@ class ServiceKeys:
 
     def __bool__(self) -> bool:
         return bool(self.keys)
+
+
+def keytab_entries(data: bytes) -> list[tuple[str, int, bytes]]:
+    """(principal@REALM, etype, key) of each entry of a keytab file (format 0x0502, MIT's
+    keytab.txt).  Each entry is as long as its size says: MIT may append a 32-bit kvno,
+    Heimdal (Samba's exportkeytab) a 32-bit kvno and flags, which scapy's reader misreads."""
+    if data[:2] != b"\x05\x02":
+        raise ValueError(f"not a version 0x0502 keytab (starts {data[:2].hex()})")
+    found, at = [], 2
+    while at + 4 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big", signed=True)
+        entry, at = data[at + 4:at + 4 + abs(size)], at + 4 + abs(size)
+        if size <= 0:  # a hole left by a deleted entry
+            continue
+
+        def counted(offset: int) -> tuple[bytes, int]:
+            length = int.from_bytes(entry[offset:offset + 2], "big")
+            return entry[offset + 2:offset + 2 + length], offset + 2 + length
+
+        components = int.from_bytes(entry[:2], "big")
+        realm, offset = counted(2)
+        names = []
+        for _ in range(components):
+            name, offset = counted(offset)
+            names.append(name.decode())
+        offset += 4 + 4 + 1  # name_type, timestamp, 8-bit kvno
+        etype = int.from_bytes(entry[offset:offset + 2], "big")
+        key, _ = counted(offset + 2)
+        found.append((f"{'/'.join(names)}@{realm.decode()}", etype, key))
+    return found
 
 
 def find_ap_req(token: bytes):

@@ -31,6 +31,7 @@ __all__ = [
     "PduLayout",
     "ProtectionContext",
     "AUTH_PAD_ALIGNMENT",
+    "signature_bit_flipped",
 ]
 
 #: [MS-RPCE] 2.2.2.11: the sec_trailer is 16-byte aligned relative to the body.
@@ -144,6 +145,22 @@ class PduLayout:
 # RFC 4121 4.2.6.1: a 16-byte MIC header and a 12-byte truncated HMAC (the AES
 # enctypes); scapy's MaximumSignatureLength says the same for contexts without CONF.
 KERBEROS_MIC_LENGTH = 28
+
+
+#: [MS-NLMP] 2.2.2.9.1: Version (4 bytes), Checksum (8), SeqNum (4): the checksum's first byte
+NTLM_CHECKSUM_OFFSET = 4
+
+
+def signature_bit_flipped(pdu: bytes, mechanism: Mechanism) -> bytes:
+    """``pdu`` with one bit of its verifier's checksum flipped, everything else as it was:
+    NTLM's Checksum field, or the last byte of a Kerberos token (RFC 4121: the MIC's HMAC,
+    or the encrypted data that carries a Wrap token's checksum)."""
+    header = CommonHeader.parse(pdu)
+    if header.auth_len == 0:
+        raise ProtectionError("the PDU has no verifier to corrupt")
+    token_offset = header.frag_len - header.auth_len
+    at = token_offset + (NTLM_CHECKSUM_OFFSET if mechanism is Mechanism.NTLM else header.auth_len - 1)
+    return pdu[:at] + bytes([pdu[at] ^ 0x01]) + pdu[at + 1:]
 
 
 def mechanism_of(ssp: SSP, context) -> Mechanism:
@@ -264,9 +281,15 @@ class ProtectionContext:
     # -- outgoing ------------------------------------------------------------------
 
     def protect(self, unsigned_pdu: bytes, header: CommonHeader, trailer: SecTrailer, *,
-                privacy: bool) -> bytes:
+                privacy: bool, advance_sequence: bool = True) -> bytes:
         """Fill in the token (and seal the body when ``privacy``) of a PDU built with
-        a zero token of :meth:`signature_length` bytes and its final header fields."""
+        a zero token of :meth:`signature_length` bytes and its final header fields.
+
+        ``advance_sequence=False`` leaves the send sequence number where it was, so the
+        next PDU carries the same one again (a broken peer, for the reference CA's mutants;
+        [MS-NLMP] 3.4.4 and RFC 4121 4.2.6 advance it with every message)."""
+        mech = getattr(self.context, "ssp_context", None) or self.context  # inside SPNEGO
+        sequence = mech.SendSeqNum
         layout = PduLayout.of(unsigned_pdu, header, trailer)
         head = unsigned_pdu[:layout.header_len]
         body = unsigned_pdu[layout.header_len:layout.body_end]
@@ -290,6 +313,8 @@ class ProtectionContext:
                     SSP.MIC_MSG(sign=self.signs_header, data=sec_trailer),
                 ],
             )
+        if not advance_sequence:
+            mech.SendSeqNum = sequence
         token = bytes(signature)
         if len(token) != header.frag_len - layout.token_offset:
             raise ProtectionError(

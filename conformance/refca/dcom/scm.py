@@ -9,6 +9,7 @@ ScmReplyInfoData, in that order (impacket reads them by position).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable
 
 from scapy.layers.msrpce.msdcom import (
@@ -29,11 +30,11 @@ from conformance.wire.dcom import (
     COM_VERSION, IID_IACTIVATION_PROPERTIES_OUT, IID_IOBJECT_EXPORTER,
     IID_IREMOTE_SCM_ACTIVATOR, IID_IUNKNOWN, HResult, DualStringArray, ObjectExporterOpnum, RemoteActivatorOpnum,
     StringBinding,
-    TowerId, objref_standard,
+    TowerId, objref_standard, parse_network_address,
 )
 from conformance.wire.rpc import FaultStatus
 
-__all__ = ["ScmBehaviour", "ScmServices"]
+__all__ = ["ExporterBindings", "ScmBehaviour", "ScmServices"]
 
 LogFn = Callable[..., None]
 
@@ -43,6 +44,14 @@ _REGISTERED_CLASSES = frozenset({wcce.CLSID_CCERTREQUESTD})
 _ACTIVATABLE = {wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2, IID_IUNKNOWN}
 #: Public references handed out with each activated interface.
 _REFS = 5
+
+
+class ExporterBindings(enum.Enum):
+    """How the exporter's string bindings name the server in the activation's reply and
+    in ResolveOxid(2) ([MS-DCOM] 2.2.19.3: ``aNetworkAddr`` is ``host[endpoint]``)."""
+
+    ADDRESS = "address"  # the address the client reached the SCM at (a client can always use it)
+    NAME_ONLY = "name-only"  # only the computer's NetBIOS name, no address (a multi-homed server can)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +68,9 @@ class ScmBehaviour:
     #: Only the CA's CCertRequestD activates ([MS-WCCE] 1.9, 2.1); a CLSID the server does
     #: not register is REGDB_E_CLASSNOTREG.
     activate_unknown_classes: bool = False
+    #: The exporter's string bindings carry the address the client used ([MS-WCCE] 2.1: the
+    #: object exporter on the port its string binding names, reachable from the client).
+    exporter_bindings: ExporterBindings = ExporterBindings.ADDRESS
 
 
 class ScmServices:
@@ -132,7 +144,20 @@ class ScmServices:
             return None
         if TowerId.NCACN_IP_TCP not in [int(p) for p in req.valueof("arRequestedProtseqs") or []]:
             return None
-        return self._bindings(call).to_ndr()
+        return self._exporter_bindings(call).to_ndr()
+
+    def _exporter_bindings(self, call: Call) -> DualStringArray:
+        """The exporter's bindings as this SCM names them (:class:`ExporterBindings`)."""
+        bindings = self._bindings(call)
+        if self.behaviour.exporter_bindings is ExporterBindings.ADDRESS or not self._server_names:
+            return bindings
+        computer = self._server_names[0]
+        named = []
+        for binding in bindings.string_bindings:
+            _, port = parse_network_address(binding.network_address)
+            address = computer if port is None else f"{computer}[{port}]"
+            named.append(StringBinding(tower_id=binding.tower_id, network_address=address))
+        return DualStringArray(string_bindings=tuple(named), security_bindings=bindings.security_bindings)
 
     def resolve_oxid(self, call: Call, req):
         bindings = self._resolve(call, req)
@@ -213,7 +238,7 @@ class ScmServices:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
         wanted = [iid for iid in iids if iid in _ACTIVATABLE]
         oid, made = self.objects.create_object(clsid, wanted, refs=_REFS, owner=call.auth.user)
-        bindings = self._bindings(call)
+        bindings = self._exporter_bindings(call)
         hresults, pointers = [], []
         for iid in iids:
             entry = made.get(iid)

@@ -42,7 +42,7 @@ from conformance.refca.rpc.syntax import PresentationContext, TransferSyntaxChan
 from conformance.wire.vtrailer import VerificationError, strip_verification_trailer
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
-from conformance.wire.protection import SecTrailer, ProtectionError
+from conformance.wire.protection import SecTrailer, ProtectionError, signature_bit_flipped
 from conformance.wire.rpc import (NDR20, SEC_TRAILER_LEN, BindNakReason, BindTimeFeature, FaultStatus, PfcFlag,
                                   PType)
 
@@ -198,6 +198,12 @@ class AssociationPolicy:
     #: An alter_context may not re-present an accepted presentation context with another
     #: known transfer syntax (ledger rpc/alter/change-transfer-syntax).
     refuse_transfer_syntax_change: bool = True
+    #: Each protected response carries its security context's next send sequence number
+    #: ([MS-NLMP] 3.4.4, RFC 4121 4.2.6; ledger rpc/response/several-calls).
+    advance_response_sequence: bool = True
+    #: A protected response's verifier is the one the security context computed (False:
+    #: one bit of its checksum flipped, so no response verifies).
+    sign_responses_correctly: bool = True
 
 
 @dataclasses.dataclass(slots=True)
@@ -738,8 +744,11 @@ class Association:
             auth_padding=b"\0" * pad))
         out_header = CommonHeader.parse(unsigned)
         out_trailer = SecTrailer.parse(unsigned, out_header)
-        return sec.protection.protect(unsigned, out_header, out_trailer,
-                                      privacy=self._seals(level))
+        signed = sec.protection.protect(unsigned, out_header, out_trailer, privacy=self._seals(level),
+                                        advance_sequence=self.policy.advance_response_sequence)
+        if not self.policy.sign_responses_correctly:
+            signed = signature_bit_flipped(signed, sec.protection.mechanism)
+        return signed
 
     def _response_auth_type(self, sec: SecurityContext) -> int:
         if self.policy.response_auth_type is ResponseAuthType.SWAPPED:

@@ -18,7 +18,7 @@ from conformance.judge.checks import CHECKS, CheckContext, run_check
 from conformance.model.catalogue import check_requirements, load_catalogue
 from conformance.model.verdicts import Direction, Level, Side, Verdict
 from conformance.wire.framing import CommonHeader
-from conformance.wire.protection import PduLayout, SecTrailer
+from conformance.wire.protection import Mechanism, PduLayout, SecTrailer, signature_bit_flipped
 from conformance.wire.rpc import PfcFlag
 from conformance.wire.transcript import Transcript, build_transcript
 from tests.support.recorded import SCENARIOS, Recording, load, read
@@ -58,6 +58,12 @@ def tampered(rec: Recording, index: int) -> Recording:
     header = CommonHeader.parse(raw)
     start = PduLayout.of(raw, header, SecTrailer.parse(raw, header)).header_len
     return body_overwritten(rec, index, bytes([raw[start] ^ 0x01]))
+
+
+def signature_corrupted(rec: Recording, index: int) -> Recording:
+    """PDU ``index`` with one bit of its NTLM checksum flipped (mutant corrupt-response-signature)."""
+    raw = rec.transcript(keys=False).pdus[index].raw
+    return rec.with_pdu(index, signature_bit_flipped(raw, Mechanism.NTLM))
 
 
 def ca_name_in_clear(rec: Recording, index: int) -> Recording:
@@ -107,7 +113,7 @@ PASSING = [Row(check=check, recording="conformant", verdict=Verdict.PASS) for ch
     "interface-version", "security-provider", "auth-level", "privacy-requested", "impersonation-flags",
     "not-anonymous", "even-legs", "orpc-object-uuid", "orpcthis", "request-returns-zero", "activation-clsid",
     "activation-iids", "activation-level", "resolver-level", "auth-type-consistent", "auth-padding",
-    "stub-confidentiality")] + [
+    "stub-confidentiality", "response-protection")] + [
     Row(check="spnego-mechanism", recording="conformant", verdict=Verdict.INFO, actual="NTLM",
         evidence={4: "c2s bind", 10: "c2s bind", 16: "c2s bind"}),
     Row(check="header-signing", recording="conformant", verdict=Verdict.INFO,
@@ -173,11 +179,25 @@ BREAKING = [
         evidence={4: "c2s request", 10: "c2s request"},
         actual="a sec_trailer not 16-byte aligned from the start of the PDU body"),
     Row(check="stub-confidentiality", recording="conformant", verdict=Verdict.FAIL,
-        patch=lambda rec: tampered(rec, 21), label="response-tampered", evidence={21: "s2c response"},
-        actual="sealed PDUs that do not verify or decode [21]"),
+        patch=lambda rec: tampered(rec, 20), label="request-tampered", evidence={20: "c2s request"},
+        actual="sealed PDUs that do not verify or decode [20]"),
     Row(check="stub-confidentiality", recording="conformant", verdict=Verdict.FAIL,
         patch=lambda rec: ca_name_in_clear(rec, 21), label="response-plaintext", evidence={21: "s2c response"},
-        actual="plaintext in sealed PDUs [21]; sealed PDUs that do not verify or decode [21]"),
+        actual="plaintext in sealed PDUs [21]"),  # that it does not verify is response-protection's
+    Row(check="response-protection", recording="conformant", verdict=Verdict.FAIL,
+        patch=lambda rec: signature_corrupted(rec, 21), label="response-signature-flipped",
+        evidence={21: "s2c response"},
+        actual="1 of 3 responses to protected calls do not verify: #21 does not verify"),
+    Row(check="response-protection", recording="conformant", verdict=Verdict.FAIL,
+        patch=lambda rec: rec.with_pdu(21, SecTrailer.patched(rec.transcript(keys=False).pdus[21].raw,
+                                                              auth_level=1)),
+        label="response-level-none", evidence={21: "s2c response"},
+        actual="1 of 3 responses to protected calls do not verify: #21 answers a request protected at level 6 "
+               "at level 1"),
+    Row(check="response-protection", recording="conformant", verdict=Verdict.FAIL,
+        patch=lambda rec: tampered(rec, 9), label="activation-response-tampered",
+        evidence={9: "s2c response"},
+        actual="1 of 3 responses to protected calls do not verify: #9 does not verify"),
 ]
 
 _ALIVE = (1,)  # the conformant recording's first connection: ServerAlive2, unauthenticated
@@ -209,6 +229,8 @@ ABSENT = [
     Row(check="auth-type-consistent", recording="conformant", verdict=Verdict.NA, conns=_ALIVE),
     Row(check="auth-padding", recording="anonymous", verdict=Verdict.NA),
     Row(check="stub-confidentiality", recording="conformant", verdict=Verdict.NA, conns=_ALIVE),
+    Row(check="response-protection", recording="replies", verdict=Verdict.NA,
+        actual="no protected response on the wire"),  # unauthenticated calls only
 ]
 
 #: Checks that only record what they saw (INFO), never judge: no recording can break them.
@@ -351,6 +373,26 @@ def test_sealed_stubs_without_keys_are_inconclusive_never_pass():
     assert _shown(read("conformant"), result.evidence) == {
         8: "c2s request", 9: "s2c response", 20: "c2s request", 21: "s2c response"}
     assert result.actual == "4 sealed PDUs could not be unsealed (no keys)"
+
+
+def test_a_response_that_does_not_verify_is_response_protections_finding_not_confidentialitys():
+    """A sealed response that does not verify fails RPCE-PROT-02 (response-protection);
+    stub-confidentiality cannot tell whether it would unseal to its NDR and says so."""
+    rec = signature_corrupted(load("conformant"), 21)
+    t = rec.transcript()
+    assert run_check("response-protection", t, rec.context()).verdict is Verdict.FAIL
+    result = run_check("stub-confidentiality", t, rec.context())
+    assert (result.verdict, result.evidence) == (Verdict.INCONCLUSIVE, (21,))
+    assert result.actual == "1 sealed responses do not verify (response-protection judges them)"
+
+
+@pytest.mark.parametrize("name", ["conformant", "kerberos"])
+def test_responses_without_keys_are_inconclusive_never_pass(name):
+    """No NT hash (or, for the Kerberos recording, no keytab): nothing verifies, nothing passes."""
+    result = run_check("response-protection", read(name, keys=False), load(name).context())
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert result.actual.endswith("protected responses could not be verified (no keys for their security context)")
+    assert all(read(name).pdus[i].ptype_name == "response" for i in result.evidence)
 
 
 def test_unsealed_stubs_must_show_the_calls_plaintext():

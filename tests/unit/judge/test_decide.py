@@ -177,3 +177,61 @@ def test_an_inconclusive_check_says_why(cases):
     decision = decide(cases["t/must"], Level.MUST, "accept", None, [result])
     assert decision.verdict is Verdict.INCONCLUSIVE
     assert decision.reason == "orpcthis (WCCE-T-16): 2 sealed PDUs could not be unsealed (no keys)"
+
+
+# -- the root cause, once: responses that do not verify ------------------------------------------
+
+UNVERIFIED = "1 of 2 responses to protected calls do not verify: #7 repeats sequence number 1"
+
+
+def root(verdict: Verdict = Verdict.FAIL) -> CheckResult:
+    return check(verdict, "response-protection", UNVERIFIED)
+
+
+def test_responses_that_do_not_verify_fail_rpce_prot_02_and_the_outcome_is_not_judged(cases):
+    decision = decide(cases["t/must"], Level.MUST, "unverifiable response", None, [root()])
+    assert (decision.verdict, decision.outcome_matched, decision.connection_matched) == (Verdict.FAIL, None, None)
+    assert decision.reason == (
+        f"response-protection (RPCE-PROT-02): {UNVERIFIED}; not judged, the responses they rest on do not "
+        "verify: the outcome 'unverifiable response' (expected one of ['accept', 'disposition 0x80094800'])")
+
+
+def test_a_matching_outcome_is_not_judged_either_and_the_root_cause_is_named_once(cases):
+    """A raw case reads its answer without verifying it: 'accept' matched, yet the response
+    did not verify; the case fails RPCE-PROT-02 alone."""
+    decision = decide(cases["t/must-stay"], Level.MUST, "accept", False, [root()])
+    assert (decision.verdict, decision.outcome_matched, decision.connection_matched) == (Verdict.FAIL, None, None)
+    assert decision.reason == f"response-protection (RPCE-PROT-02): {UNVERIFIED}"
+    assert decision.reason.count("RPCE-PROT-02") == 1
+
+
+def test_the_connection_rule_is_not_judged_while_the_responses_do_not_verify(cases):
+    decision = decide(cases["t/must-drop"], Level.MUST, "unverifiable response", False, [root()])
+    assert (decision.verdict, decision.outcome_matched, decision.connection_matched) == (Verdict.FAIL, None, None)
+    assert decision.reason.endswith(
+        "not judged, the responses they rest on do not verify: the outcome 'unverifiable response' "
+        "(expected one of ['fault 0x1c01000b', 'drop']), the connection staying open")
+
+
+def test_other_checks_stay_judged_beside_the_root_cause(cases):
+    """What the other checks find is on the clear wire (a header-signing echo, plaintext in a
+    sealed body) or in stubs that verified: it may be why the responses do not verify."""
+    echo = check(Verdict.FAIL, "header-signing", "not requested/granted")
+    decision = decide(cases["t/must"], Level.MUST, "unverifiable response", None, [echo, root()])
+    assert (decision.verdict, decision.outcome_matched) == (Verdict.FAIL, None)
+    assert decision.reason.split("; ")[0] == f"response-protection (RPCE-PROT-02): {UNVERIFIED}"
+    assert "header-signing (WCCE-T-14): not requested/granted" in decision.reason
+
+
+@pytest.mark.parametrize("verdict", [Verdict.PASS, Verdict.NA, Verdict.INCONCLUSIVE])
+def test_only_a_failing_response_protection_is_a_root_cause(cases, verdict):
+    decision = decide(cases["t/must"], Level.MUST, "fault 0x00000005", None, [root(verdict)])
+    assert decision.outcome_matched is False
+    assert decision.verdict is Verdict.FAIL
+    assert decision.reason.startswith("observed 'fault 0x00000005'")
+
+
+def test_a_root_cause_in_a_may_case_still_fails_its_must(cases):
+    """The check's requirement (a MUST) fails, whatever the level of what the case cites."""
+    decision = decide(cases["t/must"], Level.MAY, "unverifiable response", None, [root()])
+    assert decision.verdict is Verdict.FAIL and decision.outcome_matched is None

@@ -10,7 +10,9 @@ from conformance.client.rpc import gss_flags
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
 from conformance.wire.gss import token_packet
-from conformance.wire.protection import ProtectionContext, ProtectionError, SecTrailer
+from conformance.wire.protection import (
+    Mechanism, ProtectionContext, ProtectionError, SecTrailer, signature_bit_flipped,
+)
 
 STUB = "WCCE-LAB-CA".encode("utf-16-le") * 3
 
@@ -26,14 +28,16 @@ def _contexts(level: int):
             ProtectionContext(ssp=server, context=sctx, header_sign=False))
 
 
-def _protected_response(sender: ProtectionContext, *, level: int, stub: bytes = STUB) -> bytes:
+def _protected_response(sender: ProtectionContext, *, level: int, stub: bytes = STUB,
+                        advance_sequence: bool = True) -> bytes:
     pad = (-len(stub)) % 16
     verifier = build.auth_verifier(auth_type=10, auth_level=level, context_id=0,
                                    token=b"\0" * sender.signature_length(), pad_length=pad)
     unsigned = bytes(build.response(call_id=1, cont_id=0, stub=stub, alloc_hint=len(stub),
                                     auth=verifier, auth_padding=b"\0" * pad))
     header = CommonHeader.parse(unsigned)
-    return sender.protect(unsigned, header, SecTrailer.parse(unsigned, header), privacy=level == 6)
+    return sender.protect(unsigned, header, SecTrailer.parse(unsigned, header), privacy=level == 6,
+                          advance_sequence=advance_sequence)
 
 
 def _open(receiver: ProtectionContext, pdu: bytes, level: int) -> bytes:
@@ -70,3 +74,37 @@ def test_replay_is_detected():
     _open(client, pdu, 6)
     with pytest.raises(ProtectionError, match="sequence number"):
         _open(client, pdu, 6)
+
+
+
+@pytest.mark.parametrize("level", [4, 5, 6])
+def test_a_send_sequence_that_does_not_advance_is_caught_on_the_next_pdu(level):
+    """A sender that leaves its sequence number where it was (mutant stuck-response-sequence):
+    the first PDU verifies, the second carries the same number again and does not."""
+    client, server = _contexts(level)
+    first = _protected_response(server, level=level, advance_sequence=False)
+    assert server.context.SendSeqNum == 0  # it did not move
+    assert _open(client, first, level) == STUB
+    again = _protected_response(server, level=level, advance_sequence=False)
+    with pytest.raises(ProtectionError, match="NTLM sequence number 0, expected 1"):
+        _open(client, again, level)
+
+
+@pytest.mark.parametrize("level", [5, 6])
+def test_a_flipped_checksum_bit_does_not_verify_and_changes_nothing_else(level):
+    """signature_bit_flipped (mutant corrupt-response-signature): one bit of the NTLM
+    Checksum field, not of the sequence number, so it is the signature that fails."""
+    client, server = _contexts(level)
+    pdu = _protected_response(server, level=level)
+    flipped = signature_bit_flipped(pdu, Mechanism.NTLM)
+    changed = [i for i, (a, b) in enumerate(zip(pdu, flipped)) if a != b]
+    token_at = len(pdu) - CommonHeader.parse(pdu).auth_len
+    assert len(flipped) == len(pdu) and changed == [token_at + 4]  # Version (4), then Checksum
+    with pytest.raises(ProtectionError, match="signature verification failed"):
+        _open(client, flipped, level)
+
+
+def test_a_pdu_without_verifier_cannot_be_corrupted():
+    unsigned = bytes(build.response(call_id=1, cont_id=0, stub=STUB, alloc_hint=len(STUB)))
+    with pytest.raises(ProtectionError):
+        signature_bit_flipped(unsigned, Mechanism.NTLM)

@@ -1,0 +1,112 @@
+"""The kill matrix's bookkeeping (no CA): which requirement a failure is attributed to,
+the attribution figure of a row, and how the matrix shows it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from conformance.judge.decide import decide
+from conformance.model.cases import parse_cases
+from conformance.model.catalogue import load_catalogue
+from conformance.model.results import CaseResult, CheckResult
+from conformance.model.verdicts import Level, Verdict
+from conformance.mutation import killmatrix
+from conformance.mutation.killmatrix import Row, attributed, blamed, format_matrix
+
+CATALOGUE = load_catalogue()
+
+TABLE = """
+[[case]]
+id = "t/privacy"
+requirements = ["WCCE-T-08", "RPCE-PROT-01"]
+kind = "call"
+method = "Ping"
+expect = "accept"
+checks = ["stub-confidentiality", "response-protection"]
+
+[[case]]
+id = "t/pfc"
+requirements = ["RPCE-PFC-01"]
+kind = "raw"
+action = "pfc-maybe"
+expect = "accept"
+connection_drops = false
+checks = ["response-protection"]
+"""
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cases") / "km.toml"
+    path.write_text(TABLE, "utf-8")
+    return {c.id: c for c in parse_cases([path], CATALOGUE)}
+
+
+def check(name: str, verdict: Verdict) -> CheckResult:
+    requirement = next(r.id for r in CATALOGUE.values() if name in r.checks)
+    return CheckResult(check=name, requirement=requirement, verdict=verdict, expected=("x",), actual="seen")
+
+
+def judged(case, observed: str, dropped: bool | None, checks: list[CheckResult]) -> CaseResult:
+    """A case result as the engine makes it (verdict and matches from decide)."""
+    decision = decide(case, Level.MUST, observed, dropped, checks)
+    return CaseResult(case_id=case.id, title=case.id, requirements=case.requirements, verdict=decision.verdict,
+                      expected=case.expect, actual=observed, outcome_matched=decision.outcome_matched,
+                      connection_matched=decision.connection_matched, checks=tuple(checks),
+                      reason=decision.reason)
+
+
+def test_a_failure_is_blamed_on_what_the_case_cites_and_on_failing_checks(cases):
+    result = judged(cases["t/privacy"], "fault 0x00000005", None,
+                    [check("stub-confidentiality", Verdict.FAIL), check("response-protection", Verdict.PASS)])
+    assert blamed(result, cases["t/privacy"]) == {"WCCE-T-08", "RPCE-PROT-01"}
+    assert attributed(result, cases["t/privacy"], "WCCE-T-08")
+    assert not attributed(result, cases["t/privacy"], "RPCE-PROT-02")
+
+
+@pytest.mark.parametrize(("case_id", "observed", "dropped"), [
+    ("t/privacy", "unverifiable response", None),  # the client verified: the outcome says so
+    ("t/pfc", "accept", True),  # a raw read does not verify; the connection rule is not judged either
+])
+def test_unverifiable_responses_are_blamed_on_rpce_prot_02_alone(cases, case_id, observed, dropped):
+    case = cases[case_id]
+    result = judged(case, observed, dropped, [check("response-protection", Verdict.FAIL)])
+    assert result.verdict is Verdict.FAIL
+    assert blamed(result, case) == {"RPCE-PROT-02"}
+
+
+def row(**fields) -> Row:
+    base = dict(mutant="m", requirement="RPCE-PROT-02", kind="server", killed=True, killers=("a",),
+                collateral=(), seconds=1.0)
+    return Row(**{**base, **fields})
+
+
+def test_attribution_counts_the_failures_that_name_the_requirement_and_those_that_name_it_alone():
+    fields = killmatrix._attribution([{"RPCE-PROT-02"}, {"RPCE-PROT-02", "WCCE-T-14"}, {"WCCE-T-08"},
+                                      {"RPCE-PROT-02"}], "RPCE-PROT-02")
+    assert fields == dict(failing=4, attributed=3, alone=2, attribution=0.75)
+    assert killmatrix._attribution([], "RPCE-PROT-02") == dict(failing=0, attributed=0, alone=0,
+                                                              attribution=None)
+
+
+def test_the_matrix_shows_attribution_per_mutant_and_in_total():
+    rows = [row(mutant="stuck-response-sequence", failing=26, attributed=26, alone=26, attribution=1.0),
+            row(mutant="plaintext-at-privacy", requirement="RPCE-PROT-01", failing=10, attributed=4, alone=1,
+                attribution=0.4, collateral=("x", "y", "z", "w")),
+            row(mutant="quiet", killed=False, killers=())]
+    text = format_matrix(rows, [])
+    lines = text.splitlines()
+    assert "attribution" in lines[0]
+    assert lines[1].split()[:5] == ["stuck-response-sequence", "server", "RPCE-PROT-02", "yes", "26/26"]
+    assert "4/10 (1 alone)" in lines[2] and "COLLATERAL: x, y, z (+1)" in lines[2]
+    assert lines[3].split()[3:5] == ["NO", "-"]
+    assert lines[-1] == ("2/3 mutants killed; 1 with collateral failures; 30/36 failures (83%) name the mutant's "
+                         "requirement; baseline failures: 0")
+
+
+def test_rows_serialise_with_their_attribution():
+    fields = dataclasses.asdict(row(failing=2, attributed=1, alone=1, attribution=0.5))
+    assert {k: fields[k] for k in ("failing", "attributed", "alone", "attribution")} == dict(
+        failing=2, attributed=1, alone=1, attribution=0.5)
