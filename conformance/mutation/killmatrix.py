@@ -71,10 +71,11 @@ class Row:
     attributed: int = 0  # … of them, failures that name the mutant's requirement
     alone: int = 0  # … of those, failures that name no other requirement
     attribution: float | None = None  # attributed / failing (None: nothing failed)
+    errors: int = 0  # ERROR verdicts: the suite broke on the mutant, whatever it did
 
     @property
     def ok(self) -> bool:
-        return self.killed and not self.collateral
+        return self.killed and not self.collateral and not self.errors
 
 
 def _attribution(blames: list[set[str]], requirement: str) -> dict[str, object]:
@@ -106,7 +107,7 @@ def _server_row(name: str, results, catalogue, started: float) -> Row:
     blames = [blamed(r, case) for case, r in results if _failing(r) or r.verdict in killing]
     return Row(mutant=name, requirement=requirement, kind="server", killed=bool(killers),
                killers=killers, collateral=collateral, seconds=time.monotonic() - started,
-               **_attribution(blames, requirement))
+               errors=sum(r.verdict is Verdict.ERROR for _, r in results), **_attribution(blames, requirement))
 
 
 def run_client_scenario(target, overrides: Mapping[str, object], catalogue,
@@ -149,6 +150,7 @@ def _client_row(mutant: ClientMutant, target, catalogue, service_keys=None) -> R
               if r.verdict in killing or r.verdict in (Verdict.FAIL, Verdict.ERROR)]
     return Row(mutant=mutant.name, requirement=mutant.requirement, kind="client", killed=bool(killers),
                killers=killers, collateral=collateral, seconds=time.monotonic() - started,
+               errors=sum(r.verdict is Verdict.ERROR for r in results.values()),
                **_attribution(blames, mutant.requirement))
 
 
@@ -223,6 +225,7 @@ def format_matrix(rows: list[Row], baseline_failures: list[str]) -> str:
         killers = ", ".join(row.killers[:3]) + (f" (+{len(row.killers) - 3})" if len(row.killers) > 3 else "")
         extra = f"  COLLATERAL: {', '.join(row.collateral[:3])}" if row.collateral else ""
         extra += f" (+{len(row.collateral) - 3})" if len(row.collateral) > 3 else ""
+        extra += f"  ERROR: {row.errors} verdict(s)" if row.errors else ""
         lines.append(f"{row.mutant:34s} {row.kind:6s} {row.requirement:13s} "
                      f"{'yes' if row.killed else 'NO':6s} {_attribution_text(row):18s} {killers}{extra}")
     killed = sum(r.killed for r in rows)
@@ -231,7 +234,8 @@ def format_matrix(rows: list[Row], baseline_failures: list[str]) -> str:
     share = f"{named}/{failing} failures ({named / failing:.0%}) name the mutant's requirement" if failing \
         else "no failures"
     lines.append(f"{killed}/{len(rows)} mutants killed; "
-                 f"{sum(bool(r.collateral) for r in rows)} with collateral failures; {share}; "
+                 f"{sum(bool(r.collateral) for r in rows)} with collateral failures; "
+                 f"{sum(r.errors for r in rows)} ERROR verdicts; {share}; "
                  f"baseline failures: {len(baseline_failures)}")
     for failure in baseline_failures[:10]:
         lines.append(f"  baseline: {failure}")

@@ -180,3 +180,6 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            "flips one bit of the checksum in the verifier of every protected response",
            {"association.sign_responses_correctly": False}),
 ]}
+
+from conformance.mutation.blind import BLIND_MUTANTS  # noqa: E402  (blind.py does not import this module)
+MUTANTS.update({spec.name: Mutant(*spec) for spec in BLIND_MUTANTS})

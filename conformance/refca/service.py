@@ -59,6 +59,8 @@ class UnpublishedTemplate(enum.Enum):
 
     REFUSE = "refuse"  # CERTSRV_E_UNSUPPORTED_CERT_TYPE ([MS-WCCE] 3.2.1.4.2.1.4)
     ISSUE_AS_USER = "issue-as-user"  # a certificate of the User template
+    #: refused as a template the requester may not enroll for (CERTSRV_E_TEMPLATE_DENIED)
+    REFUSE_AS_DENIED = "refuse-as-denied"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +86,18 @@ class WcceBehaviour:
     #: "MUST refuse" below PKT_PRIVACY means the request is not processed ([MS-WCCE] 2.1):
     #: the refusal comes before the request is entered or issued.
     refuse_before_processing: bool = True
+    #: The IF_ENFORCEENCRYPTICERTREQUEST rule applies to calls on ICertRequestD2 as on
+    #: ICertRequestD ([MS-WCCE] 2.1: every certificate-request operation).  False: only
+    #: calls bound to ICertRequestD are held to PKT_PRIVACY.
+    enforce_encrypt_on_icertrequestd2: bool = True
+    #: pwszAuthority is compared case-insensitively ([MS-WCCE] 3.2.1.4.2.1.1).
+    ca_name_ignores_case: bool = True
+    #: A request refused below PKT_PRIVACY is not entered in the database ([MS-WCCE] 2.1:
+    #: "MUST refuse").  True: it is entered as a failed request (an ID, no certificate).
+    record_refused_requests: bool = False
+    #: Status inspection by request ID finds requests under submission (disposition 5,
+    #: [MS-WCCE] 3.2.1.4.2.1.3).  False: only resolved requests are found.
+    inspect_pending_requests: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +168,9 @@ class WcceService:
         # [MS-WCCE] 2.1: with IF_ENFORCEENCRYPTICERTREQUEST the CA "MUST refuse to
         # establish a connection with the client by returning a nonzero error" unless
         # the call is at RPC_C_AUTHN_LEVEL_PKT_PRIVACY.
-        if (self.behaviour.honour_enforce_encrypt and policy.enforce_privacy
+        held = (self.behaviour.enforce_encrypt_on_icertrequestd2
+                or call.interface != wcce.IID_ICERTREQUESTD2)
+        if (self.behaviour.honour_enforce_encrypt and policy.enforce_privacy and held
                 and call.auth.auth_level < RPC_C_AUTHN_LEVEL.PKT_PRIVACY):
             denial = policy.request_denial
             self._log("privacy_refused", opnum=call.opnum, auth_level=call.auth.auth_level,
@@ -169,6 +185,11 @@ class WcceService:
 
     def _check_name(self, authority: str | None, *, empty_allowed: bool = False) -> None:
         if not self.behaviour.check_ca_name or (not authority and empty_allowed):
+            return
+        if not self.behaviour.ca_name_ignores_case:
+            name = self.config.ca_name
+            if authority not in (name, sanitize_ca_name(name)):
+                raise _Refused(hresult=HResult.E_INVALIDARG)
             return
         if not authority or authority.lower() not in self._names:
             raise _Refused(hresult=HResult.E_INVALIDARG)
@@ -228,6 +249,8 @@ class WcceService:
                 data = blob_bytes(req.pctbRequest)
                 if data:  # processed first, refused afterwards: the request is entered and issued
                     self._submit(call, int(req.dwFlags), self._text(req, "pwszAttributes") or "", data)
+            elif refused.privacy and self.behaviour.record_refused_requests:
+                self._record_refusal(call, req, refused)
             # The privacy refusal takes the configured form; every other error of
             # Request/Request2 travels in pdwDisposition.
             carrier = (not refused.privacy
@@ -252,6 +275,19 @@ class WcceService:
                   disposition=hex(outcome.disposition))
         return make(outcome)
 
+    def _record_refusal(self, call: Call, req, refused: _Refused) -> None:
+        """Enter a refused request in the database as failed (no certificate)."""
+        data = blob_bytes(req.pctbRequest)
+        if not data:
+            return
+        attributes = self._text(req, "pwszAttributes") or ""
+        hresult = refused.hresult if refused.hresult is not None else HResult.E_ACCESSDENIED
+        row = self.store.submit(
+            requester=call.auth.user or "", template=parse_attributes(attributes).get("certificatetemplate"),
+            attributes=attributes, request_der=data, request_type=int(req.dwFlags) & RequestFlag.FORMAT_MASK,
+            decide=lambda request_id: self._failed(hresult, "refused below PKT_PRIVACY"))
+        self._log("refusal_recorded", request_id=row.id if row else None)
+
     def _submit(self, call: Call, flags: int, attributes: str, data: bytes) -> Outcome:
         pairs = parse_attributes(attributes)
         template_name = pairs.get("certificatetemplate")
@@ -262,6 +298,9 @@ class WcceService:
         def decide(request_id: int):
             if template_name is None:
                 return self._failed(HResult.CERTSRV_E_NO_CERT_TYPE, "no CertificateTemplate given")
+            if template is None and self.behaviour.unpublished_template is UnpublishedTemplate.REFUSE_AS_DENIED:
+                return self._failed(HResult.CERTSRV_E_TEMPLATE_DENIED,
+                                    f"template {template_name!r}: enrollment denied")
             if template is None:
                 return self._failed(HResult.CERTSRV_E_UNSUPPORTED_CERT_TYPE,
                                     f"template {template_name!r} is not published")
@@ -328,6 +367,9 @@ class WcceService:
             return Outcome(request_id=request_id, disposition=HResult.CERTSRV_E_PROPERTY_EMPTY)
         if row.requester.lower() != (call.auth.user or "").lower():
             return Outcome(request_id=request_id, disposition=HResult.E_ACCESSDENIED)
+        if row.status is RequestStatus.PENDING and not self.behaviour.inspect_pending_requests:
+            # looked up among resolved requests only: one under submission is "not found"
+            return Outcome(request_id=request_id, disposition=HResult.CERTSRV_E_PROPERTY_EMPTY)
         return self._outcome(row)
 
     def _outcome(self, row: StoredRequest) -> Outcome:

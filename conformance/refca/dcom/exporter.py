@@ -84,6 +84,18 @@ class ExporterBehaviour:
     #: The fault an opnum the interface lacks gets; None: the ledger's answer to
     #: rpc/request/opnum-out-of-range (nca_s_op_rng_error, C706 appendix N, [MS-RPCE] 3.3.1.5.7).
     opnum_out_of_range_fault: int | None = None
+    #: A bind's interface version is compared whole, minor version included ([MS-WCCE] 2.1:
+    #: 0.0).  False: only the major version (the low 16 bits of if_version) is compared.
+    check_minor_version: bool = True
+    #: ORPCTHIS.version's minor is compared with the server's too ([MS-DCOM] 3.1.1.5.4).
+    #: False: only the major version is checked.
+    check_com_minor_version: bool = True
+    #: The fault an ORPC to an unknown IPID gets; None: the ledger's answer to
+    #: dcom/orpc/unknown-ipid (RPC_E_DISCONNECTED, [MS-DCOM] 3.1.1.5.4).
+    unknown_ipid_fault: int | None = None
+    #: IRemUnknown(2) applies the object's access check to the IPIDs it is given (RemQueryInterface,
+    #: RemAddRef, RemRelease) as the exporter does to the IPID an ORPC addresses (DCOM-IPID-01).
+    check_owner_on_remunknown: bool = True
 
 
 def guid_uuid(value: GUID) -> uuid.UUID:
@@ -109,6 +121,8 @@ class ObjectExporter:
 
     def supports_interface(self, if_uuid: uuid.UUID, if_version: int) -> bool:
         # "The RPC version number for all interfaces MUST be 0.0" ([MS-WCCE] 2.1, [MS-DCOM] 2.1)
+        if not self.behaviour.check_minor_version:
+            if_version &= 0xFFFF  # the major version only
         return if_uuid in _OPNUMS and if_version in self.behaviour.interface_versions
 
     def dispatch(self, call: Call) -> Reply | Fault:
@@ -118,7 +132,8 @@ class ObjectExporter:
         except Exception:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         major, minor = orpc.version.MajorVersion, orpc.version.MinorVersion
-        if self.behaviour.check_com_version and (major != COM_VERSION[0] or minor > COM_VERSION[1]):
+        minor_too_high = minor > COM_VERSION[1] and self.behaviour.check_com_minor_version
+        if self.behaviour.check_com_version and (major != COM_VERSION[0] or minor_too_high):
             return Fault(answers.fault_status("dcom/orpc/com-version-unsupported"))
         if call.auth.auth_level < self._min_level:
             # "Windows returns E_ACCESSDENIED for IRemUnknown/IRemUnknown2 and
@@ -132,7 +147,8 @@ class ObjectExporter:
         if target is None and self.behaviour.unknown_ipid is UnknownIpid.ANY_OBJECT:
             target = self.objects.any_interface(call.interface)
         if target is None:
-            return Fault(answers.fault_status("dcom/orpc/unknown-ipid"))
+            status = self.behaviour.unknown_ipid_fault
+            return Fault(answers.fault_status("dcom/orpc/unknown-ipid") if status is None else status)
         if self.behaviour.check_owner and not self.objects.may_use(target.ipid, call.auth.user):
             self._log("foreign_ipid", ipid=str(target.ipid), user=call.auth.user)
             return Fault(HResult.E_ACCESSDENIED)
@@ -175,6 +191,8 @@ class ObjectExporter:
         return self._rem_query_interface2(call, request)
 
     def _may_use(self, ipid: uuid.UUID, user: str | None) -> bool:
+        if not self.behaviour.check_owner_on_remunknown:
+            return True
         return not self.behaviour.check_owner or self.objects.may_use(ipid, user)
 
     def _rem_query_interface(self, request, user: str | None):

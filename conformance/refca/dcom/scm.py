@@ -71,6 +71,10 @@ class ScmBehaviour:
     #: The exporter's string bindings carry the address the client used ([MS-WCCE] 2.1: the
     #: object exporter on the port its string binding names, reachable from the client).
     exporter_bindings: ExporterBindings = ExporterBindings.ADDRESS
+    #: ServerAlive2 is unauthenticated: "the object resolver MUST NOT check permissions"
+    #: ([MS-DCOM] 3.1.2.5.1.6).  True: it is refused (access denied) to an unauthenticated caller,
+    #: as ResolveOxid and ComplexPing are.
+    server_alive_needs_auth: bool = False
 
 
 class ScmServices:
@@ -109,6 +113,8 @@ class ScmServices:
     def server_alive2(self, call: Call, _req):
         """"the object resolver MUST NOT check permissions"; the bindings "MUST NOT
         contain endpoints" ([MS-DCOM] 3.1.2.5.1.6)."""
+        if self.behaviour.server_alive_needs_auth and not call.auth.authenticated:
+            return Fault(FaultStatus.ACCESS_DENIED)
         resolver = self._resolver_bindings(call)
         return ms_dcom.ServerAlive2_Response(
             pComVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]),

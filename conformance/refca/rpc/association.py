@@ -42,9 +42,9 @@ from conformance.refca.rpc.syntax import PresentationContext, TransferSyntaxChan
 from conformance.wire.vtrailer import VerificationError, strip_verification_trailer
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
-from conformance.wire.protection import SecTrailer, ProtectionError, signature_bit_flipped
+from conformance.wire.protection import Mechanism, SecTrailer, ProtectionError, signature_bit_flipped
 from conformance.wire.rpc import (NDR20, SEC_TRAILER_LEN, BindNakReason, BindTimeFeature, FaultStatus, PfcFlag,
-                                  PType)
+                                  ProviderReason, PType)
 
 __all__ = ["AssocState", "Action", "TRANSITIONS", "ResponseAuthType", "SpnegoAuth3",
            "HeaderSignEcho", "CallLevelSource", "VerifierlessRequest", "AssociationPolicy", "Association",
@@ -110,6 +110,9 @@ class ResponseAuthType(enum.Enum):
 
     NEGOTIATED = "negotiated"  # the one the client negotiated ([MS-RPCE] 2.2.2.11)
     SWAPPED = "swapped"  # the other carrier: WINNT for GSS_NEGOTIATE, GSS_NEGOTIATE for the rest
+    #: the auth_type of the mechanism SPNEGO chose underneath (WINNT for NTLM, GSS_KERBEROS
+    #: for Kerberos) instead of GSS_NEGOTIATE; contexts of another auth_type keep theirs
+    MECHANISM = "mechanism"
 
 
 class SpnegoAuth3(enum.Enum):
@@ -204,6 +207,36 @@ class AssociationPolicy:
     #: A protected response's verifier is the one the security context computed (False:
     #: one bit of its checksum flipped, so no response verifies).
     sign_responses_correctly: bool = True
+    #: An alter_context that continues a security context at another auth level is refused
+    #: ([MS-RPCE] 3.3.1.5.2.1; ledger rpc/alter/change-level).  False: the level it names
+    #: is ignored and the leg continues the context at the context's level.
+    refuse_alter_level_change: bool = True
+    #: A request whose sec_trailer names another auth_type than its security context is
+    #: refused ([MS-RPCE] 3.3.1.5.2.2; ledger rpc/request/trailer-auth-type-changed).
+    request_auth_type_must_match: bool = True
+    #: The auth_type of the verifier a bind_ack / alter_context_resp carries: the one the
+    #: client negotiated ([MS-RPCE] 2.2.2.11).
+    bind_reply_auth_type: ResponseAuthType = ResponseAuthType.NEGOTIATED
+    #: A response to a request protected at PKT or PKT_INTEGRITY is signed too ([MS-RPCE]
+    #: 3.3.1.5.2.2).  False: only PKT_PRIVACY responses carry a verifier.
+    protect_integrity_responses: bool = True
+    #: At PKT_PRIVACY every fragment of a response is sealed.  False: only the first one;
+    #: the later fragments of a multi-fragment response are signed in the clear.
+    seal_every_response_fragment: bool = True
+    #: The provider_reason of a presentation context whose interface is served but none of
+    #: whose transfer syntaxes is ([MS-DCOM] 2.2: proposed_transfer_syntaxes_not_supported).
+    transfer_syntax_refusal_reason: int = ProviderReason.PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED
+    #: A first fragment (or another call) arriving while a fragmented call is pending is a
+    #: protocol error (C706 12.6.2; ledger rpc/fragments/new-call-inside).  False: the
+    #: pending call is silently dropped and the new one starts.
+    refuse_new_call_inside_fragments: bool = True
+    #: pfc_flags the runtime does not act on (PFC_CONC_MPX, the reserved 0x08) are ignored
+    #: on requests ([MS-RPCE] 2.2.2.3).  True: such a request is refused, nca_s_proto_error.
+    refuse_unacted_request_flags: bool = False
+    #: A bind whose sec_trailer names a provider the server lacks is refused ([MS-RPCE]
+    #: 3.3.3.5.3; ledger rpc/bind/auth-none/valid-level).  True: the sec_trailer is ignored
+    #: and the bind accepted without a security context.
+    unknown_provider_unauthenticated: bool = False
 
 
 @dataclasses.dataclass(slots=True)
@@ -344,7 +377,8 @@ class Association:
                 proposals, self.contexts, self.dispatcher.supports_interface,
                 bind_time_features=self.policy.bind_time_features,
                 transfer_syntaxes=self.policy.transfer_syntaxes,
-                refuse_transfer_syntax_change=self.policy.refuse_transfer_syntax_change)
+                refuse_transfer_syntax_change=self.policy.refuse_transfer_syntax_change,
+                transfer_syntax_refusal_reason=self.policy.transfer_syntax_refusal_reason)
         except TransferSyntaxChanged as exc:  # only an alter_context re-presents a context
             if not alter:
                 self._groups.leave(group)
@@ -409,6 +443,11 @@ class Association:
         ]
         if not self.policy.level_before_provider:
             checks.reverse()
+        if (self.policy.unknown_provider_unauthenticated
+                and RPC_C_AUTHN_LEVEL.CONNECT <= level <= RPC_C_AUTHN_LEVEL.PKT_PRIVACY
+                and not self.security.supports(trailer.auth_type)):
+            self._log("auth_ignored", auth_type=trailer.auth_type, why="provider not supported")
+            return None, False, None
         for failed, situation, why in checks:
             if failed:
                 return None, False, BindRefusal.of(situation, why)
@@ -431,7 +470,7 @@ class Association:
             return None, False, BindRefusal.of(
                 "rpc/alter/change-auth-type",
                 f"auth_type {ctx.auth_type} -> {trailer.auth_type} within security context {ctx.context_id}")
-        elif ctx.auth_level != level:
+        elif ctx.auth_level != level and self.policy.refuse_alter_level_change:
             # not ``level_must_match``: that switch is about requests (RPCE-AUTH-02); a
             # security leg that changes its context's level is refused whatever it says
             return None, False, BindRefusal.of(
@@ -459,7 +498,8 @@ class Association:
                       auth_level=ctx.auth_level, user=ctx.user, header_sign=ctx.header_sign)
         verifier = None
         if out:
-            verifier = build.auth_verifier(auth_type=ctx.auth_type, auth_level=ctx.auth_level,
+            verifier = build.auth_verifier(auth_type=self._bind_reply_auth_type(ctx),
+                                           auth_level=ctx.auth_level,
                                            context_id=ctx.context_id, token=out)
         return verifier, ctx.header_sign and ctx.legs == 1, None
 
@@ -543,7 +583,7 @@ class Association:
         if ctx.state is not ContextState.ESTABLISHED:
             raise CallRefused(FaultStatus.ACCESS_DENIED,
                                f"security context {ctx.context_id} is not established", drop=True)
-        if trailer.auth_type != ctx.auth_type:
+        if self.policy.request_auth_type_must_match and trailer.auth_type != ctx.auth_type:
             raise CallRefused.of("rpc/request/trailer-auth-type-changed",
                                   f"sec_trailer auth_type {trailer.auth_type}, context "
                                   f"{ctx.context_id} is {ctx.auth_type}")
@@ -602,6 +642,16 @@ class Association:
         first = bool(header.pfc_flags & PfcFlag.FIRST_FRAG)
         last = bool(header.pfc_flags & PfcFlag.LAST_FRAG)
         pending = self._pending
+        if (self.policy.refuse_unacted_request_flags
+                and header.pfc_flags & (PfcFlag.CONC_MPX | PfcFlag.RESERVED_1)):
+            self._pending = None
+            self._log("call_refused", call_id=header.call_id, opnum=opnum,
+                      why=f"pfc_flags 0x{header.pfc_flags:02x}")
+            return [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR, cont_id)]
+        if (pending is not None and first and header.call_id != pending.call_id
+                and not self.policy.refuse_new_call_inside_fragments):
+            self._log("call_abandoned", call_id=pending.call_id, why=f"new call {header.call_id}")
+            self._pending = pending = None
         if pending is not None and (first or header.call_id != pending.call_id):
             self._pending = None
             return self._refuse(header, "rpc/fragments/new-call-inside",
@@ -710,6 +760,9 @@ class Association:
         sec = pending.security
         level = pending.auth.auth_level
         protected = sec is not None and level > RPC_C_AUTHN_LEVEL.CONNECT
+        if (protected and not self.policy.protect_integrity_responses
+                and level < RPC_C_AUTHN_LEVEL.PKT_PRIVACY):
+            protected = False
         overhead = _RESPONSE_HEADER_LEN
         if protected:
             overhead += SEC_TRAILER_LEN + sec.protection.signature_length() + _AUTH_PAD_ALIGN - 1
@@ -735,16 +788,18 @@ class Association:
                                         stub=piece, alloc_hint=alloc_hint, pfc_flags=flags,
                                         little_endian=header.little_endian))
         pad = (-len(piece)) % _AUTH_PAD_ALIGN
+        seals = self._seals(level) and (bool(flags & PfcFlag.FIRST_FRAG)
+                                        or self.policy.seal_every_response_fragment)
         verifier = build.auth_verifier(
             auth_type=self._response_auth_type(sec), auth_level=level, context_id=sec.context_id,
-            token=b"\0" * sec.protection.signature_length(privacy=self._seals(level)), pad_length=pad)
+            token=b"\0" * sec.protection.signature_length(privacy=seals), pad_length=pad)
         unsigned = bytes(build.response(
             call_id=pending.call_id, cont_id=pending.cont_id, stub=piece, alloc_hint=alloc_hint,
             pfc_flags=flags, little_endian=header.little_endian, auth=verifier,
             auth_padding=b"\0" * pad))
         out_header = CommonHeader.parse(unsigned)
         out_trailer = SecTrailer.parse(unsigned, out_header)
-        signed = sec.protection.protect(unsigned, out_header, out_trailer, privacy=self._seals(level),
+        signed = sec.protection.protect(unsigned, out_header, out_trailer, privacy=seals,
                                         advance_sequence=self.policy.advance_response_sequence)
         if not self.policy.sign_responses_correctly:
             signed = signature_bit_flipped(signed, sec.protection.mechanism)
@@ -755,6 +810,18 @@ class Association:
             return (RPC_C_AUTHN.WINNT if sec.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE
                     else RPC_C_AUTHN.GSS_NEGOTIATE)
         return sec.auth_type
+
+    def _bind_reply_auth_type(self, ctx: SecurityContext) -> int:
+        if (self.policy.bind_reply_auth_type is ResponseAuthType.MECHANISM
+                and ctx.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE):
+            mechanism = ctx.mechanism
+            if mechanism is Mechanism.KERBEROS:
+                return RPC_C_AUTHN.GSS_KERBEROS
+            return RPC_C_AUTHN.WINNT
+        if self.policy.bind_reply_auth_type is ResponseAuthType.SWAPPED:
+            return (RPC_C_AUTHN.WINNT if ctx.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE
+                    else RPC_C_AUTHN.GSS_NEGOTIATE)
+        return ctx.auth_type
 
     def _seals(self, level: int) -> bool:
         return self.policy.seal_at_privacy and level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY

@@ -52,6 +52,7 @@ def negotiate_contexts(
     supports: Callable[[uuid.UUID, int], bool], *, bind_time_features: int,
     transfer_syntaxes: Sequence[tuple[uuid.UUID, int]] = (NDR20,),
     refuse_transfer_syntax_change: bool = True,
+    transfer_syntax_refusal_reason: int = ProviderReason.PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED,
 ) -> tuple[list[ContextResultSpec], dict[int, PresentationContext]]:
     """Results for scapy ``DceRpc5Context`` proposals and the contexts they accept.
 
@@ -95,7 +96,7 @@ def negotiate_contexts(
             continue
         chosen = next((s for s in transfer_syntaxes if s in syntaxes), None)
         if chosen is None:
-            results.append(rejected(ProviderReason.PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED))
+            results.append(rejected(transfer_syntax_refusal_reason))
             continue
         results.append((ContextResult.ACCEPTANCE, 0, chosen[0], chosen[1]))
         accepted[cont_id] = PresentationContext(

@@ -102,8 +102,16 @@ def test_the_matrix_shows_attribution_per_mutant_and_in_total():
     assert lines[1].split()[:5] == ["stuck-response-sequence", "server", "RPCE-PROT-02", "yes", "26/26"]
     assert "4/10 (1 alone)" in lines[2] and "COLLATERAL: x, y, z (+1)" in lines[2]
     assert lines[3].split()[3:5] == ["NO", "-"]
-    assert lines[-1] == ("2/3 mutants killed; 1 with collateral failures; 30/36 failures (83%) name the mutant's "
-                         "requirement; baseline failures: 0")
+    assert lines[-1] == ("2/3 mutants killed; 1 with collateral failures; 0 ERROR verdicts; 30/36 failures (83%) "
+                         "name the mutant's requirement; baseline failures: 0")
+
+
+def test_an_error_verdict_under_a_mutant_fails_its_row_even_when_killed():
+    """ERROR means the suite broke: a mutant that makes it break is a defect of the suite."""
+    erring = row(errors=3)
+    assert erring.killed and not erring.ok and row().ok
+    text = format_matrix([erring], [])
+    assert "ERROR: 3 verdict(s)" in text.splitlines()[1] and "; 3 ERROR verdicts;" in text
 
 
 def test_rows_serialise_with_their_attribution():
