@@ -65,7 +65,7 @@ class WcceSession:
         self.orpc_flags = 0
         self.object_uuid = True
         self.resolve_security: Security | None = None  # ResolveOxid2 after activating
-        self.resolver: Outcome | None = None
+        self.server_alive: Outcome | None = None  # ServerAlive2's answer, once asked
 
     @classmethod
     def from_settings(cls, settings, *, tap=None, resolver: Resolver | None = None) -> "WcceSession":
@@ -99,10 +99,10 @@ class WcceSession:
         with RpcConnection(self.host, self.port, timeout=self.timeout, tap=self.tap) as resolver:
             bound = resolver.bind(IID_IOBJECT_EXPORTER, 0)
             if bound.ptype != PType.BIND_ACK:
-                self.resolver = bound
+                self.server_alive = bound
                 return bound
-            self.resolver, _ = resolver.call(IID_IOBJECT_EXPORTER, ObjectExporterOpnum.SERVER_ALIVE2, b"")
-        return self.resolver
+            self.server_alive, _ = resolver.call(IID_IOBJECT_EXPORTER, ObjectExporterOpnum.SERVER_ALIVE2, b"")
+        return self.server_alive
 
     @staticmethod
     def _rpcss(security: Security | None) -> Security | None:
@@ -123,7 +123,7 @@ class WcceSession:
         return kerberos.fallback_spn
 
     def activate(self) -> tuple[Outcome, Activation | None]:
-        if self.server_alive2 and self.resolver is None:
+        if self.server_alive2 and self.server_alive is None:
             self.ping_resolver()
         with RpcConnection(self.host, self.port, security=self._rpcss(self.activation_security),
                            timeout=self.timeout, tap=self.tap) as scm:

@@ -462,9 +462,11 @@ def orpcthis(t: Transcript, *, server_minor: int = 7) -> CheckResult:
 
 def refusal_effect(effect, problem: str | None = None) -> CheckResult:
     """A refused request is not processed ([MS-WCCE] 2.1 "MUST refuse", 3.2.1.4.2.1): no
-    certificate for its key among the requests the CA numbered around the refusal
+    certificate for its key among the requests the CA numbered around the refusal, and, when
+    nobody else submits (claim ``sole_requester``), no request numbered there at all
     (:mod:`conformance.judge.effects` observes; this judges)."""
-    expected = ["no request between the markers holds a certificate for the refused request's key"]
+    expected = ["no request between the markers holds a certificate for the refused request's key, "
+                "and none was entered when nobody else submits"]
     if problem is not None:
         return _found("refusal-effect", Verdict.INCONCLUSIVE, expected, problem)
     if effect is None:
@@ -474,6 +476,11 @@ def refusal_effect(effect, problem: str | None = None) -> CheckResult:
                       f"request(s) {', '.join(map(str, effect.issued))} between markers {effect.before} and "
                       f"{effect.after} hold a certificate for the refused request's key: the CA processed "
                       f"what it refused")
+    if effect.entered:
+        return _found("refusal-effect", _violation("refusal-effect"), expected,
+                      f"request(s) {', '.join(map(str, effect.entered))} between markers {effect.before} and "
+                      f"{effect.after} were entered, and nobody else submits to this CA (sole_requester): the "
+                      f"CA entered what it refused")
     if effect.uninspected:
         return _found("refusal-effect", Verdict.INCONCLUSIVE, expected,
                       f"{effect.uninspected} request IDs between markers {effect.before} and {effect.after} "

@@ -47,7 +47,7 @@ from conformance.judge import evidence
 from conformance.judge.checks import CheckContext, run_check
 from conformance.judge.decide import decide
 from conformance.judge.endpoints import DcomEndpoint, Endpoint, RpcEndpoint
-from conformance.judge.effects import EffectProbe, ProbeFailed, public_key_of_csr
+from conformance.judge.effects import EffectProbe, ProbeFailed, public_key_of_csr, requests_lock
 from conformance.judge.errors import Inconclusive, Unreachable
 from conformance.judge.flows import dropped
 from conformance.judge.outcome import of_activation, of_call, of_reply
@@ -134,6 +134,13 @@ class Engine:
     # -- running ------------------------------------------------------------------------
 
     def run(self, case: Case) -> CaseResult:
+        """``case``'s result.  A refusal-effect bracket holds the target to itself (no other
+        case of any run on this machine submits inside it); other cases share it."""
+        bracket = "refusal-effect" in case.checks and self._probe is not None
+        with requests_lock(self.target, exclusive=bracket):
+            return self._run(case)
+
+    def _run(self, case: Case) -> CaseResult:
         start = time.monotonic()
         level = strongest(self.catalogue[r].level for r in case.requirements)
         base = dict(case_id=case.id, title=case.title, requirements=case.requirements,
@@ -308,6 +315,9 @@ class Engine:
             outcome, activation = session.activate()
         except (ConnectionRefusedError, socket.timeout, OSError) as exc:
             raise Unreachable(str(exc)) from exc
+        if session.server_alive is not None and of_reply(session.server_alive) != outcomes.ACCEPT:
+            # the unauthenticated ServerAlive2 a Windows client sends first was refused (WCCE-T-22)
+            return outcomes.step("serveralive2", of_reply(session.server_alive))
         observed = of_activation(outcome, activation)
         if observed == outcomes.ACCEPT:  # accepted: does the reply name an exporter a client can use?
             try:

@@ -36,6 +36,10 @@ class Claims:
     #: the target is a CA reached over DCOM (activation, object exporter); a plain DCE/RPC
     #: endpoint (kind "rpc", e.g. Samba's DC for calibration) runs only the RPC-layer cases
     dcom: bool | None = None
+    #: nobody but this run submits requests to the target while it runs (a lab CA kept for
+    #: the suite; every embedded CA): a request the CA numbered between the refusal-effect
+    #: markers is then the refused one, entered
+    sole_requester: bool | None = None
 
     def holds(self, claim: str) -> bool | None:
         if claim not in CLAIMS:  # case tables are checked against CLAIMS; this is a bug
@@ -169,6 +173,7 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
                       hardened_activation=claims.get("hardened_activation"),
                       security_context_multiplexing=claims.get("security_context_multiplexing"),
+                      sole_requester=claims.get("sole_requester"),
                       pending_template="pending" in templates,
                       kerberos=True if kerberos is not None else None,
                       second_identity=True if second is not None else None, dcom=kind == "ca"),

@@ -41,7 +41,7 @@ def _loopback_candidates() -> Iterator[tuple[str, int]]:
 def _claims(policy, kerberos: bool) -> Claims:
     return Claims(enforce_privacy=policy.enforce_privacy,
                   hardened_activation=policy.activation_min_level >= RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
-                  pending_template=True, kerberos=kerberos, second_identity=True, dcom=True,
+                  pending_template=True, kerberos=kerberos, second_identity=True, dcom=True, sole_requester=True,
                   security_context_multiplexing=bool(
                       AssociationPolicy().bind_time_features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING))
 
