@@ -479,8 +479,10 @@ class RpcConnection:
     def request_pdu(self, opnum: int, stub: bytes, *, cont_id: int,
                     object_uuid: uuid.UUID | None = None, call_id: int | None = None,
                     pfc_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG,
-                    alloc_hint: int | None = None) -> bytes:
-        """One request PDU, protected at the connection's level."""
+                    alloc_hint: int | None = None, trailer: dict[str, int] | None = None) -> bytes:
+        """One request PDU, protected at the connection's level.  ``trailer`` names sec_trailer
+        fields (auth_type, auth_level, auth_context_id) that say something else than the
+        connection's security context, written before signing: the verifier covers them."""
         call_id = self.next_call_id() if call_id is None else call_id
         flags = int(pfc_flags) | (PfcFlag.OBJECT_UUID if object_uuid is not None else 0)
         pkt = DceRpc5(pfc_flags=flags, call_id=call_id)
@@ -493,8 +495,10 @@ class RpcConnection:
         if not protected:
             return bytes(pkt / req / Raw(stub))
         pad = (-len(stub)) % sec.auth_pad_alignment
+        said = trailer or {}
         pkt.auth_verifier = build.auth_verifier(
-            auth_type=sec.auth_type, auth_level=sec.level, context_id=sec.context_id,
+            auth_type=said.get("auth_type", sec.auth_type), auth_level=said.get("auth_level", sec.level),
+            context_id=said.get("auth_context_id", sec.context_id),
             token=b"\0" * self.protection.signature_length(privacy=sec.level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY),
             pad_length=pad)
         pkt.auth_padding = b"\0" * pad

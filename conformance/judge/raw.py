@@ -79,6 +79,18 @@ def trailer(**fields: int):
     return action
 
 
+def signed_trailer(**fields: int):
+    """A protected Ping whose sec_trailer says something else (named fields) and whose
+    verifier is computed over what it says, as Samba's raw tests sign theirs: only the
+    server's comparison with its security context can refuse it."""
+    def action(engine, case, settings, endpoint, tap):
+        conn, ipid, cont = endpoint.bound()
+        _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid,
+                                     trailer=fields))
+        return answer(conn)
+    return action
+
+
 def tamper_signature(engine, case, settings, endpoint, tap):
     """One bit of the auth token flipped: it lies in NTLM's signature and in the Kerberos
     token's checksum, so the verifier no longer matches the PDU."""
@@ -317,6 +329,7 @@ RAW_ACTIONS = {
     "auth-pad-overflow": trailer(auth_pad_length=0xF0),  # more padding than the stub holds
     "trailer-level-changed": trailer(auth_level=RPC_C_AUTHN_LEVEL.PKT_INTEGRITY),
     "trailer-auth-type-changed": trailer(auth_type=RPC_C_AUTHN.WINNT),
+    "trailer-auth-type-changed-signed": signed_trailer(auth_type=RPC_C_AUTHN.WINNT),
     "trailer-unknown-context": trailer(auth_context_id=0x5555),
     "tamper-signature": tamper_signature,
     "replay": replay,

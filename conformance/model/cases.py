@@ -53,6 +53,7 @@ RAW_ACTIONS = frozenset({
     "fragments-in-order", "fragments-middle-without-first", "fragments-last-without-first",
     "fragments-new-call-inside",
     "auth-pad-overflow", "trailer-level-changed", "trailer-auth-type-changed", "trailer-unknown-context",
+    "trailer-auth-type-changed-signed",
     "tamper-signature", "replay", "missing-verifier", "downgrade-signed", "second-context", "foreign-ipid",
     "opnum-out-of-range", "unknown-context", "unknown-assoc-group", "request-before-bind",
     "alter-change-level", "alter-change-auth-type", "alter-change-transfer-syntax",
