@@ -225,11 +225,13 @@ class RpcConnection:
 
     def __init__(self, host: str, port: int, *, security: Security | None = None,
                  timeout: float = 10.0, max_frag: int = 5840, tap=None,
-                 connect_timeout: float | None = None) -> None:
+                 connect_timeout: float | None = None, max_recv_frag: int | None = None) -> None:
         self.host, self.port = host, port
         self.security = security or Security()
         self.timeout = timeout
         self.max_frag = max_frag
+        #: the largest fragment the client says it takes: smaller, the server fragments its responses
+        self.max_recv_frag = max_frag if max_recv_frag is None else max_recv_frag
         wait = timeout if connect_timeout is None else connect_timeout
         # ``tap`` (conformance.capture.tap.Tap) records every byte of the connection
         self.sock = (tap.connect(host, port, timeout=wait) if tap is not None
@@ -360,7 +362,7 @@ class RpcConnection:
                 auth_type=changed.get("auth_type", sec.auth_type), auth_level=changed.get("auth_level", sec.level),
                 context_id=sec.context_id, token=token)
             pkt.auth_verifier.auth_pad_length = None
-        return bytes(pkt / body_cls(max_xmit_frag=self.max_frag, max_recv_frag=self.max_frag,
+        return bytes(pkt / body_cls(max_xmit_frag=self.max_frag, max_recv_frag=self.max_recv_frag,
                                     assoc_group_id=self.assoc_group_id, context_elem=elems))
 
     def bind(self, interface: uuid.UUID, if_version: int = 0, **context_args) -> Outcome:

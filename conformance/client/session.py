@@ -65,6 +65,7 @@ class WcceSession:
         self.orpc_flags = 0
         self.object_uuid = True
         self.resolve_security: Security | None = None  # ResolveOxid2 after activating
+        self.max_recv_frag: int | None = None  # what the exporter connections bind with (None: default)
         self.server_alive: Outcome | None = None  # ServerAlive2's answer, once asked
 
     @classmethod
@@ -78,6 +79,7 @@ class WcceSession:
         session.orpc_version = settings.orpc_version
         session.orpc_flags = settings.orpc_flags
         session.object_uuid = settings.object_uuid
+        session.max_recv_frag = settings.max_recv_frag
         if settings.resolve_oxid_level is not None:
             session.resolve_security = dataclasses.replace(settings.security(),
                                                            level=settings.resolve_oxid_level)
@@ -209,7 +211,7 @@ class WcceSession:
         connection, self._exporter_at = connect_in_order(
             found, problems, self._quoted(),
             lambda c: RpcConnection(c.address, c.port, security=security, timeout=self.timeout,
-                                    connect_timeout=wait, tap=self.tap))
+                                    connect_timeout=wait, tap=self.tap, max_recv_frag=self.max_recv_frag))
         return connection
 
     def connect_exporter(self, interface: uuid.UUID = wcce.IID_ICERTREQUESTD) -> Outcome:

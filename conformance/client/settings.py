@@ -77,6 +77,9 @@ class ClientSettings:
     spnego_auth3: bool = False  # SPNEGO's third leg in rpc_auth3 (a client mutant)
     tamper_mech_list_mic: bool = False  # flip a bit of SPNEGO's mechListMIC (a security negative)
     auth_pad_alignment: int = 16  # the stub padding before the sec_trailer (a client mutant: 8)
+    #: max_recv_frag the client binds the exporter with; C706 12.6.3.1: at least 1432.  Below
+    #: a response's size, the server sends it in several fragments
+    max_recv_frag: int = 5840
     # Kerberos: the KDC ("host:port"), the realm, and the CA's DNS name that SPNs are made of
     kdc: str | None = None
     realm: str | None = None
@@ -88,6 +91,8 @@ class ClientSettings:
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
+        if not 1432 <= self.max_recv_frag <= 0xFFFF:
+            raise SettingsError(f"max_recv_frag {self.max_recv_frag}: C706 fragments are 1432 to 65535 bytes")
         if not RPC_C_AUTHN_LEVEL.NONE <= self.level <= RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
             raise SettingsError(f"level {self.level} is not an RPC auth level (1-6)")
         if not RPC_C_IMP_LEVEL.ANONYMOUS <= self.impersonation <= RPC_C_IMP_LEVEL.DELEGATE:

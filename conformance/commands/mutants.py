@@ -19,10 +19,12 @@ __all__ = ["mutants_command"]
 
 def mutants_command(args) -> int:
     """``wcce-conformance mutants``: 0 only if every mutant is killed by its requirement's
-    cases, nothing unrelated fails, and the unmutated baseline is clean."""
+    cases (a mutant that must survive, by nothing), nothing unrelated fails, no case ERRORs,
+    and the unmutated baseline is clean."""
     if args.list:
         for name, m in sorted(MUTANTS.items()):
-            print(f"server  {name:34s} {m.requirement:13s} {m.description}")
+            spared = " [must survive]" if m.survives else ""
+            print(f"server  {name:34s} {m.requirement:13s} {m.description}{spared}")
         for name, m in sorted(CLIENT_MUTANTS.items()):
             print(f"client  {name:34s} {m.requirement:13s} {m.description}")
         return Exit.OK

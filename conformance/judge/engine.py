@@ -201,6 +201,8 @@ class Engine:
             exporter_spn=self._exporter_spn,
             plaintexts=tuple(p for p in (
                 (self.ca_name(case) or "").encode("utf-16-le"),
+                # the CA's name as its certificates spell it (issuer and chain of a Request's response)
+                self.target.ca_name.encode("utf-8"),
                 f"CertificateTemplate:{self.template(case)}".encode("utf-16-le")) if len(p) > 4))
         check_results = tuple(run_check(name, transcript, context) for name in case.checks)
         if self._bindings_fault is not None:  # an activation case: accepted, but no usable binding

@@ -72,10 +72,12 @@ class Row:
     alone: int = 0  # … of those, failures that name no other requirement
     attribution: float | None = None  # attributed / failing (None: nothing failed)
     errors: int = 0  # ERROR verdicts: the suite broke on the mutant, whatever it did
+    #: the mutant is one no case may fail (``Mutant.survives``): ok only when nothing fails
+    survives: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.killed and not self.collateral and not self.errors
+        return self.killed is not self.survives and not self.collateral and not self.errors
 
 
 def _attribution(blames: list[set[str]], requirement: str) -> dict[str, object]:
@@ -107,6 +109,7 @@ def _server_row(name: str, results, catalogue, started: float) -> Row:
     blames = [blamed(r, case) for case, r in results if _failing(r) or r.verdict in killing]
     return Row(mutant=name, requirement=requirement, kind="server", killed=bool(killers),
                killers=killers, collateral=collateral, seconds=time.monotonic() - started,
+               survives=bool(MUTANTS[name].survives),
                errors=sum(r.verdict is Verdict.ERROR for _, r in results), **_attribution(blames, requirement))
 
 
@@ -226,14 +229,20 @@ def format_matrix(rows: list[Row], baseline_failures: list[str]) -> str:
         extra = f"  COLLATERAL: {', '.join(row.collateral[:3])}" if row.collateral else ""
         extra += f" (+{len(row.collateral) - 3})" if len(row.collateral) > 3 else ""
         extra += f"  ERROR: {row.errors} verdict(s)" if row.errors else ""
+        verdict = ("yes" if row.killed else "NO") if not row.survives else \
+            ("KILLED" if row.killed else "no")
+        extra += "  (must survive: fails what Windows may do)" if row.survives else ""
         lines.append(f"{row.mutant:34s} {row.kind:6s} {row.requirement:13s} "
-                     f"{'yes' if row.killed else 'NO':6s} {_attribution_text(row):18s} {killers}{extra}")
-    killed = sum(r.killed for r in rows)
+                     f"{verdict:6s} {_attribution_text(row):18s} {killers}{extra}")
+    killed = sum(r.killed for r in rows if not r.survives)
+    survivors = [r for r in rows if r.survives]
     failing = sum(r.failing for r in rows)
     named = sum(r.attributed for r in rows)
     share = f"{named}/{failing} failures ({named / failing:.0%}) name the mutant's requirement" if failing \
         else "no failures"
-    lines.append(f"{killed}/{len(rows)} mutants killed; "
+    spared = f" ({sum(not r.killed and not r.collateral for r in survivors)}/{len(survivors)} that must " \
+        f"survive did)" if survivors else ""
+    lines.append(f"{killed}/{len(rows) - len(survivors)} mutants killed{spared}; "
                  f"{sum(bool(r.collateral) for r in rows)} with collateral failures; "
                  f"{sum(r.errors for r in rows)} ERROR verdicts; {share}; "
                  f"baseline failures: {len(baseline_failures)}")

@@ -70,6 +70,9 @@ class Mutant:
     description: str
     #: dotted path into CABehaviour -> the value the mutant gives that field
     changes: Mapping[str, object]
+    #: why no case may fail this mutant (it does what Windows may do, or what the requirement's
+    #: text does not forbid); empty: the kill matrix must kill it
+    survives: str = ""
 
     def __post_init__(self) -> None:
         if not self.changes:

@@ -106,6 +106,16 @@ def test_the_matrix_shows_attribution_per_mutant_and_in_total():
                          "name the mutant's requirement; baseline failures: 0")
 
 
+def test_a_mutant_that_must_survive_is_ok_only_when_nothing_fails():
+    spared = row(mutant="windows-may-do-this", killed=False, killers=(), survives=True)
+    assert spared.ok and not row(killed=False, killers=()).ok
+    assert not row(survives=True).ok  # killed: the suite fails what Windows may do
+    assert not row(killed=False, killers=(), survives=True, collateral=("x",)).ok
+    text = format_matrix([row(), spared], [])
+    assert "(must survive" in text.splitlines()[2] and text.splitlines()[2].split()[3] == "no"
+    assert text.splitlines()[-1].startswith("1/1 mutants killed (1/1 that must survive did);")
+
+
 def test_an_error_verdict_under_a_mutant_fails_its_row_even_when_killed():
     """ERROR means the suite broke: a mutant that makes it break is a defect of the suite."""
     erring = row(errors=3)
