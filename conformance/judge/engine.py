@@ -279,7 +279,7 @@ class Engine:
         self._exporter_spn = None
         try:
             if case.kind == "activation":
-                return self._activation_case(session), None
+                return self._activation_case(session, judge_server_alive=case.client.get("server_alive2") is True), None
             failed = self._activate(case, settings, session)
             if failed is not None:
                 return failed, None
@@ -312,12 +312,15 @@ class Engine:
         finally:
             endpoint.close()
 
-    def _activation_case(self, session: WcceSession) -> str:
+    def _activation_case(self, session: WcceSession, *, judge_server_alive: bool = False) -> str:
+        """The activation's outcome; with ``judge_server_alive`` (a case whose client table asks
+        for ServerAlive2 first), a refused ServerAlive2 is the outcome (WCCE-T-22)."""
         try:
             outcome, activation = session.activate()
         except (ConnectionRefusedError, socket.timeout, OSError) as exc:
             raise Unreachable(str(exc)) from exc
-        if session.server_alive is not None and of_reply(session.server_alive) != outcomes.ACCEPT:
+        if judge_server_alive and session.server_alive is not None \
+                and of_reply(session.server_alive) != outcomes.ACCEPT:
             # the unauthenticated ServerAlive2 a Windows client sends first was refused (WCCE-T-22)
             return outcomes.step("serveralive2", of_reply(session.server_alive))
         observed = of_activation(outcome, activation)
