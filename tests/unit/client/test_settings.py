@@ -36,8 +36,12 @@ def test_activation_is_at_least_integrity():
     ({"impersonation": 0}, "not 1-4"),
     ({"provider": "none"}, "level 1"),
     ({"provider": "kerberos"}, "needs a KDC and a realm"),
+    ({"max_recv_frag": 1024}, "1432 to 65535"),
+    ({"max_recv_frag": 70000}, "1432 to 65535"),
 ])
 def test_errors(data, message):
     with pytest.raises(SettingsError, match=message) as info:
         ClientSettings.from_mapping(data, environ={}, host="h", user="u")
     assert "\n" not in str(info.value)
+
+
