@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="processes running server mutants at once (default 2)")
     mutants.add_argument("--json", type=pathlib.Path, metavar="FILE", help="also write the matrix as JSON")
     mutants.add_argument("--list", action="store_true", help="list the mutants and exit")
+    mutants.add_argument("--full", action="store_true",
+                         help="every server mutant against every case (default: the cases that can see it, "
+                              "and a fixed sample of the others for collateral)")
 
     enroll = commands.add_parser("enroll", help="enroll one certificate with the suite's own client")
     from conformance.commands.enroll import add_arguments as enroll_arguments

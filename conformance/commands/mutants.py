@@ -41,7 +41,7 @@ def mutants_command(args) -> int:
         server = []
     started = time.monotonic()
     rows, baseline = kill_matrix(case_files(), load_catalogue(), server=server, client=client,
-                                 workers=args.workers,
+                                 workers=args.workers, full=args.full,
                                  progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_matrix(rows, baseline))
     print(f"({time.monotonic() - started:.0f} s)")

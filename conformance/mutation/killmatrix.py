@@ -157,8 +157,25 @@ def _client_row(mutant: ClientMutant, target, catalogue, service_keys=None) -> R
                **_attribution(blames, mutant.requirement))
 
 
-def _server_worker(name: str | None, case_files: list[str]) -> list[tuple[str, CaseResult]]:
-    """Run in a worker process: the whole suite against one (mutated) CA."""
+#: Outside the cases that can see a mutant, every SAMPLE_EVERY-th case (by ID) runs too, for
+#: collateral: a fixed sample, the same in every run.
+SAMPLE_EVERY = 6
+
+
+def focus(cases: Iterable[Case], catalogue: Mapping[str, Requirement], requirement: str) -> list[str]:
+    """The IDs of the cases a mutant of ``requirement`` runs against in a focused matrix: every
+    case that can kill it (it cites the requirement, or runs one of its checks) and a fixed
+    sample of the others, where collateral would show."""
+    checks = set(catalogue[requirement].checks)
+    ordered = sorted(cases, key=lambda c: c.id)
+    seeing = [c.id for c in ordered if requirement in c.requirements or checks & set(c.checks)]
+    others = [c.id for c in ordered if c.id not in set(seeing)]
+    return seeing + others[::SAMPLE_EVERY]
+
+
+def _server_worker(name: str | None, case_files: list[str], only: list[str] | None = None
+                   ) -> list[tuple[str, CaseResult]]:
+    """Run in a worker process: the suite (or the cases ``only`` names) against one (mutated) CA."""
     import logging
     import pathlib
 
@@ -168,16 +185,20 @@ def _server_worker(name: str | None, case_files: list[str]) -> list[tuple[str, C
     logging.getLogger("scapy").setLevel(logging.ERROR)
     catalogue = load_catalogue()
     cases = load_cases([pathlib.Path(f) for f in case_files], catalogue)
+    if only is not None:
+        chosen = set(only)
+        cases = [c for c in cases if c.id in chosen]
     return [(case.id, result) for case, result in run_server_mutant(name, cases, catalogue)]
 
 
 def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
                 server: Iterable[str] | None = None, client: Iterable[str] | None = None,
-                workers: int = 2, progress: Callable[[str], None] | None = None
+                workers: int = 2, progress: Callable[[str], None] | None = None, full: bool = False
                 ) -> tuple[list[Row], list[str]]:
     """Rows of the matrix, and the failures of the unmutated baseline (must be none).
 
     Each server mutant (and the baseline) runs in its own process, ``workers`` at a time.
+    The baseline runs every case; a mutant the cases of :func:`focus` (all of them with ``full``).
     """
     import concurrent.futures
     import multiprocessing
@@ -192,7 +213,10 @@ def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
     outcomes: dict = {}
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_server_worker, name, files): name for name in names}
+        futures = {pool.submit(_server_worker, name, files,
+                               None if full or name is None else
+                               focus(cases.values(), catalogue, MUTANTS[name].requirement)): name
+                   for name in names}
         for future in concurrent.futures.as_completed(futures):
             name = futures[future]
             outcomes[name] = [(cases[cid], result) for cid, result in future.result()]

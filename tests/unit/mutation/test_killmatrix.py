@@ -128,3 +128,18 @@ def test_rows_serialise_with_their_attribution():
     fields = dataclasses.asdict(row(failing=2, attributed=1, alone=1, attribution=0.5))
     assert {k: fields[k] for k in ("failing", "attributed", "alone", "attribution")} == dict(
         failing=2, attributed=1, alone=1, attribution=0.5)
+
+
+def test_a_focused_mutant_runs_every_case_that_can_see_it_and_a_fixed_sample():
+    from conformance.judge.tables import load_cases
+    from conformance.model.cases import case_files
+
+    everything = load_cases(case_files(), CATALOGUE)
+    chosen = killmatrix.focus(everything, CATALOGUE, "WCCE-T-22")
+    checks = set(CATALOGUE["WCCE-T-22"].checks)
+    seeing = {c.id for c in everything if "WCCE-T-22" in c.requirements or checks & set(c.checks)}
+    assert seeing <= set(chosen)  # nothing that could kill it is left out
+    others = sorted(c.id for c in everything if c.id not in seeing)
+    assert set(chosen) - seeing == set(others[::killmatrix.SAMPLE_EVERY])  # the same sample every run
+    assert chosen == killmatrix.focus(list(reversed(everything)), CATALOGUE, "WCCE-T-22")
+    assert len(chosen) < len(everything)
