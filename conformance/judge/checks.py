@@ -162,7 +162,7 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Si
     calls = [p for p in t.pdus if p.ptype in _CALLS and side.covers(p.direction)]
     sealed = [p for p in calls if p.sec_trailer and p.sec_trailer.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY]
     clear = [p for p in calls if p not in sealed and p.conn in conns]
-    leaked = [p.index for p in sealed if any(n in p.body for n in needles)]
+    leaked = [p.index for p in sealed if any(n in p.body for n in needles) or p.readable_unsealed]
     # a response that does not verify is RPCE-PROT-02's finding (response-protection): whether
     # it would unseal to its NDR cannot be told, so it is not judged here
     unverified = [p.index for p in sealed if p.verified is False and p.direction is Direction.TO_CLIENT]
@@ -170,9 +170,11 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Si
         p.verified is False or (p.decoded is not None and not p.decoded.ok))]
     unknown = [p.index for p in sealed if p.verified is None]
     hidden = []
-    whole = b"".join(p.body for p in clear)
-    if clear and needles and not any(n in whole for n in needles):
-        hidden = [p.index for p in clear]
+    # the known plaintext is that of ICertRequestD(2) calls: other calls (IRemUnknown2) carry none
+    clear_wcce = [p for p in clear if p.interface in WCCE_INTERFACES]
+    whole = b"".join(p.body for p in clear_wcce)
+    if clear_wcce and needles and not any(n in whole for n in needles):
+        hidden = [p.index for p in clear_wcce]
     bad = sorted(set(leaked + unreadable + hidden))
     expected = ("sealed stubs hold none of the call's plaintext and unseal to its NDR",
                 "stubs below PKT_PRIVACY carry the plaintext")

@@ -12,7 +12,9 @@ The root cause, once: when a protected response of the case does not verify (the
 observed outcome and whether the connection dropped — rests on PDUs that cannot be
 trusted.  They are not judged: a mismatch is INCONCLUSIVE with that reason, and
 ``outcome_matched`` / ``connection_matched`` are None, so the case fails RPCE-PROT-02 and
-no requirement it cites.  The other checks stay judged: the transcript reads a protected
+no requirement it cites — unless a response came where the case expects only refusals a
+header carries (a fault, a nak, a drop): that the server served the call is read from the
+clear header and is judged.  The other checks stay judged: the transcript reads a protected
 stub only once it verified, so what they find is on the clear wire (a header-signing
 echo, plaintext in a sealed body) and may itself be why the responses do not verify.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from conformance.model import outcomes
 from conformance.model.cases import Case
 from conformance.model.results import CheckResult
 from conformance.model.verdicts import Level, Verdict, worst
@@ -33,6 +36,17 @@ EXPLAINED = frozenset({Verdict.FAIL, Verdict.WARN, Verdict.ERROR, Verdict.INCONC
 
 #: The check whose FAIL makes the client's observation of the replies untrustworthy.
 ROOT_CAUSE = "response-protection"
+
+#: Outcomes a response PDU carries in its stub (untrustworthy when it does not verify); the
+#: others (faults, naks, rejects, a drop) are read from clear headers.
+_IN_THE_STUB = ("accept", "hresult ", "disposition ")
+
+
+def _served_instead_of_refused(case: Case, observed: str) -> bool:
+    """A response came (its protection broken) where the case expects only refusals a header
+    carries: the server served the call, whatever its stub says, and that can be trusted."""
+    served = observed.removeprefix("activation ") == outcomes.UNVERIFIABLE
+    return served and not any(e.removeprefix("activation ").startswith(_IN_THE_STUB) for e in case.expect)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +65,8 @@ def root_cause(checks: Sequence[CheckResult]) -> CheckResult | None:
 def decide(case: Case, level: Level, observed: str, connection_dropped: bool | None,
            checks: Sequence[CheckResult]) -> Decision:
     root = root_cause(checks)
+    if root is not None and _served_instead_of_refused(case, observed):
+        root = None  # the outcome stands and is judged; the failing check is named with the others
     reasons, verdicts, untrusted = [], [], []
     matched = observed in case.expect
     connection_matched = None

@@ -119,6 +119,9 @@ class PduRecord:
     plain: bytes | None = None  # verified (and unsealed) stub without pad and VT
     verified: bool | None = None  # None: not protected or no keys
     decoded: Decoded | None = None
+    #: a PKT_PRIVACY PDU whose protection did not verify, but whose body as sent decodes as the
+    #: call's NDR: it was never sealed
+    readable_unsealed: bool = False
     error: str | None = None  # the PDU could not be decoded at all
 
     @property
@@ -361,6 +364,15 @@ def _call(raw, header, direction, state: _ConnState, trailer) -> dict:
     out["body"] = raw[layout.header_len:layout.body_end]
     plain, verified = _plain(raw, header, trailer, direction, state, layout)
     out.update(plain=plain, verified=verified)
+    whole = header.pfc_flags & PfcFlag.FIRST_FRAG and header.pfc_flags & PfcFlag.LAST_FRAG
+    if verified is False and whole and trailer is not None and trailer.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY:
+        # does the body read as the call's NDR without unsealing?  Then it was sent in the clear
+        call = (out.get("opnum"), out.get("interface"), None) if is_request else \
+            state.calls.get(header.call_id, (None, None, None))
+        body = out["body"][:len(out["body"]) - layout.pad_len]
+        as_sent = decode_stub(call[1], call[0], body, response=not is_request,
+                              little_endian=header.little_endian, request=call[2])
+        out["readable_unsealed"] = bool(as_sent.ok)
     if plain is None:
         if is_request:
             state.calls[header.call_id] = (out.get("opnum"), out.get("interface"), None)

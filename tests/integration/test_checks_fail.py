@@ -102,9 +102,20 @@ def test_confidentiality_fails_when_a_sealed_pdu_carries_plaintext(recorded):
     assert result.verdict is Verdict.FAIL and "plaintext in sealed PDUs" in result.actual
 
 
-def test_confidentiality_fails_when_the_ciphertext_does_not_decrypt(recorded):
+def test_a_response_whose_ciphertext_does_not_decrypt_fails_response_protection(recorded):
+    """A sealed response that does not verify is RPCE-PROT-02's finding; whether it would
+    unseal to its NDR cannot be told, so stub-confidentiality leaves it to that check."""
     response = first(recorded, PType.RESPONSE, wcce=True)
     t = rebuilt(recorded, response.index, lambda raw: patched(raw, 40, bytes([raw[40] ^ 0xFF])))
+    result = checks.stub_confidentiality(t, KNOWN)
+    assert result.verdict is Verdict.INCONCLUSIVE and "response-protection judges them" in result.actual
+    protection = checks.response_protection(t)
+    assert protection.verdict is Verdict.FAIL and "does not verify" in protection.actual
+
+
+def test_confidentiality_fails_when_a_request_does_not_decrypt(recorded):
+    request = first(recorded, PType.REQUEST, wcce=True)
+    t = rebuilt(recorded, request.index, lambda raw: patched(raw, 40, bytes([raw[40] ^ 0xFF])))
     result = checks.stub_confidentiality(t, KNOWN)
     assert result.verdict is Verdict.FAIL and "do not verify or decode" in result.actual
 

@@ -206,11 +206,20 @@ def test_a_matching_outcome_is_not_judged_either_and_the_root_cause_is_named_onc
 
 
 def test_the_connection_rule_is_not_judged_while_the_responses_do_not_verify(cases):
-    decision = decide(cases["t/must-drop"], Level.MUST, "unverifiable response", False, [root()])
+    decision = decide(cases["t/must-stay"], Level.MUST, "unverifiable response", True, [root()])
     assert (decision.verdict, decision.outcome_matched, decision.connection_matched) == (Verdict.FAIL, None, None)
     assert decision.reason.endswith(
         "not judged, the responses they rest on do not verify: the outcome 'unverifiable response' "
-        "(expected one of ['fault 0x1c01000b', 'drop']), the connection staying open")
+        "(expected one of ['accept']), the connection dropping")
+
+
+def test_a_response_where_a_fault_or_drop_is_due_is_judged_though_it_does_not_verify(cases):
+    """A response PDU's type is in its clear header: a server that answers a request it had
+    to refuse served it, whatever the stub says."""
+    decision = decide(cases["t/must-drop"], Level.MUST, "unverifiable response", False, [root()])
+    assert (decision.verdict, decision.outcome_matched, decision.connection_matched) == (Verdict.FAIL, False, False)
+    assert "observed 'unverifiable response', expected one of ['fault 0x1c01000b', 'drop']" in decision.reason
+    assert "the connection stayed open" in decision.reason and UNVERIFIED in decision.reason
 
 
 def test_other_checks_stay_judged_beside_the_root_cause(cases):
@@ -235,3 +244,26 @@ def test_a_root_cause_in_a_may_case_still_fails_its_must(cases):
     """The check's requirement (a MUST) fails, whatever the level of what the case cites."""
     decision = decide(cases["t/must"], Level.MAY, "unverifiable response", None, [root()])
     assert decision.verdict is Verdict.FAIL and decision.outcome_matched is None
+
+
+def test_a_response_where_only_header_refusals_are_expected_is_judged_despite_the_root_cause(tmp_path):
+    """The server served a call it had to refuse: the response's ptype is in the clear, so
+    the mismatch stands even though the response does not verify."""
+    from conformance.model.cases import parse_cases
+    from conformance.model.catalogue import load_catalogue
+
+    path = tmp_path / "served.toml"
+    path.write_text('[[case]]\nid = "t/served"\nrequirements = ["WCCE-T-13"]\nkind = "call"\nmethod = "Ping"\n'
+                    'expect = { any = ["fault 0x00000005"] }\n'
+                    '[[case]]\nid = "t/hresult"\nrequirements = ["WCCE-T-08"]\nkind = "call"\nmethod = "Ping"\n'
+                    'expect = { any = ["fault 0x00000005", "hresult 0x80070005"] }\n', "utf-8")
+    catalogue = load_catalogue()
+    served, hresult = parse_cases([path], catalogue)
+    root = CheckResult(check="response-protection", requirement="RPCE-PROT-02", verdict=Verdict.FAIL,
+                       expected=("x",), actual="#9 does not verify")
+    judged = decide(served, Level.MUST, "unverifiable response", None, [root])
+    assert judged.verdict is Verdict.FAIL and judged.outcome_matched is False
+    assert "observed 'unverifiable response'" in judged.reason and "#9 does not verify" in judged.reason
+    # a refusal may travel in the stub (hresult): the unverifiable response is not judged
+    untrusted = decide(hresult, Level.MUST, "unverifiable response", None, [root])
+    assert untrusted.outcome_matched is None
