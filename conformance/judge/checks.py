@@ -28,7 +28,7 @@ from conformance.wire.kerberos import GssFlag
 from conformance.wire.passive import MECH_NAMES, NtlmFlag
 from conformance.wire.protection import PduLayout
 from conformance.wire.rpc import PfcFlag, PType
-from conformance.wire.stubs import interface_name
+from conformance.wire.stubs import INTERFACES, interface_name
 from conformance.wire.transcript import Transcript
 
 __all__ = ["CheckContext", "CHECKS", "run_check", "wcce_connections", "WCCE_INTERFACES",
@@ -166,8 +166,10 @@ def stub_confidentiality(t: Transcript, plaintexts: Iterable[bytes], *, side: Si
     # a response that does not verify is RPCE-PROT-02's finding (response-protection): whether
     # it would unseal to its NDR cannot be told, so it is not judged here
     unverified = [p.index for p in sealed if p.verified is False and p.direction is Direction.TO_CLIENT]
+    # "unseals to its NDR" is judged for the interfaces the suite can decode (not, e.g., the
+    # plain DCE/RPC interface of a calibration target)
     unreadable = [p.index for p in sealed if p.index not in unverified and (
-        p.verified is False or (p.decoded is not None and not p.decoded.ok))]
+        p.verified is False or (p.decoded is not None and not p.decoded.ok and p.interface in INTERFACES))]
     unknown = [p.index for p in sealed if p.verified is None]
     hidden = []
     # the known plaintext is that of ICertRequestD(2) calls: other calls (IRemUnknown2) carry none
