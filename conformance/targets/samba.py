@@ -71,8 +71,9 @@ def _child_setup() -> None:
 
 
 def _password() -> str:
-    """Random, and complex enough for AD's default policy (three character classes)."""
-    return secrets.token_urlsafe(18) + secrets.choice(string.ascii_uppercase) + \
+    """Random, and complex enough for AD's default policy (three character classes).  It starts
+    with a letter: samba-tool takes an argument that starts with "-" for an option."""
+    return secrets.choice(string.ascii_letters) + secrets.token_urlsafe(18) + secrets.choice(string.ascii_uppercase) + \
         secrets.choice(string.ascii_lowercase) + secrets.choice(string.digits) + "-"
 
 
