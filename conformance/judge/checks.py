@@ -26,7 +26,7 @@ from conformance.wire.dcom import (
 from conformance.wire.framing import CommonHeader
 from conformance.wire.kerberos import GssFlag
 from conformance.wire.passive import MECH_NAMES, NtlmFlag
-from conformance.wire.protection import PduLayout
+from conformance.wire.protection import PduLayout, verifier_sequence
 from conformance.wire.rpc import PfcFlag, PType
 from conformance.wire.stubs import INTERFACES, interface_name
 from conformance.wire.transcript import Transcript
@@ -508,23 +508,6 @@ def request_returns_zero(t: Transcript) -> CheckResult:
 
 # -- RPCE-PROT-02: every protected response verifies, in sequence ----------------------------------
 
-#: [MS-NLMP] 2.2.2.9.1 NTLMSSP_MESSAGE_SIGNATURE with extended session security: Version (1),
-#: Checksum (8 bytes), SeqNum (4 bytes, little-endian, in clear)
-_NTLM_SIGNATURE = (16, b"\x01\x00\x00\x00")
-#: RFC 4121 4.2.6.1/4.2.6.2: MIC (04 04) and Wrap (05 04) tokens carry SND_SEQ in clear at bytes 8-16
-_KRB_TOKEN_IDS = (b"\x04\x04", b"\x05\x04")
-
-
-def _sequence_number(token: bytes) -> int | None:
-    """The sequence number a verifier carries in clear (NTLM with extended session security,
-    RFC 4121 tokens), or None."""
-    if len(token) == _NTLM_SIGNATURE[0] and token[:4] == _NTLM_SIGNATURE[1]:
-        return int.from_bytes(token[12:16], "little")
-    if token[:2] in _KRB_TOKEN_IDS and len(token) >= 16:
-        return int.from_bytes(token[8:16], "big")
-    return None
-
-
 def response_protection(t: Transcript) -> CheckResult:
     """Every response to a protected request (PKT and above, NTLM or Kerberos) is protected,
     verifies with its security context's keys, and carries the sequence number after the last
@@ -549,7 +532,7 @@ def response_protection(t: Transcript) -> CheckResult:
                        f"at level {level}")
             continue
         context = (p.conn, p.sec_trailer.auth_context_id)
-        sequence = _sequence_number(p.auth_token)
+        sequence = verifier_sequence(p.auth_token)
         earlier = seen.setdefault(context, set())
         if p.verified is True:
             pass

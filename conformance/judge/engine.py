@@ -136,11 +136,11 @@ class Engine:
     def run(self, case: Case) -> CaseResult:
         """``case``'s result.  A refusal-effect bracket holds the target to itself (no other
         case of any run on this machine submits inside it); other cases share it."""
-        bracket = "refusal-effect" in case.checks and self._probe is not None
-        with requests_lock(self.target, exclusive=bracket):
-            return self._run(case)
+        probing = "refusal-effect" in case.checks and self._probe is not None
+        with requests_lock(self.target, exclusive=probing):
+            return self._run(case, probing)
 
-    def _run(self, case: Case) -> CaseResult:
+    def _run(self, case: Case, probing: bool) -> CaseResult:
         start = time.monotonic()
         level = strongest(self.catalogue[r].level for r in case.requirements)
         base = dict(case_id=case.id, title=case.title, requirements=case.requirements,
@@ -152,7 +152,6 @@ class Engine:
                 return CaseResult(**base, verdict=Verdict.NA, actual="not run",
                                   reason=f"target claim {claim}: {why}")
         tap = Tap()
-        probing = "refusal-effect" in case.checks and self._probe is not None
         effect, effect_problem, before = None, None, None
         self._refused_key = None
         self._bindings_fault = None

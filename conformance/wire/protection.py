@@ -29,6 +29,7 @@ __all__ = [
     "Mechanism",
     "SecTrailer",
     "PduLayout",
+    "verifier_sequence",
     "ProtectionContext",
     "AUTH_PAD_ALIGNMENT",
     "signature_bit_flipped",
@@ -149,6 +150,20 @@ KERBEROS_MIC_LENGTH = 28
 
 #: [MS-NLMP] 2.2.2.9.1: Version (4 bytes), Checksum (8), SeqNum (4): the checksum's first byte
 NTLM_CHECKSUM_OFFSET = 4
+#: [MS-NLMP] 2.2.2.9.1: an NTLMSSP_MESSAGE_SIGNATURE is 16 bytes and starts with Version 1
+_NTLM_SIGNATURE_LENGTH, _NTLM_VERSION = 16, b"\x01\x00\x00\x00"
+#: RFC 4121 4.2.6.1/4.2.6.2: MIC (04 04) and Wrap (05 04) tokens carry SND_SEQ in clear at bytes 8-16
+_KRB_CLEAR_SEQUENCE_TOKENS = (b"\x04\x04", b"\x05\x04")
+
+
+def verifier_sequence(token: bytes) -> int | None:
+    """The sequence number a verifier carries in clear: an NTLM signature's SeqNum, an RFC
+    4121 token's SND_SEQ; None for tokens that keep it encrypted (RFC 1964/4757) or others."""
+    if len(token) == _NTLM_SIGNATURE_LENGTH and token[:4] == _NTLM_VERSION:
+        return int(NTLMSSP_MESSAGE_SIGNATURE(token).SeqNum)
+    if token[:2] in _KRB_CLEAR_SEQUENCE_TOKENS and len(token) >= 16:
+        return int.from_bytes(token[8:16], "big")
+    return None
 
 
 def signature_bit_flipped(pdu: bytes, mechanism: Mechanism) -> bytes:
@@ -223,9 +238,9 @@ class ProtectionContext:
     def _check_kerberos_sequence(self, token: bytes) -> None:
         """RFC 4121 4.2.6: MIC (04 04) and Wrap (05 04) tokens carry SND_SEQ at bytes
         8-16; each must follow the last (a replayed or reordered PDU does not)."""
-        if token[:2] not in (b"\x04\x04", b"\x05\x04") or len(token) < 16:
+        seq = verifier_sequence(token)
+        if seq is None:
             return  # RFC 1964/4757 tokens keep the sequence number encrypted
-        seq = int.from_bytes(token[8:16], "big")
         if self._krb_seq is not None and seq != self._krb_seq:
             raise ProtectionError(f"Kerberos sequence number {seq}, expected {self._krb_seq} (replay or loss)")
         self._pending_krb_seq = seq + 1

@@ -108,3 +108,15 @@ def test_a_pdu_without_verifier_cannot_be_corrupted():
     unsigned = bytes(build.response(call_id=1, cont_id=0, stub=STUB, alloc_hint=len(STUB)))
     with pytest.raises(ProtectionError):
         signature_bit_flipped(unsigned, Mechanism.NTLM)
+
+
+def test_the_sequence_number_a_verifier_carries_in_clear():
+    from scapy.layers.ntlm import NTLMSSP_MESSAGE_SIGNATURE
+
+    from conformance.wire.protection import verifier_sequence
+
+    ntlm = bytes(NTLMSSP_MESSAGE_SIGNATURE(Version=1, Checksum=b"\xaa" * 8, SeqNum=7))
+    mic = b"\x04\x04\x05\xff\xff\xff\xff\xff" + (9).to_bytes(8, "big") + b"\xbb" * 12
+    wrap = b"\x05\x04\x06\xff\x00\x00\x00\x1c" + (3).to_bytes(8, "big") + b"\xcc" * 60
+    assert [verifier_sequence(t) for t in (ntlm, mic, wrap)] == [7, 9, 3]
+    assert verifier_sequence(b"\x60\x33" + bytes(40)) is None  # RFC 1964/4757: encrypted
