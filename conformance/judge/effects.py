@@ -31,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from conformance.client import methods
+from conformance.client.errors import TargetFault
 from conformance.client.session import WcceSession
 from conformance.judge.settings import settings_for
 from conformance.model.profile import Target
@@ -87,7 +88,7 @@ class EffectProbe:
     def _call(self, request):
         try:
             result = self._open().call(request)
-        except OSError as exc:
+        except (OSError, TargetFault) as exc:  # whatever the target does to the probe: not observed
             self.close()
             raise ProbeFailed(f"the effect probe's session failed: {exc}") from exc
         if result.response is None:
@@ -109,7 +110,7 @@ class EffectProbe:
             response = self._call(methods.retrieve(self.target.ca_name, request_id))
             der = wcce.blob_bytes(response.pctbEncodedCert)
             disposition = int(response.pdwDisposition)
-            if disposition == Disposition.ISSUED and der and _public_key(der) == refused_key:
+            if disposition == Disposition.ISSUED and der and _public_key(der, request_id) == refused_key:
                 issued.append(request_id)
             elif disposition in NO_SUCH_REQUEST:
                 continue  # a number the CA skipped: nothing entered
@@ -145,6 +146,9 @@ class ProbeFailed(Exception):
     """The probe itself could not observe (the target refused or dropped its PKT_PRIVACY session)."""
 
 
-def _public_key(der: bytes) -> bytes:
-    return x509.load_der_x509_certificate(der).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+def _public_key(der: bytes, request_id: int) -> bytes:
+    try:
+        return x509.load_der_x509_certificate(der).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    except ValueError as exc:  # the target's bytes: the probe cannot tell whose key it holds
+        raise ProbeFailed(f"request {request_id}'s certificate does not parse: {exc}") from exc
