@@ -116,12 +116,32 @@ class KerberosInitiator:
     fallback_spn: str  # for ORPCs when the SECURITYBINDING names no principal
     wire_flags_set: int = 0
     wire_flags_clear: int = 0
+    ticket_pac: str = "as-issued"  # "absent" / "changed": see ClientSettings.ticket_pac
+    service_keytab: object | None = None  # pathlib.Path of the CA account's keys
 
     def ssp(self, spn: str) -> KerberosSSP:
         ticket, session_key = self.tickets.service_ticket(spn)
+        if self.ticket_pac != "as-issued":
+            ticket = self._edited(ticket)
         return FlagKerberosSSP(UPN=self.tickets.upn, ST=ticket, KEY=session_key, SPN=spn,
                                SKEY_TYPE=EncryptionType.AES256_CTS_HMAC_SHA1_96,
                                wire_flags_set=self.wire_flags_set, wire_flags_clear=self.wire_flags_clear)
+
+
+    def _edited(self, ticket):
+        """The ticket no KDC issues: without its PAC, or with a PAC changed after signing."""
+        from conformance.wire.kerberos import ServiceKeys
+        from conformance.wire.pac import PacError, ticket_with_changed_pac, ticket_without_pac
+
+        keys = ServiceKeys.from_keytab(self.service_keytab)
+        key = keys.find("/".join(s.val.decode() for s in ticket.sname.nameString), int(ticket.encPart.etype.val))
+        if key is None:
+            raise KerberosError("the keytab has no key for the service ticket (ticket_pac needs the CA account's)")
+        try:
+            return ticket_without_pac(ticket, key) if self.ticket_pac == "absent" else \
+                ticket_with_changed_pac(ticket, key)
+        except PacError as exc:
+            raise KerberosError(f"cannot change the ticket's PAC: {exc}") from exc
 
 
 #: RFC 4178 4.2.2 NegState accept-completed

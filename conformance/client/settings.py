@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import pathlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -88,6 +89,11 @@ class ClientSettings:
     kerberos_flags_set: int = 0  # checksum flags put on the wire beyond the impersonation level's
     kerberos_flags_clear: int = 0  # (client mutants)
     tickets: object | None = dataclasses.field(default=None, repr=False, compare=False)  # a TicketCache
+    #: the service tickets' PAC: "as-issued", "absent" (removed) or "changed" (LOGON_INFO names
+    #: the domain's Administrator, signatures left as the KDC made them); the last two re-encrypt
+    #: the ticket with the CA account's keys (``service_keytab``: the profile's [kerberos] keytab)
+    ticket_pac: str = "as-issued"
+    service_keytab: pathlib.Path | None = None
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -103,6 +109,8 @@ class ClientSettings:
             raise SettingsError(f"level 1 means no provider, not {self.provider.value}")
         if self.provider is not Provider.NONE and not self.anonymous and not self.user:
             raise SettingsError("an authenticated provider needs user (or anonymous = true)")
+        if self.ticket_pac not in _TICKET_PAC:
+            raise SettingsError(f"ticket_pac {self.ticket_pac!r}: one of {', '.join(_TICKET_PAC)}")
         if self.kerberos:
             self._kerberos_checks()
 
@@ -113,6 +121,9 @@ class ClientSettings:
     def _kerberos_checks(self) -> None:
         if self.anonymous:
             raise SettingsError(f"provider {self.provider.value} cannot be anonymous")
+        if self.ticket_pac != "as-issued" and self.service_keytab is None:
+            raise SettingsError(f"ticket_pac {self.ticket_pac!r} needs the CA account's keys (the target "
+                                f"profile's [kerberos] keytab)")
         if self.tickets is not None:
             return
         if not self.kdc or not self.realm:
@@ -134,7 +145,8 @@ class ClientSettings:
         server = self.service_host or self.host
         return KerberosInitiator(tickets=self.tickets, activation_spn=self.activation_spn or f"RPCSS/{server}",
                                  fallback_spn=f"host/{server}", wire_flags_set=self.kerberos_flags_set,
-                                 wire_flags_clear=self.kerberos_flags_clear)
+                                 wire_flags_clear=self.kerberos_flags_clear, ticket_pac=self.ticket_pac,
+                                 service_keytab=self.service_keytab)
 
     # -- what the connections use ------------------------------------------------------
 
@@ -184,6 +196,9 @@ class ClientSettings:
             except (ValueError, TypeError, KeyError) as exc:
                 raise SettingsError(f"client setting {key} = {value!r}: {exc}") from None
         return cls(**values)
+
+
+_TICKET_PAC = ("as-issued", "absent", "changed")
 
 
 def _convert(key: str, value: Any, environ: Mapping[str, str]) -> dict[str, Any]:

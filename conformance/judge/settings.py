@@ -7,6 +7,7 @@ fault in that account for the security negatives, so no table ever holds a secre
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,7 +31,8 @@ assert _CREDENTIALS.keys() == CREDENTIALS  # the words a case may write (model.c
 PLACEHOLDER_TARGET = Target(
     host="127.0.0.1", ca_name="placeholder-ca", user="u", domain="d", password="p",
     second=Account(user="u2", domain="d", password="p2"),
-    kerberos=KerberosTarget(realm="LAB.TEST", kdc_host="127.0.0.1", service_host="ca.lab.test"))
+    kerberos=KerberosTarget(realm="LAB.TEST", kdc_host="127.0.0.1", service_host="ca.lab.test",
+                            keytab=pathlib.Path("placeholder.keytab")))
 
 
 def settings_for(target: Target, client: Mapping[str, Any], *, credentials: str = "target",
@@ -43,7 +45,7 @@ def settings_for(target: Target, client: Mapping[str, Any], *, credentials: str 
         fixed.update(_CREDENTIALS[credentials](target))
     if target.kerberos is not None:
         fixed.update(kdc=target.kerberos.kdc, realm=target.kerberos.realm,
-                     service_host=target.kerberos.service_host)
+                     service_host=target.kerberos.service_host, service_keytab=target.kerberos.keytab)
         if tickets is not None:
             fixed["tickets"] = tickets
     return ClientSettings.from_mapping(client, environ=environ, **fixed)

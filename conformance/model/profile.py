@@ -40,6 +40,10 @@ class Claims:
     #: the suite; every embedded CA): a request the CA numbered between the refusal-effect
     #: markers is then the refused one, entered
     sole_requester: bool | None = None
+    #: the target is a member of an Active Directory domain whose Kerberos tickets carry a PAC,
+    #: and the profile's [kerberos] keytab holds its account's keys, so the suite can present a
+    #: ticket without a PAC or with a changed one ([MS-KILE] 3.4.5.3)
+    pac: bool | None = None
 
     def holds(self, claim: str) -> bool | None:
         if claim not in CLAIMS:  # case tables are checked against CLAIMS; this is a bug
@@ -108,7 +112,7 @@ _SECTIONS = {
     "credentials": {"user", "domain", "password_env"},
     "second_credentials": {"user", "domain", "password_env"},
     "templates": {"issue", "pending"},
-    "claims": {"enforce_privacy", "hardened_activation", "security_context_multiplexing"},
+    "claims": {"enforce_privacy", "hardened_activation", "security_context_multiplexing", "sole_requester", "pac"},
     "kerberos": {"realm", "kdc", "service_host", "keytab"},
 }
 _LISTS = {"quirk"}  # [[quirk]] case = ..., reason = ..., expires = ... (as in a deviations file)
@@ -161,6 +165,9 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
             raise ProfileError(f"claims.{key} must be true or false (leave it out when unknown)")
     templates = dict(data.get("templates", {}))
     kerberos = _kerberos(data.get("kerberos"), pathlib.Path(path).resolve().parent) if "kerberos" in data else None
+    if claims.get("pac") and (kerberos is None or kerberos.keytab is None):
+        raise ProfileError("claims.pac needs [kerberos] keytab (the CA account's keys: the PAC cases build "
+                           "their tickets with them)")
     try:
         quirks = tuple(parse_deviations(data.get("quirk", []), "target profile: quirk"))
     except DeviationError as exc:
@@ -173,7 +180,7 @@ def load_profile(path: pathlib.Path, *, environ: Mapping[str, str] | None = None
         claims=Claims(enforce_privacy=claims.get("enforce_privacy"),
                       hardened_activation=claims.get("hardened_activation"),
                       security_context_multiplexing=claims.get("security_context_multiplexing"),
-                      sole_requester=claims.get("sole_requester"),
+                      sole_requester=claims.get("sole_requester"), pac=claims.get("pac"),
                       pending_template="pending" in templates,
                       kerberos=True if kerberos is not None else None,
                       second_identity=True if second is not None else None, dcom=kind == "ca"),

@@ -86,6 +86,12 @@ class Mutant:
 
 
 MUTANTS: dict[str, Mutant] = {m.name: m for m in [
+    Mutant("pac-signature-unchecked", "KILE-PAC-01",
+           "takes the caller's identity from a ticket's PAC without verifying its server signature",
+           {"kerberos.verify_pac_signature": False}),
+    Mutant("pac-not-required", "KILE-PAC-02",
+           "a domain member that accepts a service ticket without a PAC (the caller named by the ticket)",
+           {"kerberos.require_pac": False}),
     Mutant("accept-below-privacy", "WCCE-T-08",
            "claims IF_ENFORCEENCRYPTICERTREQUEST but serves requests at any level",
            {"service.honour_enforce_encrypt": False}),

@@ -15,11 +15,12 @@ import dataclasses
 from conformance.refca.dcom.exporter import ExporterBehaviour
 from conformance.refca.dcom.scm import ScmBehaviour
 from conformance.refca.rpc.association import AssociationPolicy
+from conformance.refca.rpc.kerberos import KerberosBehaviour
 from conformance.refca.rpc.ntlm import NtlmBehaviour
 from conformance.refca.service import WcceBehaviour
 
 __all__ = ["CABehaviour", "AssociationPolicy", "ExporterBehaviour", "ScmBehaviour", "WcceBehaviour",
-           "NtlmBehaviour"]
+           "NtlmBehaviour", "KerberosBehaviour"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,3 +37,5 @@ class CABehaviour:
     service: WcceBehaviour = dataclasses.field(default_factory=WcceBehaviour)
     #: the NTLM acceptor, raw and inside SPNEGO
     ntlm: NtlmBehaviour = dataclasses.field(default_factory=NtlmBehaviour)
+    #: the Kerberos acceptor, raw and inside SPNEGO
+    kerberos: KerberosBehaviour = dataclasses.field(default_factory=KerberosBehaviour)

@@ -90,17 +90,18 @@ class ReferenceCA:
                             DOMAIN_NB_NAME=self.config.domain, DOMAIN_FQDN=self.config.dns_domain,
                             COMPUTER_NB_NAME=self.config.computer)
 
-    def _kerberos(self) -> KeytabKerberosSSP:
-        return KeytabKerberosSSP(self.service_keys)
+    def kerberos_acceptor(self) -> KeytabKerberosSSP:
+        return KeytabKerberosSSP(self.service_keys, domain_member=self.config.kerberos_domain_member,
+                                 behaviour=self.behaviour.kerberos)
 
     def acceptors(self) -> dict[int, Callable]:
         if not self.service_keys:
             return {RPC_C_AUTHN.GSS_NEGOTIATE: lambda: SPNEGOSSP([self._ntlm()]),
                     RPC_C_AUTHN.WINNT: self._ntlm}
         return {
-            RPC_C_AUTHN.GSS_NEGOTIATE: lambda: SPNEGOSSP([self._kerberos(), self._ntlm()]),
+            RPC_C_AUTHN.GSS_NEGOTIATE: lambda: SPNEGOSSP([self.kerberos_acceptor(), self._ntlm()]),
             RPC_C_AUTHN.WINNT: self._ntlm,
-            RPC_C_AUTHN.GSS_KERBEROS: self._kerberos,
+            RPC_C_AUTHN.GSS_KERBEROS: self.kerberos_acceptor,
         }
 
     # -- bindings -------------------------------------------------------------------------

@@ -92,6 +92,9 @@ class CAConfig:
     #: principal name the exporter's SECURITYBINDINGs announce for ORPCs.
     kerberos_keytab: pathlib.Path | None = None
     kerberos_principal: str | None = None
+    #: a member of an Active Directory domain: the requester is who the ticket's PAC names,
+    #: and a ticket must carry a PAC (see conformance.refca.rpc.kerberos)
+    kerberos_domain_member: bool = False
 
     @property
     def orpc_principal(self) -> str:
@@ -147,7 +150,7 @@ _SECTION_KEYS = {
     "listen": {"host", "activation_port", "exporter_port"},
     "ntlm": {"domain", "dns_domain", "computer"},
     "policy": {"interface_flags", "request_denial", "activation_min_level", "exporter_min_level"},
-    "kerberos": {"keytab", "principal"},
+    "kerberos": {"keytab", "principal", "domain_member"},
 }
 
 
@@ -218,6 +221,10 @@ def load_config(path: pathlib.Path | None = None, *, environ: Mapping[str, str] 
     ca_name = overrides.pop("ca_name", None) or ca.get("name", "WCCE-LAB-CA")
     kerberos = data.get("kerberos", {})
     keytab = overrides.pop("kerberos_keytab", None) or (base / kerberos["keytab"] if "keytab" in kerberos else None)
+    domain_member = overrides.pop("kerberos_domain_member", None)
+    domain_member = kerberos.get("domain_member", False) if domain_member is None else domain_member
+    if not isinstance(domain_member, bool):
+        raise ConfigError(f"kerberos.domain_member: {domain_member!r} is not true or false")
     if keytab is not None and not pathlib.Path(keytab).is_file():
         raise ConfigError(f"kerberos.keytab: {keytab} is not a file")
     if overrides:
@@ -237,6 +244,7 @@ def load_config(path: pathlib.Path | None = None, *, environ: Mapping[str, str] 
         key_algorithm=ca.get("key_algorithm", "rsa-2048"),
         kerberos_keytab=pathlib.Path(keytab) if keytab is not None else None,
         kerberos_principal=kerberos.get("principal"),
+        kerberos_domain_member=domain_member,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 
+from conformance.targets.domain import DomainInfo, domain_wanted, shared_domain
 from conformance.targets.kdc import MitRealm, kdc_available
 from conformance.model.profile import Account, Claims, KerberosTarget, Target
 from conformance.refca.behaviour import CABehaviour
@@ -38,8 +39,8 @@ def _loopback_candidates() -> Iterator[tuple[str, int]]:
     yield "127.0.0.1", 0
 
 
-def _claims(policy, kerberos: bool) -> Claims:
-    return Claims(enforce_privacy=policy.enforce_privacy,
+def _claims(policy, kerberos: bool, pac: bool = False) -> Claims:
+    return Claims(enforce_privacy=policy.enforce_privacy, pac=pac,
                   hardened_activation=policy.activation_min_level >= RPC_C_AUTHN_LEVEL.PKT_INTEGRITY,
                   pending_template=True, kerberos=kerberos, second_identity=True, dcom=True, sole_requester=True,
                   security_context_multiplexing=bool(
@@ -48,8 +49,10 @@ def _claims(policy, kerberos: bool) -> Claims:
 
 def embedded_claims() -> Claims:
     """What every embedded CA (and each of its mutants: they lie, not their claims) claims.
-    Kerberos where the MIT KDC is installed (Debian krb5-kdc, krb5-admin-server)."""
-    return _claims(load_config(None).policy, kdc_available())
+    Kerberos in the lab's AD domain (Samba, root) or an MIT realm (Debian krb5-kdc,
+    krb5-admin-server); the PAC where the domain is."""
+    domain = domain_wanted()
+    return _claims(load_config(None).policy, domain or kdc_available(), pac=domain)
 
 
 def lab_realm(users: dict[str, str]) -> MitRealm:
@@ -65,20 +68,26 @@ def embedded_target(*, behaviour: CABehaviour | None = None, label: str | None =
     """Start the reference CA (with ``behaviour``, a server mutant's, when given: whoever names
     mutants resolves the name) and describe it as a Target; ``label`` names the mutant in the
     description ("embedded reference CA (mutant NAME)")."""
-    password = secrets.token_urlsafe(18)  # in memory only
-    second = Account(user=SECOND_USER, domain="", password=secrets.token_urlsafe(18))
+    domain: DomainInfo | None = shared_domain() if domain_wanted() else None
+    if domain is not None:  # the domain's accounts; the CA is its computer CA01$
+        password = domain.users[LAB_USER]
+        second = Account(user=SECOND_USER, domain="", password=domain.users[SECOND_USER])
+    else:
+        password = secrets.token_urlsafe(18)  # in memory only
+        second = Account(user=SECOND_USER, domain="", password=secrets.token_urlsafe(18))
     with contextlib.ExitStack() as stack:
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="wcce-ca-"))
         state = state_dir or pathlib.Path(scratch)
         realm = None
-        if kdc_available():
+        if domain is None and kdc_available():
             realm = stack.enter_context(lab_realm({LAB_USER: password}))
+        keytab = pathlib.Path(domain.keytab) if domain is not None else realm.keytab if realm else None
         ca = None
         for host, port in _loopback_candidates():
             try:
                 config = load_config(None, host=host, port=port, state_dir=state,
                                      users={LAB_USER: nt_hash(password), second.user: nt_hash(second.password)},
-                                     kerberos_keytab=realm.keytab if realm else None)
+                                     kerberos_keytab=keytab, kerberos_domain_member=domain is not None)
                 ca = ReferenceCA(config, behaviour=behaviour)
                 ca.start()
                 break
@@ -91,14 +100,17 @@ def embedded_target(*, behaviour: CABehaviour | None = None, label: str | None =
             raise PortInUse("no loopback address could be bound for the reference CA")
         policy = ca.config.policy
         kerberos = None
-        if realm is not None:
+        if domain is not None:
+            kerberos = KerberosTarget(realm=domain.realm, kdc_host=domain.kdc[0], kdc_port=domain.kdc[1],
+                                      service_host=ca.config.dns_name, keytab=keytab)
+        elif realm is not None:
             kerberos = KerberosTarget(realm=realm.realm, kdc_host=realm.kdc[0], kdc_port=realm.kdc[1],
                                       service_host=ca.config.dns_name)
         target = Target(
             host=ca.config.listen.host, activation_port=ca.activation_port, ca_name=ca.config.ca_name,
             user=LAB_USER, domain=ca.config.dns_domain, password=password,
             templates={"issue": "User", "pending": "UserApproval"},
-            claims=_claims(policy, realm is not None), kerberos=kerberos,
+            claims=_claims(policy, kerberos is not None, pac=domain is not None), kerberos=kerberos,
             second=dataclasses.replace(second, domain=ca.config.dns_domain),
             description="embedded reference CA" + (f" (mutant {label})" if label else ""))
         try:

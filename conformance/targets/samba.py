@@ -56,6 +56,13 @@ def _tool(name: str) -> str | None:
     return shutil.which(name) or next((str(p) for d in _SBIN if (p := pathlib.Path(d) / name).exists()), None)
 
 
+def _samba_python() -> str:
+    """The interpreter samba-tool runs with (its ``#!`` line): it has Samba's bindings."""
+    with open(_tool("samba-tool"), "rb") as script:
+        first = script.readline().decode(errors="replace").strip()
+    return first[2:].split()[0] if first.startswith("#!") and "env" not in first else "/usr/bin/python3"
+
+
 def samba_available() -> bool:
     """Whether ``samba`` and ``samba-tool`` are installed (not whether we may run them: root)."""
     return all(_tool(t) for t in _TOOLS)
@@ -140,11 +147,26 @@ class SambaDC:
     start_seconds: float | None = dataclasses.field(default=None, init=False)
     _scratch: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False)
     _process: subprocess.Popen | None = dataclasses.field(default=None, init=False, repr=False)
+    _attached: pathlib.Path | None = dataclasses.field(default=None, init=False, repr=False)
+
+    @classmethod
+    def attach(cls, directory: pathlib.Path, **names) -> "SambaDC":
+        """A DC another process runs (its directory and names): samba-tool and names work,
+        :meth:`stop` leaves it running."""
+        dc = cls(**names)
+        dc._attached = pathlib.Path(directory)
+        return dc
+
+    @staticmethod
+    def new_password() -> str:
+        return _password()
 
     # -- names --------------------------------------------------------------------------
 
     @property
     def directory(self) -> pathlib.Path:
+        if self._attached is not None:
+            return self._attached
         if self._scratch is None:
             raise SambaError("the DC is not started")
         return pathlib.Path(self._scratch.name)
@@ -210,7 +232,7 @@ class SambaDC:
         """Create a domain user (with a random password unless given); returns the password.
         Works before and while the DC runs (samba-tool writes sam.ldb directly)."""
         password = password or _password()
-        self._samba_tool("user", "add", name, password, what=f"user add {name}")
+        self.samba_tool("user", "add", name, password, what=f"user add {name}")
         self.users[name] = password
         return password
 
@@ -220,14 +242,34 @@ class SambaDC:
         protected PDUs of its Kerberos contexts can be read (``samba-tool domain exportkeytab``)."""
         principal = principal or f"host/{self.dns_name}"
         path = self.directory / f"{principal.replace('/', '_')}.keytab"
-        self._samba_tool("domain", "exportkeytab", str(path), f"--principal={principal}",
+        self.samba_tool("domain", "exportkeytab", str(path), f"--principal={principal}",
                          what=f"domain exportkeytab {principal}")
         return path
+
+    @property
+    def base_dn(self) -> str:
+        return ",".join(f"DC={label}" for label in self.realm.lower().split("."))
+
+    def modify(self, dn: str, attribute: str, value: str) -> None:
+        """Replace one attribute of one object in the DC's database (Samba's own Python
+        bindings, with the system interpreter that has them: samba-tool has no verb for it)."""
+        script = ("import sys\nfrom samba.samdb import SamDB\nfrom samba.param import LoadParm\n"
+                  "from samba.auth import system_session\nlp = LoadParm(); lp.load(sys.argv[1])\n"
+                  "db = SamDB(url=lp.private_path('sam.ldb'), session_info=system_session(), lp=lp)\n"
+                  "db.modify_ldif(sys.stdin.read())\n")
+        ldif = f"dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{attribute}: {value}\n"
+        python = _tool("samba-tool") and _samba_python()
+        result = subprocess.run([python, "-c", script, str(self.smb_conf)], input=ldif, capture_output=True,
+                                text=True, timeout=60, env=self._tool_env())
+        if result.returncode != 0:
+            raise SambaError(f"setting {attribute} on {dn} failed: {_one_line(result.stdout + result.stderr)}")
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
+        if self._attached is not None:
+            return  # not ours to stop
         process, self._process = self._process, None
         if process is not None:
             if process.poll() is None:
@@ -275,7 +317,7 @@ class SambaDC:
         env["KRB5_CONFIG"] = str(self.krb5_conf)
         return env
 
-    def _samba_tool(self, *args: str, what: str, timeout: float = 120) -> str:
+    def samba_tool(self, *args: str, what: str, timeout: float = 120) -> str:
         argv = [_tool("samba-tool"), *args, "-s", str(self.smb_conf)]
         try:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
@@ -290,7 +332,7 @@ class SambaDC:
         return output
 
     def _provision(self) -> None:
-        self._samba_tool("domain", "provision", f"--realm={self.realm}", f"--domain={self.domain}",
+        self.samba_tool("domain", "provision", f"--realm={self.realm}", f"--domain={self.domain}",
                          f"--host-name={self.hostname}", "--server-role=dc", "--dns-backend=NONE",
                          f"--adminpass={self.admin_password}", f"--targetdir={self.directory}",
                          what="domain provision")

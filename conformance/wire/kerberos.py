@@ -41,10 +41,16 @@ def _principal(name: str) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ServiceKeys:
-    """The long-term keys of a service: (principal without realm, lower case; etype) -> Key."""
+    """The long-term keys of a service: (principal without realm, lower case; etype) -> Key.
+
+    A keytab of one computer account (``CA01$``, as ``samba-tool domain exportkeytab`` or
+    ``ktpass`` write it for a Windows member) is that account's keys, which open a ticket for
+    any of its SPNs (``HOST/ca01``, ``RPCSS/ca01.lab.test`` …): Windows decrypts with its
+    account key whatever the sname.  Such keys answer :meth:`find` for any principal."""
 
     keys: dict[tuple[str, int], object]
     realm: str = ""
+    account: str | None = None  # the computer account whose keys these are
 
     @classmethod
     def from_keytab(cls, path: pathlib.Path) -> "ServiceKeys":
@@ -55,10 +61,15 @@ class ServiceKeys:
         for principal, etype, key in keytab_entries(pathlib.Path(path).read_bytes()):
             realm = realm or principal.partition("@")[2]
             keys.setdefault((_principal(principal), etype), Key(etype, key=key))
-        return cls(keys=keys, realm=realm)
+        names = {p for p, _ in keys}
+        account = next(iter(names)) if len(names) == 1 and next(iter(names)).endswith("$") else None
+        return cls(keys=keys, realm=realm, account=account)
 
     def find(self, principal: str, etype: int):
-        return self.keys.get((_principal(principal), int(etype)))
+        found = self.keys.get((_principal(principal), int(etype)))
+        if found is None and self.account is not None:
+            found = self.keys.get((self.account, int(etype)))
+        return found
 
     def principals(self) -> set[str]:
         return {p for p, _ in self.keys}

@@ -6,18 +6,27 @@ This one picks the key of the ticket's principal and encryption type from the
 keytab and does those checks ([RFC 4120] 3.2.3: KRB_AP_ERR_TKT_EXPIRED,
 KRB_AP_ERR_SKEW, KRB_AP_ERR_BADMATCH), so a stale or forged ticket gets no context.
 Acceptor subkeys are AES256, as Windows issues them.
+
+In an Active Directory domain (``require_pac``) the requester is who the ticket's PAC names
+([MS-PAC] 2.5 LOGON_INFO: ``LAB\\alice``), and a ticket is refused when its PAC's server
+signature does not verify with the service key ([MS-KILE] 3.4.5.3 MUST) or when it carries no
+PAC (what Windows does, by Samba's tests run against it: ledger ``rpc/auth/kerberos-pac-absent``).
+A PAC without LOGON_INFO outside a domain (MIT's minimal PAC) names nobody: the ticket's
+client name does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from scapy.layers.gssapi import GSS_S_DEFECTIVE_CREDENTIAL, GSS_S_DEFECTIVE_TOKEN
 from scapy.layers.kerberos import EncryptionType, KerberosSSP
 
 from conformance.wire.kerberos import ServiceKeys, find_ap_req
+from conformance.wire.pac import PacError, find_pac, read_pac, server_signature_verifies
 
-__all__ = ["KeytabKerberosSSP", "CLOCK_SKEW"]
+__all__ = ["KeytabKerberosSSP", "KerberosBehaviour", "CLOCK_SKEW"]
 
 CLOCK_SKEW = datetime.timedelta(minutes=5)  # [MS-KILE] 3.1.1.4, the Windows default
 
@@ -33,12 +42,26 @@ def _name(principal) -> str:
     return "/".join(s.val.decode() for s in principal.nameString)
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class KerberosBehaviour:
+    """The Kerberos acceptor's rules where a mutant may differ (see the module)."""
+
+    #: a domain member refuses a ticket without a PAC (when the CA is configured as one)
+    require_pac: bool = True
+    #: [MS-KILE] 3.4.5.3: the server MUST verify the PAC's server signature
+    verify_pac_signature: bool = True
+
+
 class KeytabKerberosSSP(KerberosSSP):
-    def __init__(self, keys: ServiceKeys, **kwargs) -> None:
+    def __init__(self, keys: ServiceKeys, *, domain_member: bool = False,
+                 behaviour: KerberosBehaviour | None = None, **kwargs) -> None:
         kwargs.setdefault("SKEY_TYPE", EncryptionType.AES256_CTS_HMAC_SHA1_96)
         super().__init__(**kwargs)
         self.service_keys = keys
+        self.domain_member = domain_member
+        self.behaviour = behaviour or KerberosBehaviour()
         self.client_principal: str | None = None
+        self.client_identity: str | None = None  # DOMAIN\account from the PAC
         self.refusal: str | None = None
 
     def GSS_Accept_sec_context(self, Context, input_token=None, **kwargs):
@@ -78,6 +101,23 @@ class KeytabKerberosSSP(KerberosSSP):
         ticket_client = (_name(enc.cname), enc.crealm.val)
         if (_name(authenticator.cname), authenticator.crealm.val) != ticket_client:
             return "authenticator and ticket name different clients"
+        refusal = self._read_pac(enc, key)
+        if refusal is not None:
+            return refusal
         self.SPN, self.KEY = sname, key
         self.client_principal = f"{ticket_client[0]}@{ticket_client[1].decode()}"
+        return None
+
+    def _read_pac(self, enc, key) -> str | None:
+        """Who the PAC names, or why the ticket is refused for its PAC."""
+        pac = find_pac(enc)
+        if pac is None:
+            return "the ticket carries no PAC" if self.domain_member and self.behaviour.require_pac else None
+        try:
+            if self.behaviour.verify_pac_signature and not server_signature_verifies(pac, key):
+                return "the PAC's server signature does not verify"
+            self.client_identity = read_pac(pac).identity
+        except PacError as exc:
+            if self.domain_member:
+                return f"the PAC does not parse: {exc}"
         return None

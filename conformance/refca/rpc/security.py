@@ -94,6 +94,9 @@ def _kerberos_user(ssp: SSP) -> str | None:
     """``LAB\\alice`` for ``alice@LAB.TEST``: the first label of the realm stands for the
     NetBIOS domain, as in the lab's naming (LAB / lab.test)."""
     for mech in _mechanisms(ssp):
+        identity = getattr(mech, "client_identity", None)
+        if identity:  # the PAC's
+            return identity
         principal = getattr(mech, "client_principal", None)
         if principal:
             name, _, realm = principal.partition("@")

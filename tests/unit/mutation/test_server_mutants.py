@@ -100,6 +100,7 @@ HELD = {
     "scm": lambda ca: ca.scm.behaviour,
     "service": lambda ca: ca.service.behaviour,
     "ntlm": lambda ca: ca.acceptors()[RPC_C_AUTHN.WINNT]().behaviour,
+    "kerberos": lambda ca: ca.kerberos_acceptor().behaviour,
 }
 
 
