@@ -52,9 +52,29 @@ def blob_bytes(value) -> bytes:
     return b"".join(value["pb"]) if value["pb"] not in (NULL, None) else b""
 
 
+def ccache_ticket(ccache: str, spn: str) -> dict:
+    """The service ticket for ``spn`` from an MIT ccache (``kinit`` + ``kvno``), as impacket
+    takes it (``TGS=``): impacket 0.13's own TGS-REQ carries no authenticator checksum and an
+    AD KDC (Samba's) refuses it (KRB_AP_ERR_INAPP_CKSUM; fortra/impacket pull request 2211)."""
+    from impacket.krb5.ccache import CCache
+
+    cache = CCache.loadFile(ccache)
+    credential = cache.getCredential(f"{spn}@{cache.principal.realm['data'].decode()}", anySPN=False)
+    if credential is None:
+        raise LookupError(f"no ticket for {spn} in {ccache}")
+    return credential.toTGS(spn)
+
+
 def enroll(host: str, *, user: str, password: str, domain: str, ca_name: str, template: str,
-           csr: bytes, level: int = RPC_C_AUTHN_LEVEL_PKT_PRIVACY):
-    dcom = DCOMConnection(host, username=user, password=password, domain=domain)
+           csr: bytes, level: int = RPC_C_AUTHN_LEVEL_PKT_PRIVACY, kerberos_ccache: str | None = None,
+           spn: str | None = None, kdc_host: str | None = None):
+    """Enroll once; with ``kerberos_ccache`` (and the CA's ``spn``, ``HOST/<its DNS name>``)
+    over SPNEGO/Kerberos with the ccache's ticket, else with the password over NTLM."""
+    if kerberos_ccache is not None:
+        dcom = DCOMConnection(host, username=user, domain=domain, doKerberos=True, kdcHost=kdc_host,
+                              TGS=ccache_ticket(kerberos_ccache, spn))
+    else:
+        dcom = DCOMConnection(host, username=user, password=password, domain=domain)
     try:
         unknown = dcom.CoCreateInstanceEx(CLSID_CCERTREQUESTD, IID_ICERTREQUESTD)
         unknown.get_cinstance().set_auth_level(level)

@@ -21,7 +21,7 @@ import dataclasses
 import datetime
 
 from scapy.layers.gssapi import GSS_S_DEFECTIVE_CREDENTIAL, GSS_S_DEFECTIVE_TOKEN
-from scapy.layers.kerberos import EncryptionType, KerberosSSP
+from scapy.layers.kerberos import KRB_AP_REP, EncryptionType, KerberosSSP
 
 from conformance.wire.kerberos import ServiceKeys, find_ap_req
 from conformance.wire.pac import PacError, find_pac, read_pac, server_signature_verifies
@@ -65,7 +65,8 @@ class KeytabKerberosSSP(KerberosSSP):
         self.refusal: str | None = None
 
     def GSS_Accept_sec_context(self, Context, input_token=None, **kwargs):
-        if Context is None or Context.state == self.STATE.INIT:
+        first = Context is None or Context.state == self.STATE.INIT
+        if first:
             ap_req = find_ap_req(bytes(input_token)) if input_token is not None else None
             if ap_req is None:
                 self.refusal = "no AP-REQ in the token"
@@ -74,7 +75,21 @@ class KeytabKerberosSSP(KerberosSSP):
             if refusal is not None:
                 self.refusal = refusal
                 return Context, None, GSS_S_DEFECTIVE_CREDENTIAL
-        return super().GSS_Accept_sec_context(Context, input_token, **kwargs)
+        Context, token, status = super().GSS_Accept_sec_context(Context, input_token, **kwargs)
+        if first and isinstance(token, KRB_AP_REP):
+            token = self._with_sequence_number(Context, token)
+        return Context, token, status
+
+    @staticmethod
+    def _with_sequence_number(Context, ap_rep):
+        """The AP-REP with the acceptor's initial sequence number (RFC 4121 4.1: the AP-REP
+        carries it; Windows', MIT's and Heimdal's acceptors send it, and impacket's initiator
+        reads it, so certipy -k and impacket fail without it; scapy 2.8 leaves it out).  It is
+        the number this acceptor's first token uses (scapy starts its SendSeqNum at 0)."""
+        part = ap_rep.encPart.decrypt(Context.STSessionKey)  # key usage 12, EncAPRepPart
+        part.seqNumber = Context.SendSeqNum
+        ap_rep.encPart.encrypt(Context.STSessionKey, part)
+        return ap_rep
 
     def _admit(self, ap_req) -> str | None:
         """Choose the key; refuse what RFC 4120 3.2.3 makes the server refuse."""
