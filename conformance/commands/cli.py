@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "probe-client", help="score an enrollment client under test against the reference CA in recording mode")
     probe.add_argument("--client", type=pathlib.Path, metavar="PROFILE.toml",
                        help="a client profile (command with placeholders, timeout, deviations)")
-    probe.add_argument("--host", default="127.0.0.1", help="loopback address the CA listens on")
+    probe.add_argument("--host", help="loopback address the CA listens on (default 127.0.0.1; 127.0.0.2 "
+                       "with the lab's AD domain, whose DC holds 127.0.0.1:135)")
     probe.add_argument("--port", type=_port, default=135, help="activation port (default 135)")
     probe.add_argument("--report-dir", type=pathlib.Path, default=pathlib.Path("reports"))
     probe.add_argument("--timeout", type=float, help="seconds the client may take (default 120)")

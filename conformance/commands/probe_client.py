@@ -43,6 +43,7 @@ __all__ = ["probe_command", "certipy_path", "REPO"]
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 USER, DOMAIN, TEMPLATE = "probe-user", "lab.test", "User"
+DOMAIN_USER = "wcce-suite"  # the lab AD domain's user (conformance.targets.domain)
 
 
 def certipy_path() -> str:
@@ -70,8 +71,10 @@ def probe_command(args, *, out=None) -> int:
     from conformance.model.cases import CaseError, load_client_cases
     from conformance.model.catalogue import catalogue_hash, load_catalogue, spec_revisions
     from conformance.model.deviations import find_deviation, load_deviations
+    from conformance.targets.domain import DomainUnavailable, domain_wanted, shared_domain
     from conformance.targets.embedded import lab_realm
     from conformance.targets.kdc import KdcError
+    from conformance.targets.samba import SambaError
     from conformance.refca.ca import ReferenceCA
     from conformance.refca.config import ConfigError, load_config
     from conformance.wire.gss import nt_hash
@@ -111,30 +114,50 @@ def probe_command(args, *, out=None) -> int:
     tap = Tap()
     kerberos = bool(args.kerberos or (profile is not None and profile.kerberos))
     with tempfile.TemporaryDirectory(prefix="wcce-probe-") as state, contextlib.ExitStack() as stack:
-        realm = None
+        realm = domain = None
+        keytab = None
+        user = USER
         try:
-            if kerberos:  # the account is a principal of a throwaway realm; the CA holds its keytab
+            # Kerberos: the account is a user of the lab's AD domain (the CA is its computer
+            # CA01$) where Samba can run, else a principal of a throwaway MIT realm
+            if kerberos and domain_wanted():
+                domain = shared_domain()
+                user = DOMAIN_USER
+                password = domain.users[user]
+                keytab = pathlib.Path(domain.keytab)
+            elif kerberos:
                 realm = stack.enter_context(lab_realm({USER: password}))
-            config = load_config(None, host=args.host, port=args.port, state_dir=pathlib.Path(state),
-                                 users={USER: nt_hash(password)},
-                                 kerberos_keytab=realm.keytab if realm is not None else None)
+                keytab = realm.keytab
+            host = args.host or ("127.0.0.2" if domain is not None else "127.0.0.1")
+            config = load_config(None, host=host, port=args.port, state_dir=pathlib.Path(state),
+                                 users={user: nt_hash(password)}, kerberos_keytab=keytab,
+                                 kerberos_domain_member=domain is not None)
             ca = ReferenceCA(config)
             ca.recorder = tap
             ca.start()
-        except (ConfigError, PortInUse, KdcError) as exc:
+        except (ConfigError, PortInUse, KdcError, SambaError, DomainUnavailable) as exc:
             return usage(str(exc))
-        values = {"host": args.host, "port": str(ca.activation_port), "ca": config.ca_name, "user": USER,
+        values = {"host": host, "port": str(ca.activation_port), "ca": config.ca_name, "user": user,
                   "domain": DOMAIN, "password": password, "template": TEMPLATE, "python": sys.executable,
                   "certipy": certipy_path(), "repo": str(REPO)}
+        kerberos_env: dict[str, str] = {}
         if realm is not None:
             values.update(realm=realm.realm, kdc=f"{realm.kdc[0]}:{realm.kdc[1]}", service_host=config.dns_name,
-                          krb5_config=realm.env["KRB5_CONFIG"])
+                          krb5_config=realm.env["KRB5_CONFIG"], kdc_host=realm.kdc[0])
+            kerberos_env = dict(realm.env)
+        elif domain is not None:
+            values.update(realm=domain.realm, kdc=f"{domain.kdc[0]}:{domain.kdc[1]}", service_host=config.dns_name,
+                          krb5_config=str(domain.krb5_conf), kdc_host=domain.kdc[0])
+            kerberos_env = {"KRB5_CONFIG": str(domain.krb5_conf)}
+        if kerberos:  # the client's own credential cache, in the run's directory
+            kerberos_env["KRB5CCNAME"] = str(run_dir / "krb5cc")
+            values["ccache"] = kerberos_env["KRB5CCNAME"]
         try:
             argv = _fill(template, values)
         except ProfileError as exc:
             ca.stop()
             return usage(str(exc))
-        env = {**os.environ, **(realm.env if realm is not None else {}),
+        env = {**os.environ, **kerberos_env,
                **{f"WCCE_PROBE_{k.upper()}": v for k, v in values.items()}}
         run_dir.mkdir(parents=True, exist_ok=True)
         print(f"wcce-conformance: probing {' '.join(_redact(a, password) for a in argv)}", file=out)
@@ -154,7 +177,9 @@ def probe_command(args, *, out=None) -> int:
         seconds = time.monotonic() - clock
         ca.stop()
         exporter_spn = config.orpc_principal
-        transcript = tap.transcript({USER: nt_hash(password)}, service_keys=ca.service_keys)
+        transcript = tap.transcript({user: nt_hash(password)}, service_keys=ca.service_keys)
+        if "ccache" in values:  # tickets are credentials: none stays in the report directory
+            pathlib.Path(values["ccache"]).unlink(missing_ok=True)
     (run_dir / "client.log").write_text(_redact(output, password))
     pcap = run_dir / "pcap" / "client.pcapng"
     write_pcapng(pcap, tap.chunks, tap.connections)
@@ -176,7 +201,7 @@ def probe_command(args, *, out=None) -> int:
         "id": run_dir.name, "suite_version": _version(), "spec": spec_revisions(),
         "catalogue_hash": catalogue_hash(),
         "target": {"kind": "client", "description": profile.name if profile else f"client: {argv[0]}",
-                   "host": args.host, "activation_port": ca.activation_port, "ca_name": config.ca_name,
+                   "host": host, "activation_port": ca.activation_port, "ca_name": config.ca_name,
                    "profile": str(args.client) if args.client else None, "profile_hash": file_hash(args.client),
                    "mutant": None, "claims": {}},
         "client": {"command": [_redact(a, password) for a in argv], "exit_status": status,

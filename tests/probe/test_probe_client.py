@@ -121,6 +121,34 @@ def test_our_client_over_kerberos_has_its_kerberos_cases_judged(tmp_path, capsys
     assert [cid for cid, c in cases.items() if c["verdict"] == "N/A"] == ["wcce/2.1/client/resolver-level"]
 
 
+def test_certipy_over_kerberos_in_the_domain_is_scored_with_its_spns_judged(tmp_path, capsys):
+    """certipy req -dcom -k against the reference CA as computer CA01$ of the lab's AD domain."""
+    from conformance.targets.domain import domain_wanted
+
+    tools.certipy()
+    if not can_bind_privileged():
+        pytest.skip("certipy -dcom only knows port 135 (needs root)")
+    if not domain_wanted():
+        pytest.skip("the lab's AD domain needs Samba and root (bash .ci/install)")
+    code, document, run = probe(tmp_path, "--client", str(EXAMPLES / "certipy-kerberos.toml"), port=135)
+    err = capsys.readouterr().err
+    assert document["run"]["client"]["exit_status"] == 0, err  # certipy got its certificate
+    assert (run / "certipy.pfx").stat().st_size > 0
+    assert not (run / "krb5cc").exists()  # the client's tickets do not stay in the report
+    cases = {c["id"]: c for c in document["cases"]}
+    assert not [cid for cid, c in cases.items() if c["verdict"] == "ERROR"]
+    assert cases["wcce/2.1/client/security-provider"]["verdict"] == "PASS"  # SPNEGO (9) carrying Kerberos
+    assert cases["wcce/2.1/client/spnego-mechanism"]["actual"].startswith("Kerberos")
+    # judged, not N/A: certipy asks HOST/ for the activation too, where [MS-DCOM] 3.2.4.1.1.2 says RPCSS/
+    spn = cases["wcce/2.1/client/kerberos-spn"]
+    assert spn["verdict"] == "FAIL" and "HOST/" in spn["actual"]
+    for judged in ("wcce/2.1/client/impersonation", "wcce/2.1/client/privacy-requested",
+                   "rpce/3.3.1.5.2.2/client/confidentiality", "wcce/2.1/client/identity"):
+        assert cases[judged]["verdict"] == "PASS", (judged, cases[judged]["actual"])
+    assert "Kerberos checksums" in cases["wcce/2.1/client/impersonation"]["actual"]
+    assert code == 1
+
+
 def test_kerberos_placeholders_need_kerberos(tmp_path, capsys):
     code, _, _ = probe(tmp_path, "--", "{python}", "-c", "pass", "{realm}")
     err = capsys.readouterr().err.strip().splitlines()
