@@ -26,6 +26,15 @@ pytestmark = pytest.mark.skipif(not samba_available() or os.geteuid() != 0,
                                 reason="needs Samba (bash .ci/install) and root")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _own_dc_ports():
+    """This module runs DCs of its own: the lab's shared domain (its DC holds the same fixed
+    ports) steps aside first when this process owns it; the next user starts it again."""
+    from conformance.targets.domain import release_shared_domain
+
+    release_shared_domain()
+
+
 @pytest.fixture(scope="module")
 def calibration(tmp_path_factory):
     out = tmp_path_factory.mktemp("calibration")

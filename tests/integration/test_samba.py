@@ -39,6 +39,15 @@ USER = "wcce-user"  # created with samba-tool user add, random password
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _own_dc_ports():
+    """This module runs DCs of its own: the lab's shared domain (its DC holds the same fixed
+    ports) steps aside first when this process owns it; the next user starts it again."""
+    from conformance.targets.domain import release_shared_domain
+
+    release_shared_domain()
+
+
 @pytest.fixture(scope="module")
 def dc():
     with SambaDC(user_names=(USER,)) as running:

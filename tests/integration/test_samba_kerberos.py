@@ -42,6 +42,15 @@ RPC_S_SEC_PKG_ERROR = 0x721  # Samba's fault for a context that does not authent
 ACCEPT_COMPLETED, ACCEPT_INCOMPLETE = 0, 1  # RFC 4178 4.2.2 NegState
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _own_dc_ports():
+    """This module runs DCs of its own: the lab's shared domain (its DC holds the same fixed
+    ports) steps aside first when this process owns it; the next user starts it again."""
+    from conformance.targets.domain import release_shared_domain
+
+    release_shared_domain()
+
+
 @pytest.fixture(scope="module")
 def dc():
     with SambaDC() as running:
