@@ -139,7 +139,7 @@ class KerberosInitiator:
             raise KerberosError("the keytab has no key for the service ticket (ticket_pac needs the CA account's)")
         try:
             return ticket_without_pac(ticket, key) if self.ticket_pac == "absent" else \
-                ticket_with_changed_pac(ticket, key)
+                ticket_with_changed_pac(ticket, key, self.ticket_pac)
         except PacError as exc:
             raise KerberosError(f"cannot change the ticket's PAC: {exc}") from exc
 

@@ -89,9 +89,10 @@ class ClientSettings:
     kerberos_flags_set: int = 0  # checksum flags put on the wire beyond the impersonation level's
     kerberos_flags_clear: int = 0  # (client mutants)
     tickets: object | None = dataclasses.field(default=None, repr=False, compare=False)  # a TicketCache
-    #: the service tickets' PAC: "as-issued", "absent" (removed) or "changed" (LOGON_INFO names
-    #: the domain's Administrator, signatures left as the KDC made them); the last two re-encrypt
-    #: the ticket with the CA account's keys (``service_keytab``: the profile's [kerberos] keytab)
+    #: the service tickets' PAC: "as-issued", "absent" (removed), or one of the changed PACs of
+    #: conformance.wire.pac.ticket_with_changed_pac ("changed", "no-server-signature",
+    #: "unkeyed-signature", "no-logon-info"); all but the first re-encrypt the ticket with the
+    #: CA account's keys (``service_keytab``: the profile's [kerberos] keytab)
     ticket_pac: str = "as-issued"
     service_keytab: pathlib.Path | None = None
     timeout: float = 10.0
@@ -198,7 +199,7 @@ class ClientSettings:
         return cls(**values)
 
 
-_TICKET_PAC = ("as-issued", "absent", "changed")
+_TICKET_PAC = ("as-issued", "absent", "changed", "no-server-signature", "unkeyed-signature", "no-logon-info")
 
 
 def _convert(key: str, value: Any, environ: Mapping[str, str]) -> dict[str, Any]:

@@ -112,4 +112,20 @@ BLIND_MUTANTS: list[BlindMutant] = [
                 "answers a request for a template the CA does not publish with CERTSRV_E_TEMPLATE_DENIED "
                 "instead of CERTSRV_E_UNSUPPORTED_CERT_TYPE",
                 {"service.unpublished_template": UnpublishedTemplate.REFUSE_AS_DENIED}),
+    BlindMutant("blind-pac-server-signature-optional", "KILE-PAC-01",
+                "verifies the PAC's server signature only if the PAC has a PAC_SERVER_CHECKSUM buffer, so a "
+                "PAC changed after signing and stripped of that buffer establishes a context",
+                {"kerberos.require_pac_server_signature": False}),
+    BlindMutant("blind-pac-signature-only-on-name-mismatch", "KILE-PAC-01",
+                "verifies the PAC's server signature only when LOGON_INFO's EffectiveName differs from the "
+                "ticket's cname, so a PAC whose RID, groups or SIDs were changed after signing is accepted",
+                {"kerberos.verify_pac_when_names_agree": False}),
+    BlindMutant("blind-no-authorization-data-no-pac-check", "KILE-PAC-02",
+                "looks for the PAC only inside the ticket's authorization data: a ticket with no "
+                "authorization-data at all is taken as a non-AD ticket and its cname becomes the caller",
+                {"kerberos.require_pac_without_authorization_data": False}),
+    BlindMutant("blind-pac-without-logon-info-uses-cname", "KILE-PAC-02",
+                "handles a PAC without a readable LOGON_INFO like MIT's minimal PAC even in a domain: once its "
+                "signature verifies, the caller is the ticket's cname instead of the ticket being refused",
+                {"kerberos.refuse_pac_without_logon_info": False}),
 ]

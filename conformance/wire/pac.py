@@ -13,11 +13,15 @@ signature is checked on the PAC's own bytes, zeroed in place, so nothing rests o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import struct
 
 __all__ = ["PacFacts", "PacError", "find_pac", "read_pac", "server_signature_verifies", "ticket_without_pac",
-           "ticket_with_changed_pac", "AD_IF_RELEVANT", "AD_WIN2K_PAC"]
+           "ticket_with_changed_pac", "buffers", "AD_IF_RELEVANT", "AD_WIN2K_PAC", "KEYED_SIGNATURE", "TICKET_EDITS"]
+
+#: the tickets a case can present (ClientSettings.ticket_pac)
+TICKET_EDITS = ("absent", "changed", "no-server-signature", "unkeyed-signature", "no-logon-info")
 
 AD_IF_RELEVANT = 1
 AD_WIN2K_PAC = 128
@@ -25,6 +29,11 @@ LOGON_INFO = 0x1
 SERVER_CHECKSUM = 0x6
 KDC_CHECKSUM = 0x7
 KERB_NON_KERB_CKSUM_SALT = 17
+CRC32 = 1
+#: [MS-PAC] 2.8: the keyed signature types, by the service key's encryption type
+#: (HMAC-SHA1-96-AES256, -AES128, KERB_CHECKSUM_HMAC_MD5); an unkeyed checksum (CRC32, MD5)
+#: proves nothing (MS14-068 forged PACs with one)
+KEYED_SIGNATURE = {18: 16, 17: 15, 23: -138}
 _INFO_BUFFER = struct.Struct("<IIQ")  # ulType, cbBufferSize, Offset ([MS-PAC] 2.4)
 #: KERB_VALIDATION_INFO's UserId in the LOGON_INFO buffer: 16 bytes of NDR type serialization
 #: headers, the 4-byte top-level referent, six FILETIMEs (48), six RPC_UNICODE_STRINGs (48),
@@ -74,7 +83,7 @@ def find_pac(enc_ticket_part) -> bytes | None:
     return None
 
 
-def _buffers(raw: bytes) -> list[tuple[int, int, int]]:
+def buffers(raw: bytes) -> list[tuple[int, int, int]]:
     """(ulType, offset, size) of every PAC_INFO_BUFFER, bounds-checked."""
     if len(raw) < 8:
         raise PacError("shorter than its header")
@@ -90,22 +99,25 @@ def _buffers(raw: bytes) -> list[tuple[int, int, int]]:
     return found
 
 
+@functools.lru_cache(maxsize=256)
 def read_pac(raw: bytes) -> PacFacts:
-    """Whom the PAC names (its LOGON_INFO, decoded by scapy's PACTYPE)."""
-    from scapy.layers.msrpce.mspac import PACTYPE
+    """Whom the PAC names: its LOGON_INFO buffer alone, decoded as scapy's PACTYPE decodes it
+    (an NDR type-serialization-1 KERB_VALIDATION_INFO; the other buffers are not decoded).
+    Remembered per PAC: scapy takes ~20 ms to decode one, and a cached service ticket comes
+    back with every bind (the signature is still verified each time by the caller)."""
+    from scapy.layers.dcerpc import ndr_deserialize1
+    from scapy.layers.msrpce.mspac import KERB_VALIDATION_INFO
 
-    _buffers(raw)  # bounds first: scapy trusts the offsets
-    try:
-        logon = PACTYPE(raw).getPayload(LOGON_INFO)
-    except Exception as exc:  # scapy's NDR decoding of a malformed PAC
-        raise PacError(f"the PAC does not decode: {exc}") from exc
-    if logon is None:
+    logon = [(o, s) for kind, o, s in buffers(raw) if kind == LOGON_INFO and s]
+    if not logon:
         raise PacError("no LOGON_INFO buffer")
+    offset, size = logon[0]
     try:
-        return PacFacts(account=_text(logon.valueof("EffectiveName.Buffer")),
-                        domain=_text(logon.valueof("LogonDomainName.Buffer")),
-                        user_rid=int(logon.UserId), domain_sid=_sid(logon.valueof("LogonDomainId")))
-    except Exception as exc:
+        info = ndr_deserialize1(raw[offset:offset + size], KERB_VALIDATION_INFO, ptr_pack=True)
+        return PacFacts(account=_text(info.valueof("EffectiveName.Buffer")),
+                        domain=_text(info.valueof("LogonDomainName.Buffer")),
+                        user_rid=int(info.UserId), domain_sid=_sid(info.valueof("LogonDomainId")))
+    except Exception as exc:  # scapy's NDR decoding of a malformed buffer
         raise PacError(f"LOGON_INFO does not decode: {exc}") from exc
 
 
@@ -130,7 +142,7 @@ def _zeroed_signatures(raw: bytes) -> tuple[bytes, dict[int, tuple[int, bytes]]]
 
     out = bytearray(raw)
     signatures = {}
-    for kind, offset, size in _buffers(raw):
+    for kind, offset, size in buffers(raw):
         if kind not in (SERVER_CHECKSUM, KDC_CHECKSUM):
             continue
         if size < 4:
@@ -145,12 +157,16 @@ def _zeroed_signatures(raw: bytes) -> tuple[bytes, dict[int, tuple[int, bytes]]]
     return bytes(out), signatures
 
 
-def server_signature_verifies(raw: bytes, key) -> bool:
-    """[MS-PAC] 2.8.4 with the service's long-term ``key`` (a scapy rfc3961 Key)."""
+def server_signature_verifies(raw: bytes, key, *, keyed_only: bool = True) -> bool:
+    """[MS-PAC] 2.8.4 with the service's long-term ``key`` (a scapy rfc3961 Key): the server
+    signature is there, of the keyed type that goes with the key (unless ``keyed_only`` is
+    off: a mutant's rule), and verifies."""
     zeroed, signatures = _zeroed_signatures(raw)
     if SERVER_CHECKSUM not in signatures:
         return False
     ctype, signature = signatures[SERVER_CHECKSUM]
+    if keyed_only and ctype != KEYED_SIGNATURE.get(int(key.etype)):
+        return False
     try:
         expected = key.make_checksum(KERB_NON_KERB_CKSUM_SALT, zeroed, cksumtype=ctype)
     except Exception:  # a checksum type the key cannot make
@@ -182,23 +198,70 @@ def ticket_without_pac(ticket, key):
     return _reencrypt(ticket, enc, key)
 
 
-def ticket_with_changed_pac(ticket, key, user_rid: int = 500):
-    """The ticket whose PAC names another user (LOGON_INFO UserId ``user_rid``: 500 is the
-    domain's Administrator) without new signatures: a forged PAC, server signature stale."""
+def _with_pac(ticket, key, edit):
+    """The ticket with its PAC replaced by ``edit(raw PAC)``, re-encrypted with ``key``."""
     from scapy.asn1.asn1 import ASN1_STRING
 
     enc = _decrypt(ticket, key)
     for item in _items(enc.authorizationData):
-        if int(item.adType.val) != AD_WIN2K_PAC:
-            continue
-        raw = bytearray(find_pac(enc))
-        offset = next((o for kind, o, _ in _buffers(bytes(raw)) if kind == LOGON_INFO), None)
-        if offset is None:
-            raise PacError("no LOGON_INFO buffer to change")
-        current = read_pac(bytes(raw)).user_rid
-        if struct.unpack_from("<I", raw, offset + _USER_ID_OFFSET)[0] != current:
-            raise PacError("LOGON_INFO's UserId is not where KERB_VALIDATION_INFO puts it")
-        struct.pack_into("<I", raw, offset + _USER_ID_OFFSET, user_rid if user_rid != current else user_rid + 1)
-        item.adData = ASN1_STRING(bytes(raw))
-        return _reencrypt(ticket, enc, key)
+        if int(item.adType.val) == AD_WIN2K_PAC:
+            item.adData = ASN1_STRING(edit(find_pac(enc)))
+            return _reencrypt(ticket, enc, key)
     raise PacError("the ticket carries no PAC")
+
+
+def _other_user(raw: bytes, user_rid: int = 500) -> bytes:
+    """LOGON_INFO's UserId set to ``user_rid`` (500: the domain's Administrator)."""
+    out = bytearray(raw)
+    offset = next((o for kind, o, _ in buffers(raw) if kind == LOGON_INFO), None)
+    if offset is None:
+        raise PacError("no LOGON_INFO buffer to change")
+    current = read_pac(raw).user_rid
+    if struct.unpack_from("<I", out, offset + _USER_ID_OFFSET)[0] != current:
+        raise PacError("LOGON_INFO's UserId is not where KERB_VALIDATION_INFO puts it")
+    struct.pack_into("<I", out, offset + _USER_ID_OFFSET, user_rid if user_rid != current else user_rid + 1)
+    return bytes(out)
+
+
+def _rebuilt(raw: bytes, replace: dict[int, bytes | None]) -> bytes:
+    """The PAC with the buffers of the types in ``replace`` replaced (None: removed), each
+    buffer 8-byte aligned as [MS-PAC] 2.4 lays them out."""
+    kept = [(kind, replace.get(kind, raw[o:o + n])) for kind, o, n in buffers(raw)]
+    kept = [(kind, data) for kind, data in kept if data is not None]
+    header = struct.pack("<II", len(kept), struct.unpack_from("<I", raw, 4)[0])
+    offset = len(header) + _INFO_BUFFER.size * len(kept)
+    table, body = b"", b""
+    for kind, data in kept:
+        table += _INFO_BUFFER.pack(kind, len(data), offset + len(body))
+        body += data + bytes(-len(data) % 8)
+    return header + table + body
+
+
+def _server_signed(raw: bytes, key, ctype: int) -> bytes:
+    """The PAC with a server signature of type ``ctype`` made over it ([MS-PAC] 2.8.4)."""
+    from scapy.libs.rfc3961 import _checksums
+
+    size = _checksums[ctype].macsize
+    raw = _rebuilt(raw, {SERVER_CHECKSUM: struct.pack("<i", ctype) + bytes(size)})
+    zeroed, _ = _zeroed_signatures(raw)
+    signature = key.make_checksum(KERB_NON_KERB_CKSUM_SALT, zeroed, cksumtype=ctype)
+    return _rebuilt(raw, {SERVER_CHECKSUM: struct.pack("<i", ctype) + signature})
+
+
+def ticket_with_changed_pac(ticket, key, how: str = "changed"):
+    """A ticket no KDC issues, its PAC naming the domain's Administrator (UserId 500):
+    ``changed`` keeps the KDC's signatures (stale); ``no-server-signature`` also removes the
+    server signature buffer; ``unkeyed-signature`` replaces it with a CRC32 made over the
+    changed PAC (MS14-068's forgery: anyone can compute one); ``no-logon-info`` removes
+    LOGON_INFO instead and signs the PAC afresh with the service ``key`` (a valid server
+    signature on a PAC [MS-PAC] 2.4 says is invalid)."""
+    edits = {
+        "changed": _other_user,
+        "no-server-signature": lambda raw: _rebuilt(_other_user(raw), {SERVER_CHECKSUM: None}),
+        "unkeyed-signature": lambda raw: _server_signed(_other_user(raw), key, CRC32),
+        "no-logon-info": lambda raw: _server_signed(_rebuilt(raw, {LOGON_INFO: None}), key,
+                                                    KEYED_SIGNATURE[int(key.etype)]),
+    }
+    if how not in edits:
+        raise ValueError(f"{how!r}: one of {', '.join(edits)}")
+    return _with_pac(ticket, key, edits[how])

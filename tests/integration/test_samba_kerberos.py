@@ -163,3 +163,30 @@ def test_a_tampered_mech_list_mic_is_refused(dc, tickets):
         assert outcome.ptype == PType.FAULT and outcome.fault_status == RPC_S_SEC_PKG_ERROR
         assert conn.protection is None
     assert len(legs.sent) == 3 and _resp(legs.sent[2]).mechListMIC is not None  # refused for the flipped bit
+
+
+@pytest.mark.parametrize("ticket_pac, situation", [("absent", "rpc/auth/kerberos-pac-absent"),
+                                                   ("changed", "rpc/auth/kerberos-pac-changed")])
+@pytest.mark.parametrize("auth_type", [SPNEGO, KERBEROS], ids=["spnego-kerberos", "kerberos"])
+def test_samba_refuses_the_pac_cases_tickets_as_the_ledger_says(dc, tickets, auth_type, ticket_pac, situation):
+    """The independent referee for the PAC cases: Samba's DC (an AD member of its own domain)
+    gets the same tickets the cases present, re-encrypted with its host/ keys, and refuses
+    both with an answer the ledger lists (it requires a PAC: auth/gensec/gensec_util.c; Heimdal
+    verifies the server signature: lib/krb5/rd_req.c)."""
+    from conformance.model.ledger import shipped_ledger
+
+    spn = f"host/{dc.dns_name}"
+    kerberos = KerberosInitiator(tickets=tickets, activation_spn=spn, fallback_spn=spn, ticket_pac=ticket_pac,
+                                 service_keytab=dc.export_keytab())
+    with RpcConnection(dc.host, dc.epm_port, security=Security(auth_type=auth_type, level=6, kerberos=kerberos,
+                                                               target_name=spn)) as conn:
+        try:
+            outcome = conn.bind(MGMT, 1)
+            answer = (f"bind_nak {outcome.packet().provider_reject_reason}" if outcome.ptype == PType.BIND_NAK
+                      else f"fault 0x{outcome.fault_status:08x}" if outcome.fault_status is not None
+                      else "accept" if outcome.ptype in (PType.BIND_ACK, PType.ALTER_CONTEXT_RESP)
+                      and conn.protection is not None else f"ptype {outcome.ptype}")
+        except (RpcError, ConnectionError, OSError):
+            answer = "drop"
+    windows = {w.removeprefix("activation ") for w in shipped_ledger()[situation].windows}
+    assert answer in windows, (answer, sorted(windows))

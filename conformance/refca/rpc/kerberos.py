@@ -24,7 +24,9 @@ from scapy.layers.gssapi import GSS_S_DEFECTIVE_CREDENTIAL, GSS_S_DEFECTIVE_TOKE
 from scapy.layers.kerberos import KRB_AP_REP, EncryptionType, KerberosSSP
 
 from conformance.wire.kerberos import ServiceKeys, find_ap_req
-from conformance.wire.pac import PacError, find_pac, read_pac, server_signature_verifies
+from conformance.wire.pac import (
+    SERVER_CHECKSUM, PacError, buffers, find_pac, read_pac, server_signature_verifies,
+)
 
 __all__ = ["KeytabKerberosSSP", "KerberosBehaviour", "CLOCK_SKEW"]
 
@@ -50,6 +52,17 @@ class KerberosBehaviour:
     require_pac: bool = True
     #: [MS-KILE] 3.4.5.3: the server MUST verify the PAC's server signature
     verify_pac_signature: bool = True
+    #: [MS-PAC] 2.8: the server signature is keyed (HMAC with the service key); an unkeyed
+    #: checksum (CRC32) anyone can compute is no signature (MS14-068)
+    keyed_pac_signature_only: bool = True
+    #: [MS-PAC] 2.8: a PAC without a server-signature buffer (ulType 6) fails verification
+    require_pac_server_signature: bool = True
+    #: the signature is verified even when LOGON_INFO names the ticket's own client
+    verify_pac_when_names_agree: bool = True
+    #: a domain member refuses a ticket with no authorization data at all as carrying no PAC
+    require_pac_without_authorization_data: bool = True
+    #: a domain member refuses a PAC it cannot read a LOGON_INFO from (no fallback to cname)
+    refuse_pac_without_logon_info: bool = True
 
 
 class KeytabKerberosSSP(KerberosSSP):
@@ -127,12 +140,43 @@ class KeytabKerberosSSP(KerberosSSP):
         """Who the PAC names, or why the ticket is refused for its PAC."""
         pac = find_pac(enc)
         if pac is None:
+            if not self.behaviour.require_pac_without_authorization_data and not getattr(
+                    enc.authorizationData, "seq", None):
+                return None  # mutant: the PAC is looked for only inside authorization data that is present
             return "the ticket carries no PAC" if self.domain_member and self.behaviour.require_pac else None
+        signature_checked = False
         try:
-            if self.behaviour.verify_pac_signature and not server_signature_verifies(pac, key):
+            if self._checks_pac_signature(pac, enc) and not server_signature_verifies(
+                    pac, key, keyed_only=self.behaviour.keyed_pac_signature_only):
                 return "the PAC's server signature does not verify"
+            signature_checked = True
             self.client_identity = read_pac(pac).identity
         except PacError as exc:
-            if self.domain_member:
+            if self.domain_member and (self.behaviour.refuse_pac_without_logon_info or not signature_checked):
                 return f"the PAC does not parse: {exc}"
+            # mutant (refuse_pac_without_logon_info off): a PAC without readable LOGON_INFO falls back to cname
         return None
+
+    def _checks_pac_signature(self, pac: bytes, enc) -> bool:
+        """Whether the PAC's server signature is verified (always, unless a mutant says otherwise)."""
+        if not self.behaviour.verify_pac_signature:
+            return False
+        if not self.behaviour.require_pac_server_signature and not _has_server_signature(pac):
+            return False  # mutant: a PAC without a server-signature buffer is taken as nothing to verify
+        if not self.behaviour.verify_pac_when_names_agree and _names_ticket_client(pac, enc):
+            return False  # mutant: the signature is checked only when LOGON_INFO names another user than cname
+        return True
+
+
+def _has_server_signature(pac: bytes) -> bool:
+    try:
+        return any(kind == SERVER_CHECKSUM for kind, _, _ in buffers(pac))
+    except PacError:
+        return True  # a malformed PAC: let the verification refuse it
+
+
+def _names_ticket_client(pac: bytes, enc) -> bool:
+    try:
+        return read_pac(pac).account.lower() == _name(enc.cname).lower()
+    except PacError:
+        return False

@@ -49,7 +49,7 @@ def test_the_kdcs_server_signature_verifies_with_the_service_key_only(ticket, ke
 def test_any_changed_byte_outside_the_signatures_breaks_the_server_signature(ticket, key, where):
     raw = bytearray(_raw(ticket, key))
     kinds = {"logon-info": 0x1, "client-info": 0xA, "upn": 0xC}
-    offset = next(o for kind, o, _ in pac._buffers(bytes(raw)) if kind == kinds[where])
+    offset = next(o for kind, o, _ in pac.buffers(bytes(raw)) if kind == kinds[where])
     raw[offset + 30] ^= 0x01
     assert not pac.server_signature_verifies(bytes(raw), key)
 
@@ -93,3 +93,29 @@ def test_a_pac_without_logon_info_names_nobody(ticket, key):
     struct.pack_into("<I", raw, 8, 0x7F)  # the first buffer (LOGON_INFO) becomes an unknown type
     with pytest.raises(pac.PacError, match="LOGON_INFO"):
         pac.read_pac(bytes(raw))
+
+
+def test_rebuilding_a_pac_with_nothing_replaced_gives_its_bytes(ticket, key):
+    raw = _raw(ticket, key)
+    assert pac._rebuilt(raw, {}) == raw
+
+
+@pytest.mark.parametrize("how, kinds, verifies, any_type", [
+    ("changed", [1, 10, 12, 6, 7, 16, 19], False, False),
+    ("no-server-signature", [1, 10, 12, 7, 16, 19], False, False),
+    ("unkeyed-signature", [1, 10, 12, 6, 7, 16, 19], False, True),  # a CRC32 verifies only if any type goes
+    ("no-logon-info", [10, 12, 6, 7, 16, 19], True, True),  # signed afresh with the service key
+])
+def test_each_changed_pac_is_what_its_name_says(ticket, key, how, kinds, verifies, any_type):
+    raw = _raw(pac.ticket_with_changed_pac(ticket, key, how), key)
+    assert [kind for kind, _, _ in pac.buffers(raw)] == kinds
+    assert pac.server_signature_verifies(raw, key) is verifies
+    assert pac.server_signature_verifies(raw, key, keyed_only=False) is any_type
+    if how != "no-logon-info":
+        assert pac.read_pac(raw).user_rid == 500
+
+
+def test_a_keyed_signature_of_the_wrong_type_for_the_key_does_not_verify(ticket, key):
+    raw = _raw(ticket, key)
+    md5 = pac._server_signed(raw, key, -138)  # HMAC-MD5 goes with an RC4 key, not this AES256 one
+    assert not pac.server_signature_verifies(md5, key)
