@@ -13,6 +13,8 @@ Options (group "wcce-conformance"):
   --deviations FILE       accepted failures with reason and expiry
   --evidence-dir DIR      a pcapng per case
   --wcce-results FILE     every case's result as JSON (the report renders it)
+  --wcce-cases DIR        also collect the case tables (*.toml) in DIR (repeatable)
+  --shard K/N             run the K-th of N deterministic, cost-balanced parts of the selection
 
 Verdicts map onto pytest outcomes: PASS/INFO pass, FAIL fails, WARN passes with a
 warning (fails under --strict), N/A skips, a FAIL covered by a live deviation is
@@ -32,7 +34,8 @@ from __future__ import annotations
 
 import pathlib
 
-_OPTIONS = ("target", "requirement", "case", "mutant", "deviations", "evidence_dir", "wcce_results")
+_OPTIONS = ("target", "requirement", "case", "mutant", "deviations", "evidence_dir", "wcce_results", "wcce_cases",
+            "shard")
 
 
 def pytest_addoption(parser):
@@ -50,6 +53,9 @@ def pytest_addoption(parser):
                     help="write each case's capture as DIR/<case>.pcapng")
     group.addoption("--wcce-results", type=pathlib.Path, metavar="FILE",
                     help="write every case's result as JSON")
+    group.addoption("--wcce-cases", action="append", default=[], type=pathlib.Path, metavar="DIR",
+                    help="also collect the case tables in DIR (repeatable)")
+    group.addoption("--shard", metavar="K/N", help="run the K-th of N cost-balanced parts of the selection")
 
 
 def pytest_configure(config):
@@ -80,8 +86,13 @@ def _run(config):
     return config.stash[SESSION]
 
 
+def _case_dirs(config) -> set[pathlib.Path]:
+    return {pathlib.Path(d).resolve() for d in getattr(config.option, "wcce_cases", None) or ()}
+
+
 def pytest_collect_file(file_path: pathlib.Path, parent):
-    if file_path.suffix == ".toml" and file_path.parent.name == "cases":
+    if file_path.suffix == ".toml" and (file_path.parent.name == "cases"
+                                        or file_path.parent.resolve() in _case_dirs(parent.config)):
         _run(parent.config)
         from conformance.commands.pytest_run import CaseFile
 

@@ -15,10 +15,11 @@ import pathlib
 import sys
 
 from conformance.model.exitcodes import Exit
+from conformance.model.shipped import EXAMPLES_DIR
 
 __all__ = ["calibrate_command", "SAMBA_PROFILE", "RPC_LAYER"]
 
-SAMBA_PROFILE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "samba-dc.toml"
+SAMBA_PROFILE = EXAMPLES_DIR / "samba-dc.toml"
 RPC_LAYER = "rpce/"  # the cases' ID prefix; those needing DCOM are N/A on a plain endpoint
 _PASSWORD_ENV = "WCCE_SAMBA_PASSWORD"
 

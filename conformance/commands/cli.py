@@ -68,12 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deviations", type=pathlib.Path, metavar="FILE", help="accepted failures (TOML)")
     run.add_argument("--strict", action="store_true", help="SHOULD violations fail too")
     run.add_argument("--mutant", metavar="NAME", help="run against the embedded CA as this mutant")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="for CI logs: the header, pytest's dots and the end; no progress lines")
+    run.add_argument("--cases", dest="case_dirs", action="append", default=[], type=pathlib.Path, metavar="DIR",
+                     help="also run the case tables (*.toml) in DIR, validated as the shipped ones (repeatable)")
+    run.add_argument("--shard", metavar="K/N", help="run the K-th of N deterministic, cost-balanced parts of the "
+                     "selection (join them with 'report merge')")
     run.add_argument("--policy", type=pathlib.Path, metavar="POLICY.toml",
                      help="gate the run with this policy (default: no MUST failure, no ERROR/INCONCLUSIVE)")
 
-    report = commands.add_parser("report", help="re-render report.html and junit.xml from results.json")
-    report.add_argument("results", type=pathlib.Path, metavar="RESULTS.json")
+    report = commands.add_parser(
+        "report", help="re-render report.html and junit.xml from results.json; 'report merge A.json B.json… "
+                       "--out DIR' joins shards (or runs of one selection) into one",
+        usage="wcce-conformance report RESULTS.json [--out DIR]\n"
+              "       wcce-conformance report merge RESULTS.json RESULTS.json... --out DIR")
+    report.add_argument("results", nargs="+", metavar="RESULTS.json")
     report.add_argument("--out", type=pathlib.Path, metavar="DIR", help="where to write (default: beside RESULTS.json)")
+
+    cases = commands.add_parser("cases", help="list the cases a run would include")
+    cases.add_argument("--list", action="store_true", required=True, help="list them: ID, requirements, table")
+    cases.add_argument("--cases", dest="case_dirs", action="append", default=[], type=pathlib.Path, metavar="DIR",
+                       help="also the case tables in DIR (repeatable)")
+    cases.add_argument("--case", action="append", default=[], metavar="PREFIX", help="only IDs starting so")
+    cases.add_argument("--requirement", action="append", default=[], metavar="ID", help="only cases citing ID")
 
     gate = commands.add_parser("gate", help="apply a release policy to results.json (exit codes: README)")
     gate.add_argument("results", type=pathlib.Path, metavar="RESULTS.json")
@@ -163,9 +180,13 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_suite(args)
         if args.command == "report":
-            from conformance.commands.run import report_command
+            from conformance.commands.run import merge_command, report_command
 
-            return report_command(args)
+            return merge_command(args) if args.results[0] == "merge" else report_command(args)
+        if args.command == "cases":
+            from conformance.commands.run import cases_command
+
+            return cases_command(args)
         if args.command == "gate":
             from conformance.commands.run import gate_command
 

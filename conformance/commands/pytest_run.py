@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import time
 import warnings
 
 import pytest
@@ -27,7 +28,8 @@ from conformance.model.verdicts import Level, Verdict
 from conformance.report.results import case_record, file_hash, now, repro_command, requirement_table, write_results
 from conformance.report.summary import summary_line
 
-__all__ = ["start_run", "WcceRun", "CaseFile", "CaseItem", "ShouldViolation", "SESSION", "strict"]
+__all__ = ["start_run", "WcceRun", "CaseFile", "CaseItem", "ShouldViolation", "SESSION", "strict", "header_lines",
+           "tally_text"]
 
 SESSION = pytest.StashKey["WcceRun"]()
 
@@ -35,6 +37,37 @@ SESSION = pytest.StashKey["WcceRun"]()
 def strict(config) -> bool:
     """pytest 9's ``--strict`` / ``strict = true``: everything strict, SHOULD included."""
     return bool(config.getini("strict"))
+
+
+def tally_text(records) -> str:
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["verdict"]] = counts.get(record["verdict"], 0) + 1
+    return ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict if v.value in counts) or "none yet"
+
+
+def header_lines(target, claims: Claims, total: int, workers: int, shard: str | None, mutant: str | None) -> list[str]:
+    """What a run judges, said before it starts (sans-IO: the lines)."""
+    if target is None:
+        from conformance.targets.domain import DomainUnavailable, domain_wanted
+        from conformance.targets.kdc import kdc_available
+
+        try:
+            kerberos = "the lab's AD domain LAB.TEST (Samba)" if domain_wanted() else \
+                "a throwaway MIT realm LAB.TEST" if kdc_available() else "none (its cases N/A)"
+        except DomainUnavailable as exc:
+            kerberos = str(exc)
+        what = (f"embedded reference CA{f' as mutant {mutant}' if mutant else ''}, one per worker on a loopback "
+                f"address; Kerberos: {kerberos}")
+    elif target.kind == "ca":
+        what = f"CA {target.ca_name!r} at {target.host}:{target.activation_port}" + (
+            f" ({target.description})" if target.description else "")
+    else:
+        what = f"{target.interface} at {target.host}:{target.activation_port} (plain DCE/RPC endpoint)"
+    held = [name for name, value in dataclasses.asdict(claims).items() if value]
+    cut = f", shard {shard}" if shard else ""
+    return [f"target: {what}", f"claims: {', '.join(held) or 'none'}",
+            f"{total} case(s){cut} on {workers} worker(s)"]
 
 
 class ShouldViolation(pytest.PytestWarning):
@@ -64,6 +97,16 @@ def start_run(config) -> "WcceRun":
         for rid in opt.requirement:
             if rid not in catalogue:
                 raise ProfileError(f"--requirement {rid}: not in the catalogue")
+        for directory in opt.wcce_cases:
+            if not pathlib.Path(directory).is_dir():
+                raise ProfileError(f"--cases {directory}: not a directory")
+        if opt.shard:
+            from conformance.model.shards import ShardError, parse_shard
+
+            try:
+                parse_shard(opt.shard)
+            except ShardError as exc:
+                raise ProfileError(str(exc)) from None
     except (ProfileError, DeviationError) as exc:
         raise pytest.UsageError(str(exc)) from None
     if target is not None:
@@ -93,6 +136,10 @@ class WcceRun:
         self.results: dict[str, dict] = {}  # node ID -> case record
         self.tables: set[pathlib.Path] = set()  # the case tables the results came from
         self.started = now()
+        self.shard: dict | None = None  # index, count, selection hash, selected (set at collection)
+        self._total: int | None = None  # cases this run will judge (known once collected)
+        self._clock = 0.0
+        self._next_progress = 1
         self._engine = None  # a conformance.judge.engine.Engine, made when the first case runs
         self._start_error: str | None = None
         self._stack = contextlib.ExitStack()
@@ -127,6 +174,36 @@ class WcceRun:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config, items):
+        self._select(config, items)
+        if config.option.shard:
+            self._shard(config, items)
+
+    def _shard(self, config, items) -> None:
+        """Keep this shard's part of the selection (the same on every machine: the IDs and
+        the shipped cost table decide it); a worker tells the controller what it cut."""
+        from conformance.model.shards import assign, parse_shard, selection_hash
+
+        shard = parse_shard(config.option.shard)
+        ids = [item.case.id for item in items if isinstance(item, CaseItem)]
+        part = assign(ids, shard.count)
+        keep = [item for item in items if not isinstance(item, CaseItem) or part[item.case.id] == shard.index]
+        drop = [item for item in items if item not in keep]
+        self.shard = {"index": shard.index, "count": shard.count, "selection": selection_hash(ids),
+                      "selected": len(ids)}
+        if hasattr(config, "workeroutput"):
+            config.workeroutput["wcce_shard"] = json.dumps(self.shard)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        """xdist: the controller collects nothing; its workers say what the shard was."""
+        shard = getattr(node, "workeroutput", {}).get("wcce_shard")
+        if shard and self.shard is None:
+            self.shard = json.loads(shard)
+
+    def _select(self, config, items) -> None:
         prefixes = tuple(config.option.case)
         wanted = set(config.option.requirement)
         if not prefixes and not wanted:
@@ -159,6 +236,56 @@ class WcceRun:
             if key == "wcce_result":
                 self.results[report.nodeid] = json.loads(value)
                 self.tables.add(self.config.rootpath / report.location[0])
+                self._progress()
+
+    # -- what a person reads while it runs ---------------------------------------------------
+
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            if getattr(reporter._tw, "width_of_current_line", 0):
+                reporter.write("\n")  # after pytest's progress dots
+            reporter.write_line(line)
+
+    def pytest_collection_finish(self, session):
+        if not hasattr(self.config, "workerinput"):  # xdist: the controller hears it from its workers
+            self._announce(sum(isinstance(i, CaseItem) for i in session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        self._announce(len(ids))
+
+    def _announce(self, total: int) -> None:
+        """The run's header: what is judged, how many cases, on how many workers."""
+        if self._total is not None:
+            return
+        self._total = total
+        self._clock = time.monotonic()
+        self._next_progress = self._step()
+        for line in header_lines(self.profile_target, self.claims(), total, self._workers(),
+                                 self.config.option.shard, self.config.option.mutant):
+            self._say(f"wcce-conformance: {line}")
+
+    def _step(self) -> int:
+        return max(10, (self._total or 0) // 10)  # a tenth of the run, and not every case of a small one
+
+    def _workers(self) -> int:
+        workers = getattr(self.config.option, "numprocesses", None)
+        return workers if isinstance(workers, int) and workers > 0 else 1
+
+    def _progress(self) -> None:
+        """Every tenth of the run: counts by verdict so far and the time left (at the pace so
+        far).  Not in quiet mode (-qq)."""
+        done = len(self.results)
+        if self._total is None or self.config.option.verbose < -1 or done < self._next_progress:
+            return
+        self._next_progress = done + self._step()
+        tally = tally_text(self.results.values())
+        left = ""
+        if done < self._total:
+            seconds = (time.monotonic() - self._clock) / done * (self._total - done)
+            left = f"; about {seconds:.0f} s left" if seconds < 120 else f"; about {seconds / 60:.0f} min left"
+        self._say(f"wcce-conformance: {done}/{self._total} cases ({100 * done // max(1, self._total)} %): {tally}{left}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
@@ -236,6 +363,8 @@ class WcceRun:
                           "keyword": opt.keyword or None},
             "expected_must_cases": sorted(c.id for c in expected),
             "expected_must_requirements": must_requirements,
+            "shard": self.shard,
+            "case_dirs": [str(d) for d in opt.wcce_cases],
         }
 
     def pytest_terminal_summary(self, terminalreporter):

@@ -28,14 +28,15 @@ from conformance.model.ledger import Situation, contradictions, shipped_ledger
 from conformance.model.profile import CLAIMS
 from conformance.model.tomlfile import read_toml_text
 from conformance.model.verdicts import Side
+from conformance.model.shipped import CASES_DIR as _SHIPPED_CASES
 
 __all__ = ["CaseError", "Case", "Params", "ClientCase", "parse_cases", "load_client_cases", "case_files",
            "CASES_DIR", "CLIENT_CASES_DIR", "KINDS", "METHODS", "INTERFACES", "TRANSFER_SYNTAXES",
            "RAW_ACTIONS", "CREDENTIALS", "KIND_PARAMS", "KERBEROS_PROVIDERS", "APPLIES"]
 
-#: The suite's tables: ``cases/`` beside the package in a checkout (the suite runs
-#: from its checkout; the README's set-up commands make one).
-CASES_DIR = pathlib.Path(__file__).resolve().parents[2] / "cases"
+#: The suite's tables: ``cases/`` of the checkout, or the copy an installed wheel carries
+#: (conformance.model.shipped).
+CASES_DIR = _SHIPPED_CASES
 CLIENT_CASES_DIR = CASES_DIR / "client"
 
 # -- the declared vocabulary --------------------------------------------------------------
