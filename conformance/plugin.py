@@ -15,6 +15,7 @@ Options (group "wcce-conformance"):
   --wcce-results FILE     every case's result as JSON (the report renders it)
   --wcce-cases DIR        also collect the case tables (*.toml) in DIR (repeatable)
   --shard K/N             run the K-th of N deterministic, cost-balanced parts of the selection
+  --evidence-secrets      with --evidence-dir: the keys that decrypt the captures, in a keytab
 
 Verdicts map onto pytest outcomes: PASS/INFO pass, FAIL fails, WARN passes with a
 warning (fails under --strict), N/A skips, a FAIL covered by a live deviation is
@@ -56,6 +57,8 @@ def pytest_addoption(parser):
     group.addoption("--wcce-cases", action="append", default=[], type=pathlib.Path, metavar="DIR",
                     help="also collect the case tables in DIR (repeatable)")
     group.addoption("--shard", metavar="K/N", help="run the K-th of N cost-balanced parts of the selection")
+    group.addoption("--evidence-secrets", action="store_true",
+                    help="also write the keys that decrypt the captures (EVIDENCE_DIR/secrets/wcce.keytab)")
 
 
 def pytest_configure(config):

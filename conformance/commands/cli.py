@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deviations", type=pathlib.Path, metavar="FILE", help="accepted failures (TOML)")
     run.add_argument("--strict", action="store_true", help="SHOULD violations fail too")
     run.add_argument("--mutant", metavar="NAME", help="run against the embedded CA as this mutant")
+    run.add_argument("--evidence-secrets", action="store_true",
+                     help="also write the keys that decrypt the captures (pcap/secrets/wcce.keytab, mode 0600)")
     run.add_argument("-q", "--quiet", action="store_true",
                      help="for CI logs: the header, pytest's dots and the end; no progress lines")
     run.add_argument("--cases", dest="case_dirs", action="append", default=[], type=pathlib.Path, metavar="DIR",

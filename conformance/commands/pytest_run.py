@@ -165,10 +165,23 @@ class WcceRun:
                 keys = ca.service_keys
             if opt.evidence_dir is not None:
                 opt.evidence_dir.mkdir(parents=True, exist_ok=True)
+                if opt.evidence_secrets:
+                    from conformance.capture.secrets import write_worker_keys
+
+                    write_worker_keys(opt.evidence_dir, target, keys or self._profile_keys(target),
+                                      os.environ.get("PYTEST_XDIST_WORKER") or "main")
             from conformance.judge.engine import Engine
 
             self._engine = Engine(target, self.catalogue, evidence_dir=opt.evidence_dir, service_keys=keys)
         return self._engine
+
+    @staticmethod
+    def _profile_keys(target):
+        if target.kerberos is None or target.kerberos.keytab is None:
+            return None
+        from conformance.wire.kerberos import ServiceKeys
+
+        return ServiceKeys.from_keytab(target.kerberos.keytab)
 
     # -- selection --------------------------------------------------------------------
 
@@ -292,6 +305,10 @@ class WcceRun:
         if hasattr(self.config, "workerinput"):
             return
         results = list(self.results.values())
+        if self.config.option.evidence_dir is not None and results:
+            from conformance.capture.secrets import finish_evidence
+
+            finish_evidence(self.config.option.evidence_dir, secrets=self.config.option.evidence_secrets)
         path = self.config.option.wcce_results
         if path is not None:
             write_results(path, self.run_metadata(), requirement_table(self.catalogue), results)

@@ -31,6 +31,8 @@ def pytest_arguments(args, run_dir: pathlib.Path) -> list[str]:
         argv += ["--wcce-cases", str(directory)]
     if args.shard:
         argv += ["--shard", args.shard]
+    if getattr(args, "evidence_secrets", False):
+        argv.append("--evidence-secrets")
     if args.workers > 1:
         argv += ["-n", str(args.workers)]
     if args.keyword:

@@ -16,7 +16,7 @@ import enum
 import pathlib
 
 __all__ = ["ServiceKeys", "GssFlag", "ApReqFacts", "find_ap_req", "inspect_ap_req", "keytab_entries",
-           "KERBEROS_OIDS"]
+           "keytab_bytes", "KERBEROS_OIDS"]
 
 KERBEROS_OIDS = ("1.2.840.48018.1.2.2", "1.2.840.113554.1.2.2")
 _AP_REQ_TAG = 0x6E  # [APPLICATION 14]
@@ -106,6 +106,25 @@ def keytab_entries(data: bytes) -> list[tuple[str, int, bytes]]:
         key, _ = counted(offset + 2)
         found.append((f"{'/'.join(names)}@{realm.decode()}", etype, key))
     return found
+
+
+def keytab_bytes(entries: list[tuple[str, int, bytes]], kvno: int = 1) -> bytes:
+    """A keytab file (format 0x0502) of ``(principal@REALM, etype, key)`` entries, as
+    :func:`keytab_entries` reads them and MIT's ktutil and Wireshark read them.  (scapy 2.8's
+    keytab writer gets an entry's size wrong: see tests/unit/wire/test_keytab.py.)"""
+    def counted(value: bytes) -> bytes:
+        return len(value).to_bytes(2, "big") + value
+
+    out = b"\x05\x02"
+    for principal, etype, key in entries:
+        name, _, realm = principal.rpartition("@")
+        components = name.split("/")
+        entry = len(components).to_bytes(2, "big") + counted(realm.encode())
+        entry += b"".join(counted(c.encode()) for c in components)
+        entry += (1).to_bytes(4, "big") + (0).to_bytes(4, "big") + bytes([kvno & 0xFF])  # KRB5_NT_PRINCIPAL
+        entry += int(etype).to_bytes(2, "big") + counted(bytes(key)) + kvno.to_bytes(4, "big")
+        out += len(entry).to_bytes(4, "big") + entry
+    return out
 
 
 def find_ap_req(token: bytes):

@@ -77,3 +77,23 @@ def test_service_keys_from_a_heimdal_keytab(tmp_path):
 def test_not_a_keytab_is_refused():
     with pytest.raises(ValueError, match="0x0502"):
         keytab_entries(b"\x05\x01" + bytes(10))
+
+
+def test_a_keytab_we_write_reads_back():
+    from conformance.wire.kerberos import keytab_bytes
+
+    entries = [("alice@LAB.TEST", 23, bytes(range(16))), ("CA01$@LAB.TEST", 18, bytes(range(32))),
+               ("HOST/ca01.lab.test@LAB.TEST", 17, bytes(16))]
+    assert keytab_entries(keytab_bytes(entries)) == entries
+
+
+@pytest.mark.skipif(shutil.which("ktutil") is None, reason="MIT ktutil (krb5-user) not installed")
+def test_mit_ktutil_reads_a_keytab_we_write(tmp_path):
+    from conformance.wire.kerberos import keytab_bytes
+
+    path = tmp_path / "ours.keytab"
+    path.write_bytes(keytab_bytes([("alice@LAB.TEST", 23, bytes(range(16))), ("HOST/ca01.lab.test@LAB.TEST", 18,
+                                                                               bytes(range(32)))]))
+    listed = subprocess.run(["ktutil"], input=f"rkt {path}\nlist -e\n", text=True, capture_output=True, timeout=30)
+    assert "alice@LAB.TEST" in listed.stdout and "HOST/ca01.lab.test@LAB.TEST" in listed.stdout, listed
+    assert "arcfour-hmac" in listed.stdout and "aes256-cts-hmac-sha1-96" in listed.stdout
