@@ -67,7 +67,7 @@ def test_two_shards_merged_give_the_unsharded_run(tmp_path):
     assert [p["run"]["shard"]["index"] for p in parts] == [1, 2]
     assert parts[0]["run"]["shard"]["selection"] == parts[1]["run"]["shard"]["selection"]
     assert not {c["id"] for c in parts[0]["cases"]} & {c["id"] for c in parts[1]["cases"]}
-    assert all(len(p["cases"]) == 9 for p in parts)  # balanced
+    assert sum(len(p["cases"]) for p in parts) == 18 and all(len(p["cases"]) >= 6 for p in parts)  # balanced by cost
     merged = cli("report", "merge", *(str(next((tmp_path / f"shard{k}").glob("*/results.json"))) for k in (1, 2)),
                  "--out", str(tmp_path / "merged"))
     assert merged.returncode == 0, merged.stderr
