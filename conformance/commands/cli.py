@@ -171,10 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    from conformance.refca.config import ConfigError
-    from conformance.refca.listener import PortInUse
+def _ca_usage_errors() -> tuple[type, ...]:
+    """The reference CA's configuration errors, if the command loaded the CA: importing it
+    costs scapy's layers (~1 s), which --help, gate and report never need."""
+    found = (getattr(sys.modules.get(module), name, None) for module, name in (
+        ("conformance.refca.config", "ConfigError"), ("conformance.refca.listener", "PortInUse")))
+    return tuple(cls for cls in found if cls is not None)
 
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -219,10 +224,13 @@ def main(argv: list[str] | None = None) -> int:
                 return ca.resolve_command(args, approve=args.ca_command == "approve")
             if args.ca_command == "list":
                 return ca.list_command(args)
-    except (ConfigError, PortInUse) as exc:
-        print(f"wcce-conformance: error: {exc}", file=sys.stderr)
-        return Exit.USAGE
-    except OSError as exc:  # e.g. an unwritable state directory
+    except Exception as exc:
+        if not isinstance(exc, _ca_usage_errors() + (OSError,)):
+            raise
+        if isinstance(exc, _ca_usage_errors()):
+            print(f"wcce-conformance: error: {exc}", file=sys.stderr)
+            return Exit.USAGE
+        # an OSError, e.g. an unwritable state directory
         where = f" {exc.filename}" if exc.filename else ""
         print(f"wcce-conformance: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return Exit.USAGE
