@@ -9,7 +9,6 @@ knownfail: a disagreement is settled in the ledger with a source, never by widen
 
 from __future__ import annotations
 
-import argparse
 import os
 import pathlib
 import sys
@@ -51,10 +50,12 @@ def calibrate_command(args, *, out=sys.stderr) -> int:
             print(f"wcce-conformance: Samba AD DC {dc.realm} on {dc.host}:{dc.epm_port} (provisioned in "
                   f"{dc.provision_seconds:.1f} s)", file=out)
             os.environ[_PASSWORD_ENV] = dc.admin_password  # the profile names the variable
-            run = argparse.Namespace(
-                target=_with_keytab(args.profile, dc), report_dir=args.report_dir, workers=1, keyword=None,
-                case=[RPC_LAYER], requirement=[], deviations=None, strict=False, mutant=None,
-                policy=args.policy)
+            # the run's arguments as the CLI parses them, so no option of `run` is ever missing here
+            from conformance.commands.cli import build_parser
+
+            run = build_parser().parse_args(
+                ["run", "--target", str(_with_keytab(args.profile, dc)), "--report-dir", str(args.report_dir),
+                 "--case", RPC_LAYER] + (["--policy", str(args.policy)] if args.policy else []))
             return run_suite(run, out=out)
     except SambaError as exc:
         print(f"wcce-conformance: error: {exc}", file=out)
