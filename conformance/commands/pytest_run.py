@@ -154,12 +154,14 @@ class WcceRun:
             if target is None:
                 from conformance.mutation.server import MUTANTS
                 from conformance.targets.embedded import embedded_target
+                from conformance.targets.domain import DomainUnavailable
                 from conformance.targets.kdc import KdcError
+                from conformance.targets.samba import SambaError
 
                 try:
                     target, ca = self._stack.enter_context(embedded_target(
                         behaviour=MUTANTS[opt.mutant].behaviour() if opt.mutant else None, label=opt.mutant))
-                except (OSError, KdcError) as exc:  # PortInUse, unwritable temp dir, KDC: say it once
+                except (OSError, KdcError, SambaError, DomainUnavailable) as exc:  # PortInUse, temp dir, KDC, DC: once
                     self._start_error = f"the embedded reference CA did not start: {exc}"
                     raise TargetStartError(self._start_error) from None
                 keys = ca.service_keys
