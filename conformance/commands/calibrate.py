@@ -37,7 +37,9 @@ def _with_keytab(profile: pathlib.Path, dc) -> pathlib.Path:
     return copy
 
 
-def calibrate_command(args, *, out=sys.stderr) -> int:
+def calibrate_command(args, *, parse_run, out=sys.stderr) -> int:
+    """``parse_run(argv)``: the CLI's own parsing of ``run`` arguments, so no option of ``run``
+    is ever missing from the calibration's run (a hand-made Namespace once lacked new ones)."""
     from conformance.commands.run import run_suite
     from conformance.targets.samba import SambaDC, SambaError, samba_available
 
@@ -50,12 +52,8 @@ def calibrate_command(args, *, out=sys.stderr) -> int:
             print(f"wcce-conformance: Samba AD DC {dc.realm} on {dc.host}:{dc.epm_port} (provisioned in "
                   f"{dc.provision_seconds:.1f} s)", file=out)
             os.environ[_PASSWORD_ENV] = dc.admin_password  # the profile names the variable
-            # the run's arguments as the CLI parses them, so no option of `run` is ever missing here
-            from conformance.commands.cli import build_parser
-
-            run = build_parser().parse_args(
-                ["run", "--target", str(_with_keytab(args.profile, dc)), "--report-dir", str(args.report_dir),
-                 "--case", RPC_LAYER] + (["--policy", str(args.policy)] if args.policy else []))
+            run = parse_run(["--target", str(_with_keytab(args.profile, dc)), "--report-dir", str(args.report_dir),
+                             "--case", RPC_LAYER] + (["--policy", str(args.policy)] if args.policy else []))
             return run_suite(run, out=out)
     except SambaError as exc:
         print(f"wcce-conformance: error: {exc}", file=out)

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             from conformance.commands.calibrate import SAMBA_PROFILE, calibrate_command
 
             args.profile = args.profile or SAMBA_PROFILE
-            return calibrate_command(args)
+            return calibrate_command(args, parse_run=lambda argv: build_parser().parse_args(["run", *argv]))
         if args.command == "probe-client":
             from conformance.commands.probe_client import probe_command
 
