@@ -275,7 +275,6 @@ class WcceRun:
         if self._total is not None:
             return
         self._total = total
-        self._clock = time.monotonic()
         self._next_progress = self._step()
         for line in header_lines(self.profile_target, self.claims(), total, self._workers(),
                                  self.config.option.shard, self.config.option.mutant):
@@ -290,15 +289,17 @@ class WcceRun:
 
     def _progress(self) -> None:
         """Every tenth of the run: counts by verdict so far and the time left (at the pace so
-        far).  Not in quiet mode (-qq)."""
+        far, measured from the first result).  Not in quiet mode (-qq)."""
         done = len(self.results)
+        if done == 1:
+            self._clock = time.monotonic()
         if self._total is None or self.config.option.verbose < -1 or done < self._next_progress:
             return
         self._next_progress = done + self._step()
         tally = tally_text(self.results.values())
         left = ""
-        if done < self._total:
-            seconds = (time.monotonic() - self._clock) / done * (self._total - done)
+        if done < self._total and done > 1:  # the pace between results: other tests may run first
+            seconds = (time.monotonic() - self._clock) / (done - 1) * (self._total - done)
             left = f"; about {seconds:.0f} s left" if seconds < 120 else f"; about {seconds / 60:.0f} min left"
         self._say(f"wcce-conformance: {done}/{self._total} cases ({100 * done // max(1, self._total)} %): {tally}{left}")
 
