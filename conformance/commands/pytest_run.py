@@ -268,7 +268,7 @@ class WcceRun:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids):
-        self._announce(len(ids))
+        self._announce(sum(".toml::" in i for i in ids))  # the case items among the session's
 
     def _announce(self, total: int) -> None:
         """The run's header: what is judged, how many cases, on how many workers."""
