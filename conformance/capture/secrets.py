@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import pathlib
 
-from conformance.wire.gss import nt_hash
 from conformance.wire.kerberos import keytab_bytes, keytab_entries
 
 __all__ = ["write_worker_keys", "finish_evidence", "tshark_arguments", "KEYTAB_NAME"]
@@ -35,13 +34,11 @@ def _realm(target) -> str:
     return (target.domain or "WORKGROUP").upper()
 
 
-def write_worker_keys(evidence_dir: pathlib.Path, target, service_keys, worker: str) -> pathlib.Path:
-    """This process's part: NT hashes of the target's accounts, and its service keys."""
+def write_worker_keys(evidence_dir: pathlib.Path, target, identities, service_keys, worker: str) -> pathlib.Path:
+    """This process's part: the NT hashes of the accounts (``identities``: user -> NT hash, as
+    the engine reads the wire with them), and the target's service keys."""
     realm = _realm(target)
-    entries = []
-    for account in (target, getattr(target, "second", None)):
-        if account is not None and getattr(account, "password", None):
-            entries.append((f"{account.user}@{realm}", 23, nt_hash(account.password)))
+    entries = [(f"{user}@{realm}", 23, bytes(hashed)) for user, hashed in sorted(identities.items())]
     for (principal, etype), key in sorted((getattr(service_keys, "keys", None) or {}).items()):
         entries.append((f"{principal}@{service_keys.realm or realm}", etype, bytes(key.key)))
     directory = evidence_dir / "secrets"

@@ -167,23 +167,16 @@ class WcceRun:
                 keys = ca.service_keys
             if opt.evidence_dir is not None:
                 opt.evidence_dir.mkdir(parents=True, exist_ok=True)
-                if opt.evidence_secrets:
-                    from conformance.capture.secrets import write_worker_keys
-
-                    write_worker_keys(opt.evidence_dir, target, keys or self._profile_keys(target),
-                                      os.environ.get("PYTEST_XDIST_WORKER") or "main")
             from conformance.judge.engine import Engine
 
             self._engine = Engine(target, self.catalogue, evidence_dir=opt.evidence_dir, service_keys=keys)
+            if opt.evidence_dir is not None and opt.evidence_secrets:
+                from conformance.capture.secrets import write_worker_keys
+
+                # the keys the engine reads the wire with: its accounts' NT hashes, the target's keytab
+                write_worker_keys(opt.evidence_dir, target, self._engine.identities, self._engine.service_keys,
+                                  os.environ.get("PYTEST_XDIST_WORKER") or "main")
         return self._engine
-
-    @staticmethod
-    def _profile_keys(target):
-        if target.kerberos is None or target.kerberos.keytab is None:
-            return None
-        from conformance.wire.kerberos import ServiceKeys
-
-        return ServiceKeys.from_keytab(target.kerberos.keytab)
 
     # -- selection --------------------------------------------------------------------
 

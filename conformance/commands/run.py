@@ -80,7 +80,7 @@ def _usage(message: str, out) -> int:
 def run_suite(args, *, out=sys.stderr) -> int:
     import pytest
 
-    from conformance.model.cases import CaseError, case_files
+    from conformance.model.cases import CaseError
     from conformance.model.profile import ProfileError, load_profile
     from conformance.report.results import ResultsError, load_results
 
@@ -90,7 +90,7 @@ def run_suite(args, *, out=sys.stderr) -> int:
         from conformance.model.shards import ShardError, parse_shard
 
         # the user's tables are validated with the shipped ones (an ID used twice is one line)
-        load_cases(case_files() + [f for d in args.case_dirs for f in _user_tables(d)], load_catalogue())
+        load_cases(_tables(args), load_catalogue())
         if args.shard:
             parse_shard(args.shard)
         if args.target:
@@ -162,13 +162,12 @@ def merge_command(args, *, out=sys.stderr) -> int:
 def cases_command(args, *, out=sys.stdout) -> int:
     """``cases --list``: what a run would include (ID, requirements, table), after the same
     validation a run does."""
-    from conformance.model.cases import CaseError, case_files
+    from conformance.model.cases import CaseError
     from conformance.model.catalogue import load_catalogue
     from conformance.judge.tables import load_cases
 
     try:
-        files = case_files() + [f for d in args.case_dirs for f in _user_tables(d)]
-        cases = load_cases(files, load_catalogue())
+        cases = load_cases(_tables(args), load_catalogue())
     except CaseError as exc:
         return _usage(str(exc), sys.stderr)
     prefixes, wanted = tuple(args.case), set(args.requirement)
@@ -177,6 +176,13 @@ def cases_command(args, *, out=sys.stdout) -> int:
         print(f"{case.id}\t{','.join(case.requirements)}\t{case.source}", file=out)
     print(f"{len(shown)} case(s)", file=sys.stderr)
     return Exit.OK
+
+
+def _tables(args) -> list[pathlib.Path]:
+    """The shipped case tables and the user's (--cases DIR), as a run collects them."""
+    from conformance.model.cases import case_files
+
+    return case_files() + [f for d in args.case_dirs for f in _user_tables(d)]
 
 
 def _user_tables(directory: pathlib.Path) -> list[pathlib.Path]:

@@ -25,6 +25,7 @@ import json
 import os
 import pathlib
 import threading
+import time
 
 from conformance.targets.samba import LOOPBACK, SambaDC, SambaError, samba_available
 
@@ -219,8 +220,6 @@ def release_shared_domain() -> None:
         except FileNotFoundError:
             fd = None
         if fd is not None:
-            import time
-
             deadline = time.monotonic() + _WAIT_FOR_USERS
             while time.monotonic() < deadline:  # attached processes hold LOCK_SH while they live
                 try:
