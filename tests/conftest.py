@@ -63,3 +63,17 @@ def kerberos_ca(ca_factory, realm) -> ReferenceCA:
 @pytest.fixture(autouse=True)
 def _quiet_scapy():
     logging.getLogger("scapy").setLevel(logging.ERROR)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist's ``--dist loadgroup`` (CI runs ``-n 2``), a test file's tests run on
+    one worker, so its module fixtures (a DC, a full run) are made once: each file is a group
+    unless its tests name a wider one (``samba-dc``: the Samba tests' DCs share an address), and
+    the report tests are one (their session runs serve every file).  The conformance cases
+    (``cases/*.toml``) stay ungrouped: they spread one by one."""
+    for item in items:
+        path = item.path.relative_to(config.rootpath) if item.path.is_relative_to(config.rootpath) else item.path
+        if path.parts[:1] != ("tests",) or item.get_closest_marker("xdist_group") is not None:
+            continue
+        group = "tests/report" if path.parts[:2] == ("tests", "report") else path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -1,6 +1,7 @@
 """``wcce-conformance calibrate``: the RPC-layer cases against an independent DCE/RPC server.
 
-Provisions a throwaway Samba AD DC on 127.0.0.1 (:class:`conformance.targets.samba.SambaDC`),
+Provisions a throwaway Samba AD DC on 127.0.0.3 (:class:`conformance.targets.samba.SambaDC`; beside
+the lab domain's DC on 127.0.0.1),
 runs the RPC-layer cases (``rpce/``) against it with ``examples/samba-dc.toml`` — a plain
 DCE/RPC target whose quirks cite Samba's own knownfail entries — and writes the same report
 and exit code as ``run``.  Every case must PASS there, or be a deviation citing Samba's
@@ -41,14 +42,14 @@ def calibrate_command(args, *, parse_run, out=sys.stderr) -> int:
     """``parse_run(argv)``: the CLI's own parsing of ``run`` arguments, so no option of ``run``
     is ever missing from the calibration's run (a hand-made Namespace once lacked new ones)."""
     from conformance.commands.run import run_suite
-    from conformance.targets.samba import SambaDC, SambaError, samba_available
+    from conformance.targets.samba import SECOND_DC_HOST, SambaDC, SambaError, samba_available
 
     if not samba_available():
         print("wcce-conformance: error: calibrate needs Samba (Debian samba, samba-dsdb-modules, "
               "samba-vfs-modules, samba-ad-provision; bash .ci/install installs them)", file=out)
         return Exit.USAGE
     try:
-        with SambaDC() as dc:
+        with SambaDC(host=SECOND_DC_HOST) as dc:
             print(f"wcce-conformance: Samba AD DC {dc.realm} on {dc.host}:{dc.epm_port} (provisioned in "
                   f"{dc.provision_seconds:.1f} s)", file=out)
             os.environ[_PASSWORD_ENV] = dc.admin_password  # the profile names the variable

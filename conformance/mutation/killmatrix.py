@@ -39,7 +39,7 @@ from conformance.targets.embedded import embedded_target
 from conformance.wire.gss import nt_hash
 
 __all__ = ["Row", "attributed", "blamed", "run_server_mutant", "run_client_scenario", "kill_matrix",
-           "format_matrix"]
+           "format_matrix", "focus", "cover"]
 
 
 def blamed(result: CaseResult, case: Case) -> set[str]:
@@ -99,7 +99,7 @@ def run_server_mutant(name: str | None, cases: list[Case], catalogue: Mapping[st
         return results
 
 
-def _server_row(name: str, results, catalogue, started: float) -> Row:
+def _server_row(name: str, results, catalogue, seconds: float) -> Row:
     requirement = MUTANTS[name].requirement
     level = catalogue[requirement].level
     killing = {Verdict.FAIL} if level is Level.MUST else {Verdict.FAIL, Verdict.WARN}
@@ -108,7 +108,7 @@ def _server_row(name: str, results, catalogue, started: float) -> Row:
                        if _failing(r) and not attributed(r, case, requirement))
     blames = [blamed(r, case) for case, r in results if _failing(r) or r.verdict in killing]
     return Row(mutant=name, requirement=requirement, kind="server", killed=bool(killers),
-               killers=killers, collateral=collateral, seconds=time.monotonic() - started,
+               killers=killers, collateral=collateral, seconds=seconds,
                survives=bool(MUTANTS[name].survives),
                errors=sum(r.verdict is Verdict.ERROR for _, r in results), **_attribution(blames, requirement))
 
@@ -157,38 +157,78 @@ def _client_row(mutant: ClientMutant, target, catalogue, service_keys=None) -> R
                **_attribution(blames, mutant.requirement))
 
 
-#: Outside the cases that can see a mutant, every SAMPLE_EVERY-th case (by ID) runs too, for
-#: collateral: a fixed sample, the same in every run.
-SAMPLE_EVERY = 6
+#: Besides the cases a focused mutant runs for what they can show, every SAMPLE_EVERY-th other
+#: case (by ID) runs too, for collateral: a fixed sample, the same in every run.
+SAMPLE_EVERY = 24
 
 
-def focus(cases: Iterable[Case], catalogue: Mapping[str, Requirement], requirement: str) -> list[str]:
-    """The IDs of the cases a mutant of ``requirement`` runs against in a focused matrix: every
-    case that can kill it (it cites the requirement, or runs one of its checks) and a fixed
-    sample of the others, where collateral would show."""
-    checks = set(catalogue[requirement].checks)
+def _shape(case: Case) -> dict[str, object]:
+    """What a case varies within its table entry: the matrix axes, and everything else the
+    entry's rows set (other client knobs, parameters, action, expected outcome)."""
+    variant = case.variant
+    rest = sorted((k, repr(v)) for k, v in case.client.items() if k not in ("provider", "level", "impersonation"))
+    return {**variant, "method": case.method,
+            "row": repr((rest, case.params, case.action, case.expect, case.connection_drops, case.kind))}
+
+
+def cover(cases: Iterable[Case], *, per_entry: bool) -> list[str]:
+    """IDs of a covering subset, in ID order: a case is taken when it shows a value of one of
+    its :func:`_shape` axes not yet taken — per table entry with ``per_entry`` (each entry's
+    every provider, level, impersonation, method and row), across all cases otherwise."""
+    taken: set[tuple] = set()
+    chosen = []
+    for case in sorted(cases, key=lambda c: c.id):
+        entry = (case.source, case.line) if per_entry else None
+        new = {(entry, axis, value) for axis, value in _shape(case).items()
+               if per_entry or axis != "row"} - taken
+        if new:
+            chosen.append(case.id)
+            taken |= new
+    return chosen
+
+
+def focus(cases: Iterable[Case], catalogue: Mapping[str, Requirement], requirement: str, *,
+          every_seeing: bool = False) -> list[str]:
+    """The IDs of the cases a mutant of ``requirement`` runs against in a focused matrix.
+
+    The cases citing the requirement are those whose outcome can kill it: of each table entry,
+    enough of them to show its every provider, level, impersonation, method and row once.
+    The cases that only run one of its checks: enough to show every provider, level,
+    impersonation and method once.  Then a fixed sample of all the others, where collateral
+    would show.  With ``every_seeing`` (a mutant that must survive: good only when nothing
+    fails) every case that can see it runs.  A focused "killed" is a killed: the killers ran;
+    a focused "not killed" is a question for ``--full``."""
     ordered = sorted(cases, key=lambda c: c.id)
-    seeing = [c.id for c in ordered if requirement in c.requirements or checks & set(c.checks)]
-    others = [c.id for c in ordered if c.id not in set(seeing)]
-    return seeing + others[::SAMPLE_EVERY]
+    checks = set(catalogue[requirement].checks)
+    citing = [c for c in ordered if requirement in c.requirements]
+    checking = [c for c in ordered if requirement not in c.requirements and checks & set(c.checks)]
+    if every_seeing:
+        chosen = [c.id for c in citing + checking]
+    else:
+        chosen = cover(citing, per_entry=True) + cover(checking, per_entry=False)
+    taken = set(chosen)
+    return chosen + [c.id for c in ordered if c.id not in taken][::SAMPLE_EVERY]
 
 
 def _server_worker(name: str | None, case_files: list[str], only: list[str] | None = None
-                   ) -> list[tuple[str, CaseResult]]:
-    """Run in a worker process: the suite (or the cases ``only`` names) against one (mutated) CA."""
+                   ) -> tuple[float, list[tuple[str, CaseResult]]]:
+    """Run in a worker process: the suite (or the cases ``only`` names) against one (mutated) CA;
+    returns the seconds it took there (not counting its wait in the pool's queue) and the results."""
     import logging
     import pathlib
 
     from conformance.judge.tables import load_cases
     from conformance.model.catalogue import load_catalogue
 
+    started = time.monotonic()
     logging.getLogger("scapy").setLevel(logging.ERROR)
     catalogue = load_catalogue()
     cases = load_cases([pathlib.Path(f) for f in case_files], catalogue)
     if only is not None:
         chosen = set(only)
         cases = [c for c in cases if c.id in chosen]
-    return [(case.id, result) for case, result in run_server_mutant(name, cases, catalogue)]
+    results = [(case.id, result) for case, result in run_server_mutant(name, cases, catalogue)]
+    return time.monotonic() - started, results
 
 
 def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
@@ -209,21 +249,23 @@ def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
     files = [str(f) for f in case_files]
     cases = {c.id: c for c in load_cases([pathlib.Path(f) for f in files], catalogue)}
     names = [None] + list(sorted(MUTANTS) if server is None else server)
-    started = {name: time.monotonic() for name in names}
     outcomes: dict = {}
+    seconds: dict = {}
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(_server_worker, name, files,
                                None if full or name is None else
-                               focus(cases.values(), catalogue, MUTANTS[name].requirement)): name
+                               focus(cases.values(), catalogue, MUTANTS[name].requirement,
+                                     every_seeing=bool(MUTANTS[name].survives))): name
                    for name in names}
         for future in concurrent.futures.as_completed(futures):
             name = futures[future]
-            outcomes[name] = [(cases[cid], result) for cid, result in future.result()]
+            seconds[name], results = future.result()
+            outcomes[name] = [(cases[cid], result) for cid, result in results]
             if progress:
                 progress(f"{name or 'reference'}: {len(outcomes[name])} cases")
     baseline_failures = [case.id for case, r in outcomes[None] if _failing(r)]
-    rows = [_server_row(name, outcomes[name], catalogue, started[name]) for name in names[1:]]
+    rows = [_server_row(name, outcomes[name], catalogue, seconds[name]) for name in names[1:]]
     with embedded_target() as (target, ca):
         baselines = [{}] + ([{"provider": "spnego-kerberos"}] if target.kerberos is not None else [])
         for overrides in baselines:  # the conformant client, over NTLM and over Kerberos

@@ -1,4 +1,4 @@
-"""A throwaway Samba AD DC on 127.0.0.1 (Debian ``samba``, ``samba-dsdb-modules``,
+"""A throwaway Samba AD DC on a loopback address (Debian ``samba``, ``samba-dsdb-modules``,
 ``samba-vfs-modules``, ``samba-ad-provision``): an independent DCE/RPC server, tested by
 Samba against Windows, to calibrate the suite's RPC-layer expectations against.
 
@@ -10,12 +10,12 @@ non-forking child in its own process group; it dies with its parent twice over (
 prctl PR_SET_PDEATHSIG, and ``-i`` exits when its stdin, a pipe only we hold, closes) and
 is stopped by its PID.
 
-What it serves, on 127.0.0.1 only (``interfaces = 127.0.0.1/8``: ``lo`` would add ::1):
+What it serves, on its address only (127.0.0.1 unless told; ``interfaces = 127.0.0.1/8``: ``lo`` would add ::1):
 the endpoint mapper on TCP 135 (epm and mgmt), the KDC on TCP/UDP 88 and kpasswd on 464,
 LDAP on TCP 389 and 3268 and CLDAP on UDP 389, and the RPC interfaces' dynamic ports from
-49152.  Port 135 is bound on 127.0.0.1 only, so reference CAs on other 127.x.y.z:135 can
-run beside it; two DCs cannot (their ports are fixed), and it needs root (ports below
-1024, NT ACLs in ``security.*`` extended attributes).
+49152.  Port 135 is bound on its address only, so reference CAs on other 127.x.y.z:135 can
+run beside it, and so can a second DC on another address (``SECOND_DC_HOST``; the ports are
+fixed); it needs root (ports below 1024, NT ACLs in ``security.*`` extended attributes).
 """
 
 from __future__ import annotations
@@ -34,9 +34,12 @@ import tempfile
 import time
 import uuid
 
-__all__ = ["SambaDC", "SambaError", "samba_available", "rpc_answers", "LOOPBACK"]
+__all__ = ["SambaDC", "SambaError", "samba_available", "rpc_answers", "LOOPBACK", "SECOND_DC_HOST"]
 
-LOOPBACK = "127.0.0.1"
+LOOPBACK = "127.0.0.1"  # the lab domain's DC (conformance.targets.domain)
+#: where a DC of its own runs beside the lab domain's (calibrate's, the Samba tests'): its ports
+#: are fixed, so two DCs need two addresses
+SECOND_DC_HOST = "127.0.0.3"
 _TOOLS = ("samba", "samba-tool")
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin")
 #: Samba 4.17's listeners with our server services (the dynamic RPC ports are probed by Samba itself)
@@ -115,11 +118,11 @@ def rpc_answers(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-def _busy(port: int, kind: int) -> bool:
+def _busy(host: str, port: int, kind: int) -> bool:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT does not count
         try:
-            probe.bind((LOOPBACK, port))
+            probe.bind((host, port))
         except OSError:
             return True
     return False
@@ -141,7 +144,8 @@ class SambaDC:
     log_level: int = 1
     admin_password: str = dataclasses.field(default_factory=_password, repr=False)
     users: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)  # name -> password
-    host: str = dataclasses.field(default=LOOPBACK, init=False)
+    #: the loopback address it serves on: another 127.x.y.z lets a second DC run beside the first
+    host: str = LOOPBACK
     epm_port: int = dataclasses.field(default=135, init=False)
     provision_seconds: float | None = dataclasses.field(default=None, init=False)
     start_seconds: float | None = dataclasses.field(default=None, init=False)
@@ -306,11 +310,11 @@ class SambaDC:
                 pass
 
     def _check_ports_free(self) -> None:
-        busy = [f"TCP {p}" for p in _TCP_PORTS if _busy(p, socket.SOCK_STREAM)]
-        busy += [f"UDP {p}" for p in _UDP_PORTS if _busy(p, socket.SOCK_DGRAM)]
+        busy = [f"TCP {p}" for p in _TCP_PORTS if _busy(self.host, p, socket.SOCK_STREAM)]
+        busy += [f"UDP {p}" for p in _UDP_PORTS if _busy(self.host, p, socket.SOCK_DGRAM)]
         if busy:
-            raise SambaError(f"{LOOPBACK} ports in use ({', '.join(busy)}): another DC, KDC or LDAP server "
-                             f"(on 0.0.0.0 or {LOOPBACK}) holds them")
+            raise SambaError(f"{self.host} ports in use ({', '.join(busy)}): another DC, KDC or LDAP server "
+                             f"(on 0.0.0.0 or {self.host}) holds them")
 
     def _tool_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "SMB_CONF_PATH")}
@@ -383,8 +387,9 @@ class SambaDC:
 \t# the endpoint mapper and the RPC servers, the KDC, LDAP and CLDAP: no s3fs (SMB, needs
 \t# smbd), nbt (NetBIOS broadcasts), dns, winbindd, ntp_signd, kcc, drepl, dnsupdate
 \tserver services = rpc, kdc, ldap, cldap
-\t# 127.0.0.1 only: "lo" would also bind ::1; 127.0.0.1/8 is lo's address, not the network
-\tinterfaces = {LOOPBACK}/8
+\t# this address only: "lo" would also bind ::1; an address/8 that is neither lo's network
+\t# nor its broadcast is taken as given ("user knows best"): 127.0.0.3 though lo lacks it
+\tinterfaces = {self.host}/8
 \tbind interfaces only = yes
 \tprivate dir = {d}/private
 \tlock dir = {d}
@@ -422,8 +427,8 @@ class SambaDC:
 
 [realms]
     {realm} = {{
-        kdc = {LOOPBACK}:88
-        kpasswd_server = {LOOPBACK}:464
+        kdc = {self.host}:88
+        kpasswd_server = {self.host}:464
     }}
 
 [domain_realm]

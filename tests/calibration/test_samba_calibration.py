@@ -22,17 +22,9 @@ from conformance.model.profile import load_profile
 from conformance.commands.calibrate import SAMBA_PROFILE
 from conformance.targets.samba import samba_available
 
-pytestmark = pytest.mark.skipif(not samba_available() or os.geteuid() != 0,
-                                reason="needs Samba (bash .ci/install) and root")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _own_dc_ports():
-    """This module runs DCs of its own: the lab's shared domain (its DC holds the same fixed
-    ports) steps aside first when this process owns it; the next user starts it again."""
-    from conformance.targets.domain import release_shared_domain
-
-    release_shared_domain()
+pytestmark = [pytest.mark.skipif(not samba_available() or os.geteuid() != 0,
+                                 reason="needs Samba (bash .ci/install) and root"),
+              pytest.mark.xdist_group("samba-dc")]  # calibrate's DC has the Samba tests' address
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """A throwaway Samba AD DC (conformance.targets.samba) as an independent DCE/RPC server to
-calibrate against: impacket and our own client bind its endpoint mapper on 127.0.0.1:135.
+calibrate against: impacket and our own client bind its endpoint mapper on 127.0.0.3:135 (beside the
+lab domain's DC on 127.0.0.1).
 
 One DC per module (about 6 s to provision, under 1 s to start); the kill test starts a
 second one in a child process after the module's DC has been stopped.
@@ -22,7 +23,7 @@ import pytest
 from impacket.dcerpc.v5 import epm, rpcrt, transport
 
 from conformance.client.rpc import Credentials, RpcConnection, Security
-from conformance.targets.samba import LOOPBACK, SambaDC, samba_available
+from conformance.targets.samba import SECOND_DC_HOST, SambaDC, samba_available
 from conformance.wire.rpc import PType
 
 pytestmark = [
@@ -39,18 +40,9 @@ USER = "wcce-user"  # created with samba-tool user add, random password
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _own_dc_ports():
-    """This module runs DCs of its own: the lab's shared domain (its DC holds the same fixed
-    ports) steps aside first when this process owns it; the next user starts it again."""
-    from conformance.targets.domain import release_shared_domain
-
-    release_shared_domain()
-
-
 @pytest.fixture(scope="module")
 def dc():
-    with SambaDC(user_names=(USER,)) as running:
+    with SambaDC(user_names=(USER,), host=SECOND_DC_HOST) as running:
         yield running
 
 
@@ -75,11 +67,12 @@ def test_timings(dc, record_testsuite_property):
     assert dc.running() and dc.start_seconds < dc.start_timeout
 
 
-def test_listens_on_127_0_0_1_only(dc):
-    """Every socket of the DC is bound to 127.0.0.1 (not 0.0.0.0, not ::1); 135 included."""
+def test_listens_on_its_address_only(dc):
+    """Every socket of the DC is bound to its address (not 0.0.0.0, not ::1, not lo's
+    127.0.0.1 where the lab domain's DC runs); 135 included."""
     sockets = _sockets_of(dc.pid)
     assert sockets, "no sockets found for the samba process"
-    assert {address for _, address, _ in sockets} == {LOOPBACK}, sockets
+    assert {address for _, address, _ in sockets} == {SECOND_DC_HOST}, sockets
     listening = {(proto, port) for proto, _, port in sockets}
     assert {("tcp", 135), ("tcp", 88), ("tcp", 389), ("udp", 88), ("udp", 389)} <= listening
     assert not {("tcp", 445), ("tcp", 139), ("udp", 137), ("tcp", 53), ("udp", 53), ("tcp", 636)} & listening
@@ -90,7 +83,7 @@ def test_listens_on_127_0_0_1_only(dc):
 
 def _impacket_bind(dc, *, level: int, auth_type: int, kerberos: bool = False):
     if kerberos:
-        # the SPN is host/ + the remote name; the connection goes to 127.0.0.1
+        # the SPN is host/ + the remote name; the connection goes to the DC's address
         rpc = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:{dc.dns_name}[{dc.epm_port}]")
         rpc.setRemoteHost(dc.host)
         rpc.set_credentials("Administrator", dc.admin_password, dc.realm)
@@ -223,17 +216,17 @@ def test_stop_leaves_no_process_and_frees_port_135(dc):
     assert not dc.running() and not _is_samba(pid)
     assert not directory.exists()
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((LOOPBACK, 135), timeout=2).close()
+        socket.create_connection((SECOND_DC_HOST, 135), timeout=2).close()
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((LOOPBACK, 135))  # free to bind again
+        probe.bind((SECOND_DC_HOST, 135))  # free to bind again
 
 
 def test_a_killed_run_leaves_no_samba_behind():
     """The DC dies with the process that started it, even under SIGKILL."""
     starter = subprocess.Popen(
         [sys.executable, "-c", "from conformance.targets.samba import SambaDC; import time\n"
-         "dc = SambaDC().start(); print(dc.pid, dc.directory, flush=True); time.sleep(120)"],
+         "dc = SambaDC(host='" + SECOND_DC_HOST + "').start(); print(dc.pid, dc.directory, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         line = starter.stdout.readline().split()
@@ -253,12 +246,12 @@ def test_a_killed_run_leaves_no_samba_behind():
             pytest.fail("samba outlived the killed process that started it")
         for _ in range(50):  # and its listener is gone
             try:
-                socket.create_connection((LOOPBACK, 135), timeout=1).close()
+                socket.create_connection((SECOND_DC_HOST, 135), timeout=1).close()
             except ConnectionRefusedError:
                 break
             time.sleep(0.1)
         else:
-            pytest.fail("127.0.0.1:135 still accepts connections")
+            pytest.fail(f"{SECOND_DC_HOST}:135 still accepts connections")
     finally:
         shutil.rmtree(directory, ignore_errors=True)  # a SIGKILLed run cannot clean up after itself
 

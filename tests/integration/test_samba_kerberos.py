@@ -1,5 +1,5 @@
 """Our client's Kerberos against a throwaway Samba AD DC (conformance.targets.samba): SPNEGO
-(auth_type 9) and raw Kerberos (16), DCE style, bind Samba's mgmt interface on 127.0.0.1:135
+(auth_type 9) and raw Kerberos (16), DCE style, bind Samba's mgmt interface on 127.0.0.3:135
 at levels 2, 4, 5 and 6 and call inq_if_ids (opnum 0).
 
 Samba answers the DCE-style third leg (the client's AP-REP) with its own SPNEGO mechListMIC
@@ -21,7 +21,7 @@ from scapy.layers.kerberos import KRB_GSS_MIC, KRB_InnerToken
 
 from conformance.client.kerberos import KerberosInitiator, MicAnsweringSPNEGOSSP, TicketCache
 from conformance.client.rpc import Outcome, RpcConnection, RpcError, Security
-from conformance.targets.samba import SambaDC, samba_available
+from conformance.targets.samba import SECOND_DC_HOST, SambaDC, samba_available
 from conformance.wire.framing import CommonHeader
 from conformance.wire.gss import token_packet
 from conformance.wire.protection import SecTrailer
@@ -42,18 +42,9 @@ RPC_S_SEC_PKG_ERROR = 0x721  # Samba's fault for a context that does not authent
 ACCEPT_COMPLETED, ACCEPT_INCOMPLETE = 0, 1  # RFC 4178 4.2.2 NegState
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _own_dc_ports():
-    """This module runs DCs of its own: the lab's shared domain (its DC holds the same fixed
-    ports) steps aside first when this process owns it; the next user starts it again."""
-    from conformance.targets.domain import release_shared_domain
-
-    release_shared_domain()
-
-
 @pytest.fixture(scope="module")
 def dc():
-    with SambaDC() as running:
+    with SambaDC(host=SECOND_DC_HOST) as running:
         yield running
 
 

@@ -130,16 +130,44 @@ def test_rows_serialise_with_their_attribution():
         failing=2, attributed=1, alone=1, attribution=0.5)
 
 
-def test_a_focused_mutant_runs_every_case_that_can_see_it_and_a_fixed_sample():
+def _everything():
     from conformance.judge.tables import load_cases
     from conformance.model.cases import case_files
 
-    everything = load_cases(case_files(), CATALOGUE)
-    chosen = killmatrix.focus(everything, CATALOGUE, "WCCE-T-22")
-    checks = set(CATALOGUE["WCCE-T-22"].checks)
-    seeing = {c.id for c in everything if "WCCE-T-22" in c.requirements or checks & set(c.checks)}
-    assert seeing <= set(chosen)  # nothing that could kill it is left out
-    others = sorted(c.id for c in everything if c.id not in seeing)
-    assert set(chosen) - seeing == set(others[::killmatrix.SAMPLE_EVERY])  # the same sample every run
-    assert chosen == killmatrix.focus(list(reversed(everything)), CATALOGUE, "WCCE-T-22")
-    assert len(chosen) < len(everything)
+    return load_cases(case_files(), CATALOGUE)
+
+
+def test_a_focused_mutant_runs_each_entrys_every_axis_value_and_a_fixed_sample():
+    everything = _everything()
+    chosen = killmatrix.focus(everything, CATALOGUE, "WCCE-T-08")
+    citing = [c for c in everything if "WCCE-T-08" in c.requirements]
+    taken = [c for c in citing if c.id in set(chosen)]
+    assert 0 < len(taken) < len(citing) / 5  # a covering subset, not every citing case
+    for axis in ("provider", "level", "impersonation"):  # each entry's every value of each axis ran
+        assert {(c.source, c.line, c.variant[axis]) for c in taken} == \
+            {(c.source, c.line, c.variant[axis]) for c in citing}
+    assert {(c.source, c.line, c.method) for c in taken} == {(c.source, c.line, c.method) for c in citing}
+    checks = set(CATALOGUE["WCCE-T-08"].checks)
+    covering = killmatrix.cover(citing, per_entry=True) + killmatrix.cover(
+        [c for c in everything if c not in citing and checks & set(c.checks)], per_entry=False)
+    others = sorted(c.id for c in everything if c.id not in set(covering))
+    assert chosen == covering + others[::killmatrix.SAMPLE_EVERY]  # the same sample every run
+    assert chosen == killmatrix.focus(list(reversed(everything)), CATALOGUE, "WCCE-T-08")
+
+
+def test_a_mutant_that_must_survive_runs_every_case_that_can_see_it():
+    everything = _everything()
+    checks = set(CATALOGUE["WCCE-T-08"].checks)
+    seeing = {c.id for c in everything if "WCCE-T-08" in c.requirements or checks & set(c.checks)}
+    chosen = killmatrix.focus(everything, CATALOGUE, "WCCE-T-08", every_seeing=True)
+    assert seeing <= set(chosen) and len(chosen) < len(everything)
+
+
+def test_the_cases_that_only_run_a_requirements_checks_cover_the_axes_across_entries():
+    everything = _everything()
+    checks = set(CATALOGUE["RPCE-PROT-02"].checks)
+    checking = [c for c in everything if "RPCE-PROT-02" not in c.requirements and checks & set(c.checks)]
+    taken = set(killmatrix.cover(checking, per_entry=False))
+    assert len(taken) < 30 < len(checking)
+    for axis in ("provider", "level", "impersonation"):
+        assert {c.variant[axis] for c in checking if c.id in taken} == {c.variant[axis] for c in checking}
