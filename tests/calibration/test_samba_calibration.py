@@ -22,9 +22,9 @@ from conformance.model.profile import load_profile
 from conformance.commands.calibrate import SAMBA_PROFILE
 from conformance.targets.samba import samba_available
 
-pytestmark = [pytest.mark.skipif(not samba_available() or os.geteuid() != 0,
-                                 reason="needs Samba (bash .ci/install) and root"),
-              pytest.mark.xdist_group("samba-dc")]  # calibrate's DC has the Samba tests' address
+# one worker with the Samba tests: calibrate's DC has their address (tests/conftest.py SHARED_WORKER)
+pytestmark = pytest.mark.skipif(not samba_available() or os.geteuid() != 0,
+                                reason="needs Samba (bash .ci/install) and root")
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,12 @@ from conformance.wire.gss import token_packet
 from conformance.wire.protection import SecTrailer
 from conformance.wire.rpc import SEC_TRAILER_LEN, PType
 
+# one worker with the other Samba tests: their DCs share an address (tests/conftest.py SHARED_WORKER)
 pytestmark = [
     pytest.mark.skipif(not samba_available(),
                        reason="Samba is not installed (apt-get install --no-install-recommends samba "
                               "samba-dsdb-modules samba-vfs-modules samba-ad-provision; .ci/install does)"),
     pytest.mark.skipif(os.geteuid() != 0, reason="a Samba AD DC needs root (ports 88, 135, 389)"),
-    pytest.mark.xdist_group("samba-dc"),  # its ports are fixed: one DC per machine
 ]
 
 EPM = uuid.UUID("e1af8308-5d1f-11c9-91a4-08002b14a0fa")  # endpoint mapper v3.0
