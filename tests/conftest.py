@@ -66,7 +66,7 @@ def _quiet_scapy():
 
 
 
-# -- two workers (CI runs ``pytest -n 2 --dist loadgroup``) ------------------------------------
+# -- xdist workers (CI runs ``pytest -n 3 --dist loadgroup``) ------------------------------------
 # xdist's own loadgroup does not group under pytest 9.2 (its node-ID suffix no longer takes:
 # pytest-dev/pytest-xdist#1386), so the groups are made here, from the node IDs, in one place.
 

@@ -20,7 +20,7 @@ import uuid
 
 from scapy.layers.dcerpc import (
     DceRpc5, DceRpc5AbstractSyntax, DceRpc5AlterContext, DceRpc5AlterContextResp, DceRpc5Bind, DceRpc5BindAck,
-    DceRpc5BindNak, DceRpc5Context, DceRpc5Fault, DceRpc5Request, DceRpc5Result, DceRpc5TransferSyntax,
+    DceRpc5BindNak, DceRpc5Context, DceRpc5Fault, DceRpc5Result, DceRpc5TransferSyntax,
     RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL,
 )
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
@@ -486,25 +486,18 @@ class RpcConnection:
         fields (auth_type, auth_level, auth_context_id) that say something else than the
         connection's security context, written before signing: the verifier covers them."""
         call_id = self.next_call_id() if call_id is None else call_id
-        flags = int(pfc_flags) | (PfcFlag.OBJECT_UUID if object_uuid is not None else 0)
-        pkt = DceRpc5(pfc_flags=flags, call_id=call_id)
-        req = DceRpc5Request(alloc_hint=len(stub) if alloc_hint is None else alloc_hint,
-                             cont_id=cont_id, opnum=opnum)
-        if object_uuid is not None:
-            req.object = object_uuid
+        fields = dict(call_id=call_id, cont_id=cont_id, opnum=opnum, stub=stub, pfc_flags=int(pfc_flags),
+                      alloc_hint=len(stub) if alloc_hint is None else alloc_hint, object_uuid=object_uuid)
         sec = self.security
         protected = self.protection is not None and sec.level > RPC_C_AUTHN_LEVEL.CONNECT
         if not protected:
-            return bytes(pkt / req / Raw(stub))
-        pad = (-len(stub)) % sec.auth_pad_alignment
+            return build.request_bytes(**fields)
         said = trailer or {}
-        pkt.auth_verifier = build.auth_verifier(
+        unsigned = build.request_bytes(**fields, verifier=build.Verifier(
             auth_type=said.get("auth_type", sec.auth_type), auth_level=said.get("auth_level", sec.level),
             context_id=said.get("auth_context_id", sec.context_id),
             token=b"\0" * self.protection.signature_length(privacy=sec.level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY),
-            pad_length=pad)
-        pkt.auth_padding = b"\0" * pad
-        unsigned = bytes(pkt / req / Raw(stub))
+            pad_length=(-len(stub)) % sec.auth_pad_alignment))
         header = CommonHeader.parse(unsigned)
         return self.protection.protect(unsigned, header, SecTrailer.parse(unsigned, header),
                                        privacy=sec.level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)

@@ -9,21 +9,23 @@ for the reference CA.  Its KDC issues tickets with a PAC, names services by AD's
 KDC certipy and impacket talk to (neither works against MIT 1.20).
 
 One DC per machine (its ports are fixed): :func:`shared_domain` gives every process of a run the
-same one.  The first process that needs it starts it (under a machine-wide lock) and owns it;
-others attach through a descriptor file; the owner stops it when it exits, after every attached
-process has exited (each holds a shared lock on the descriptor for its lifetime).
-``WCCE_KDC`` chooses: ``auto`` (the default: this domain where Samba is installed and we are
+same one.  The first process that needs it has a keeper process start it (under a machine-wide
+lock); every process that uses it, that one included, attaches through a descriptor file,
+holding a shared lock on it while it lives; the keeper stops the DC once none is attached.
+``WCCE_LAB_DOMAIN_DIR`` (default ``/tmp/wcce-lab-domain``) and ``WCCE_LAB_DOMAIN_HOST`` (default
+127.0.0.1) place a second one beside it (the keeper's own test).  ``WCCE_KDC`` chooses: ``auto`` (the default: this domain where Samba is installed and we are
 root, else the MIT realm), ``samba`` (this domain or an error), ``mit`` (the MIT realm).
 """
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import fcntl
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import threading
 import time
 
@@ -38,7 +40,6 @@ NETBIOS = "LAB"
 CA_COMPUTER = "CA01"
 USERS = ("wcce-suite", "wcce-other")
 _HOME = pathlib.Path(os.environ.get("WCCE_LAB_DOMAIN_DIR", "/tmp/wcce-lab-domain"))
-_WAIT_FOR_USERS = 900.0  # seconds the owner waits at exit for attached processes (bounded)
 
 
 class DomainUnavailable(RuntimeError):
@@ -59,7 +60,7 @@ class DomainInfo:
     users: dict[str, str] = dataclasses.field(repr=False)  # name -> password
     admin_password: str = dataclasses.field(repr=False)
     directory: str
-    owner_pid: int
+    owner_pid: int  # the keeper's
 
     @property
     def kdc(self) -> tuple[str, int]:
@@ -97,7 +98,8 @@ class LabDomain:
     info: DomainInfo | None = dataclasses.field(default=None, init=False)
 
     def start(self) -> DomainInfo:
-        self.dc = SambaDC(realm=REALM, domain=NETBIOS, hostname="dc1", user_names=USERS)
+        self.dc = SambaDC(realm=REALM, domain=NETBIOS, hostname="dc1", user_names=USERS,
+                          host=os.environ.get("WCCE_LAB_DOMAIN_HOST", LOOPBACK))
         self.dc.start()
         try:
             self.info = self._join_ca()
@@ -153,11 +155,15 @@ def domain_wanted() -> bool:
 
 
 # -- one domain per machine run ----------------------------------------------------------------
+# The DC belongs to a keeper process of its own (``python -m conformance.targets.domain KEEP``),
+# not to the process that first needed it: an owner that is one of the users would have to
+# outlive all of them, and a user that is a child of another (a kill-matrix worker under a
+# test, one CLI run beside another) would wait at exit for processes that wait for it.
 
 _lock = threading.Lock()
-_owned: LabDomain | None = None
 _info: DomainInfo | None = None
 _user_fd: int | None = None  # attached: a shared lock on the descriptor, held while we live
+_POLL = 0.2  # seconds between the keeper's looks for attached processes
 
 
 def _descriptor() -> pathlib.Path:
@@ -174,66 +180,95 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _attach(path: pathlib.Path) -> None:
+    global _user_fd
+    _user_fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(_user_fd, fcntl.LOCK_SH)  # released by the kernel when this process ends, however
+
+
 def shared_domain() -> DomainInfo:
-    """This machine run's domain: attach to the one another process owns, or start it."""
-    global _owned, _info, _user_fd
+    """This machine run's domain: attach to the running one, or have a keeper start it."""
+    global _info
     with _lock:
         if _info is not None:
             return _info
         _HOME.mkdir(mode=0o700, exist_ok=True)
         with open(_HOME / "lock", "a+") as guard:
-            fcntl.flock(guard, fcntl.LOCK_EX)  # one starter at a time, machine-wide
+            fcntl.flock(guard, fcntl.LOCK_EX)  # machine-wide: one starter at a time, no attach while it stops
             path = _descriptor()
             if path.exists():
                 info = DomainInfo.from_json(path.read_text())
-                if info.owner_pid != os.getpid() and _alive(info.owner_pid) and pathlib.Path(info.directory).exists():
-                    _user_fd = os.open(path, os.O_RDONLY)
-                    fcntl.flock(_user_fd, fcntl.LOCK_SH)
+                if _alive(info.owner_pid) and pathlib.Path(info.directory).exists():
+                    _attach(path)
                     _info = info
                     return info
-                path.unlink()  # its owner is gone
-            owned = LabDomain()
-            info = owned.start()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(info.to_json())
-            _owned, _info = owned, info
-            atexit.register(release_shared_domain)
+                path.unlink()  # its keeper is gone
+            with open(_HOME / "keeper.log", "ab") as log:
+                keeper = subprocess.Popen([sys.executable, "-m", "conformance.targets.domain", "KEEP"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                          start_new_session=True, env={**os.environ, "WCCE_LAB_DOMAIN_DIR": str(_HOME)})
+            said = keeper.stdout.readline().decode("utf-8", "replace").strip()
+            if said != "ready":
+                keeper.wait(30)
+                raise SambaError(said.removeprefix("error: ") or f"the domain's keeper exited with status "
+                                 f"{keeper.returncode} (log: {_HOME / 'keeper.log'})")
+            info = DomainInfo.from_json(path.read_text())
+            _attach(path)
+            keeper.stdin.write(b"attached\n")  # the keeper now watches for its users
+            keeper.stdin.close()
+            keeper.stdout.close()
+            _info = info
             return info
 
 
 def release_shared_domain() -> None:
-    """Stop the domain if this process owns it (after every attached process has exited), so
-    a test that needs the DC's ports for a DC of its own can have them; the next
-    :func:`shared_domain` starts a new one."""
-    global _owned, _info, _user_fd
+    """Detach this process (its lock on the descriptor); the keeper stops the DC once no
+    process is attached.  Exiting does the same."""
+    global _info, _user_fd
     with _lock:
         if _user_fd is not None:
             os.close(_user_fd)
             _user_fd = None
-        owned, _owned, _info = _owned, None, None
-        if owned is None:
-            return
-        path = _descriptor()
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            fd = None
-        if fd is not None:
-            deadline = time.monotonic() + _WAIT_FOR_USERS
-            while time.monotonic() < deadline:  # attached processes hold LOCK_SH while they live
+        _info = None
+
+
+def _keep() -> int:
+    """The keeper: start the domain, say ``ready``, and stop it once no process is attached
+    (each user holds a shared lock on the descriptor while it lives)."""
+    path = _descriptor()
+    try:
+        owned = LabDomain()
+        info = owned.start()
+    except (SambaError, OSError) as exc:
+        print(f"error: {exc}", flush=True)
+        return 1
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(info.to_json())
+        print("ready", flush=True)
+        sys.stdin.readline()  # the starter has attached (or died: end of file)
+        watch = os.open(path, os.O_RDONLY)
+        while True:
+            time.sleep(_POLL)
+            with open(_HOME / "lock", "a+") as guard:
+                fcntl.flock(guard, fcntl.LOCK_EX)  # no process attaches while we look
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
+                    fcntl.flock(watch, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    time.sleep(0.2)
-            path.unlink(missing_ok=True)
-            os.close(fd)
+                    continue
+                path.unlink(missing_ok=True)
+                owned.stop()  # under the lock: the next starter finds the ports free
+                break
+        return 0
+    finally:
         owned.stop()
 
 
-def owns_shared_domain() -> bool:
-    return _owned is not None
+if __name__ == "__main__":
+    if sys.argv[1:] != ["KEEP"]:
+        sys.exit("usage: python -m conformance.targets.domain KEEP (started by shared_domain())")
+    sys.exit(_keep())
 
 
-__all__ += ["owns_shared_domain", "LOOPBACK"]
+__all__ += ["LOOPBACK"]

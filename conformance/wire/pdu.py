@@ -4,10 +4,16 @@ Each builder's defaults describe a valid PDU (Samba ``raw_testcase`` style), so 
 caller names only what it changes.  Builders return scapy packets; ``bytes()``
 of them is the wire form.  Protection (signature/seal) is applied afterwards by
 :mod:`conformance.wire.protection` on the bytes.
+
+The PDUs of every call — request and response — also have ``*_bytes`` builders: the same
+bytes from the heads scapy declares, compiled (:mod:`conformance.wire.compiled`), without
+building a packet (the hot path of the CA and the client; ``tests/unit/wire/test_compiled.py``
+holds them to ``bytes()`` of the packet builders).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 
@@ -24,9 +30,11 @@ from scapy.layers.dcerpc import (
     DceRpc5TransferSyntax,
     DceRpc5Version,
 )
+from scapy.layers.dcerpc import DceRpc5Request
 from scapy.packet import Raw
 
-from conformance.wire.rpc import ContextResult, PfcFlag, ProviderReason
+from conformance.wire.compiled import layout
+from conformance.wire.rpc import ContextResult, PfcFlag, ProviderReason, PType
 
 __all__ = [
     "ContextResultSpec",
@@ -37,6 +45,9 @@ __all__ = [
     "rejected",
     "fault",
     "response",
+    "Verifier",
+    "request_bytes",
+    "response_bytes",
 ]
 
 _NULL_UUID = uuid.UUID(int=0)
@@ -130,3 +141,55 @@ def response(*, call_id: int, cont_id: int, stub: bytes, alloc_hint: int,
     pkt = header(ptype_flags=pfc_flags, call_id=call_id, little_endian=little_endian, auth=auth,
                  auth_padding=auth_padding)
     return pkt / DceRpc5Response(alloc_hint=alloc_hint, cont_id=cont_id) / Raw(stub)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verifier:
+    """A sec_trailer and its token (``auth_verifier`` with ``pad_length`` bytes of auth padding)."""
+
+    auth_type: int
+    auth_level: int
+    context_id: int
+    token: bytes
+    pad_length: int = 0
+
+
+def _trailer(verifier: Verifier | None, little_endian: bool) -> bytes:
+    if verifier is None:
+        return b""
+    return b"\0" * verifier.pad_length + layout(CommonAuthVerifier, little_endian=little_endian).pack(dict(
+        auth_type=verifier.auth_type, auth_level=verifier.auth_level, auth_pad_length=verifier.pad_length,
+        auth_context_id=verifier.context_id)) + verifier.token
+
+
+def _pdu(ptype: int, body: bytes, *, call_id: int, pfc_flags: int, little_endian: bool,
+         verifier: Verifier | None) -> bytes:
+    head = layout(DceRpc5, little_endian=little_endian)
+    trailer = _trailer(verifier, little_endian)
+    return head.pack(dict(ptype=ptype, pfc_flags=pfc_flags, endian=1 if little_endian else 0,
+                          frag_len=head.size + len(body) + len(trailer),
+                          auth_len=len(verifier.token) if verifier is not None else 0,
+                          call_id=call_id)) + body + trailer
+
+
+def response_bytes(*, call_id: int, cont_id: int, stub: bytes, alloc_hint: int,
+                   pfc_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, little_endian: bool = True,
+                   verifier: Verifier | None = None) -> bytes:
+    """``bytes(response(...))`` (with ``auth`` and ``auth_padding`` from ``verifier``)."""
+    body = layout(DceRpc5Response, little_endian=little_endian).pack(dict(alloc_hint=alloc_hint, cont_id=cont_id))
+    return _pdu(PType.RESPONSE, body + stub, call_id=call_id, pfc_flags=pfc_flags, little_endian=little_endian,
+                verifier=verifier)
+
+
+def request_bytes(*, call_id: int, cont_id: int, opnum: int, stub: bytes, alloc_hint: int,
+                  pfc_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, object_uuid: uuid.UUID | None = None,
+                  little_endian: bool = True, verifier: Verifier | None = None) -> bytes:
+    """A request PDU (C706 12.6.4.9); with ``object_uuid`` the flag PFC_OBJECT_UUID is set and
+    the object UUID follows the opnum (in the PDU's byte order)."""
+    body = layout(DceRpc5Request, little_endian=little_endian).pack(dict(alloc_hint=alloc_hint, cont_id=cont_id,
+                                                                         opnum=opnum))
+    if object_uuid is not None:
+        pfc_flags = int(pfc_flags) | PfcFlag.OBJECT_UUID
+        body += object_uuid.bytes_le if little_endian else object_uuid.bytes
+    return _pdu(PType.REQUEST, body + stub, call_id=call_id, pfc_flags=pfc_flags, little_endian=little_endian,
+                verifier=verifier)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -138,3 +141,55 @@ def test_another_process_attaches_to_the_same_domain(domain):
                          capture_output=True, text=True, timeout=60, cwd=REPO, check=True)
     pid, directory = out.stdout.split()
     assert (int(pid), directory) == (domain.owner_pid, domain.directory)
+    assert domain.owner_pid != os.getpid()  # the keeper's DC: no user owns it, none waits for another
+
+
+def test_the_keeper_stops_the_dc_when_its_last_user_has_gone(tmp_path):
+    """A second lab domain in a directory and on an address of its own: two users attach in
+    turn; the first leaves at once though the second is still there (nobody waits for anybody),
+    and when the second is gone the keeper stops the DC and frees its ports."""
+    env = {**os.environ, "WCCE_LAB_DOMAIN_DIR": str(tmp_path / "lab"), "WCCE_LAB_DOMAIN_HOST": "127.0.0.4"}
+    code = ("import sys, time\nfrom conformance.targets.domain import shared_domain\n"
+            "i = shared_domain(); print(i.owner_pid, flush=True); sys.stdin.readline()")
+    first = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=env, cwd=REPO)
+    keeper = int(first.stdout.readline())
+    second = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env, cwd=REPO)
+    try:
+        assert int(second.stdout.readline()) == keeper
+        first.communicate("\n", timeout=10)  # leaves at once, the second still attached
+        time.sleep(1)
+        assert _alive(keeper) and _answers("127.0.0.4", 135)
+        second.communicate("\n", timeout=10)
+        for _ in range(150):  # bounded: 30 s for the keeper to stop the DC and exit
+            if not _alive(keeper):
+                break
+            time.sleep(0.2)
+        assert not _alive(keeper) and not _answers("127.0.0.4", 135)
+        assert not (tmp_path / "lab" / "domain.json").exists()
+    finally:
+        for process in (first, second):
+            process.kill()
+        if _alive(keeper):
+            os.kill(keeper, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # not our child: ChildProcessError
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return pathlib.Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False

@@ -784,19 +784,17 @@ class Association:
     def _response_fragment(self, header, pending, piece, alloc_hint, flags, sec, protected,
                            level) -> bytes:
         if not protected:
-            return bytes(build.response(call_id=pending.call_id, cont_id=pending.cont_id,
-                                        stub=piece, alloc_hint=alloc_hint, pfc_flags=flags,
-                                        little_endian=header.little_endian))
+            return build.response_bytes(call_id=pending.call_id, cont_id=pending.cont_id, stub=piece,
+                                        alloc_hint=alloc_hint, pfc_flags=flags, little_endian=header.little_endian)
         pad = (-len(piece)) % _AUTH_PAD_ALIGN
         seals = self._seals(level) and (bool(flags & PfcFlag.FIRST_FRAG)
                                         or self.policy.seal_every_response_fragment)
-        verifier = build.auth_verifier(
+        verifier = build.Verifier(
             auth_type=self._response_auth_type(sec), auth_level=level, context_id=sec.context_id,
             token=b"\0" * sec.protection.signature_length(privacy=seals), pad_length=pad)
-        unsigned = bytes(build.response(
-            call_id=pending.call_id, cont_id=pending.cont_id, stub=piece, alloc_hint=alloc_hint,
-            pfc_flags=flags, little_endian=header.little_endian, auth=verifier,
-            auth_padding=b"\0" * pad))
+        unsigned = build.response_bytes(call_id=pending.call_id, cont_id=pending.cont_id, stub=piece,
+                                        alloc_hint=alloc_hint, pfc_flags=flags, little_endian=header.little_endian,
+                                        verifier=verifier)
         out_header = CommonHeader.parse(unsigned)
         out_trailer = SecTrailer.parse(unsigned, out_header)
         signed = sec.protection.protect(unsigned, out_header, out_trailer, privacy=seals,

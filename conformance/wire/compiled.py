@@ -1,0 +1,201 @@
+"""Struct codecs compiled from scapy's field lists (sans-IO).
+
+A layer's leading fixed-size fields — scapy's declaration, read once — become one
+``struct.Struct`` per run of same-endian fields, so a hot path packs and unpacks them in a
+call instead of building a scapy packet: the layout stays declared once, in scapy, and
+``tests/unit/wire/test_compiled.py`` holds the codecs to scapy's own bytes.
+
+What compiles: byte and integer fields (their ``fmt``), scapy's endianness wrapper
+(``EField``: the PDU's endianness chosen at compile time), runs of bit fields that fill whole
+bytes (``BitField``, ``BitEnumField``, ``FlagsField``; most significant first, as scapy packs
+them), and ``MultipleTypeField`` whose alternatives all have the default's layout.  The
+fixed part ends at the first field of any other kind (a conditional, a trailer, a length-
+prefixed value): that part stays the caller's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from scapy.fields import ConditionalField, Field, FieldLenField, MultipleTypeField, TrailerField, _BitField
+from scapy.packet import Packet
+
+__all__ = ["Layout", "layout", "CompileError"]
+
+
+class CompileError(TypeError):
+    """A field the compiler does not handle in a place it must (a bug of the caller's choice
+    of layer, not of the input)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Segment:
+    codec: struct.Struct
+    names: tuple[str, ...]  # one per struct item; a bit group packs as one item
+    bits: tuple[tuple[tuple[str, int], ...] | None, ...]  # per item: ((name, width), ...) of a bit group
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Layout:
+    """The fixed-size head of one scapy layer, in one endianness."""
+
+    layer: str
+    little_endian: bool
+    fields: tuple[str, ...]  # the scapy field names, in wire order
+    defaults: Mapping[str, int]
+    size: int
+    _segments: tuple[_Segment, ...]
+
+    def pack(self, values: Mapping[str, Any]) -> bytes:
+        """The head's bytes: ``values`` over the declared defaults (ints, or what ``int()`` takes)."""
+        get = values.get
+        out = []
+        for segment in self._segments:
+            items = []
+            for name, bits in zip(segment.names, segment.bits):
+                if bits is None:
+                    value = get(name)
+                    items.append(int(self.defaults[name] if value is None else value))
+                else:
+                    packed = 0
+                    for bit_name, width in bits:
+                        value = get(bit_name)
+                        value = int(self.defaults[bit_name] if value is None else value)
+                        packed = (packed << width) | (value & ((1 << width) - 1))
+                    items.append(packed)
+            out.append(segment.codec.pack(*items))
+        return b"".join(out)
+
+    def unpack(self, data: bytes, offset: int = 0) -> dict[str, int]:
+        """The head's field values from ``data[offset:]`` (struct.error when it is short)."""
+        values: dict[str, int] = {}
+        for segment in self._segments:
+            items = segment.codec.unpack_from(data, offset)
+            offset += segment.codec.size
+            for name, bits, item in zip(segment.names, segment.bits, items):
+                if bits is None:
+                    values[name] = item
+                else:
+                    for bit_name, width in reversed(bits):
+                        values[bit_name] = item & ((1 << width) - 1)
+                        item >>= width
+        return {name: values[name] for name in self.fields}
+
+
+def _leaf(field: Field, little_endian: bool) -> tuple[Field, str | None]:
+    """The field that lays out the bytes, and its struct code with endianness (None: a bit
+    field); CompileError for a field that is not fixed-size."""
+    if isinstance(field, MultipleTypeField):
+        shapes = {_shape(f, little_endian) for f in [alt[0] for alt in field.flds] + [field.dflt]}
+        if len(shapes) != 1:
+            raise CompileError(f"{field.name}: alternatives of different layouts")
+        return _leaf(field.dflt, little_endian)
+    inner = getattr(field, "fld", None)
+    if type(field).__name__ in ("EField", "_EField") and inner is not None:
+        return inner, _code(inner, "<" if little_endian else ">")
+    if isinstance(field, _BitField):
+        return field, None
+    return field, _code(field, None)
+
+
+def _plain(field: Field) -> bool:
+    """Whether scapy packs ``field`` with its ``fmt`` and nothing else (Field's own add/get; a
+    length field computes its value only when given none — the codec's caller gives it)."""
+    kind = type(field)
+    return (kind.addfield is Field.addfield and kind.getfield is Field.getfield and kind.m2i is Field.m2i
+            and (kind.i2m is Field.i2m or isinstance(field, FieldLenField)))
+
+
+def _code(field: Field, endian: str | None) -> str:
+    fmt = getattr(field, "fmt", None)
+    if not isinstance(field, Field) or fmt is None or isinstance(field, _BitField) or not _plain(field):
+        raise CompileError(f"{getattr(field, 'name', field)}: not a fixed-size scalar")
+    code = fmt.lstrip("<>!=@")
+    if code not in ("B", "b", "H", "h", "I", "i", "Q", "q"):
+        raise CompileError(f"{field.name}: struct code {fmt!r} is not a fixed-size integer")
+    if code in ("B", "b"):
+        return "=" + code  # one byte: any endianness
+    prefix = endian or ("<" if fmt[:1] == "<" else ">")  # "!" and ">" are network order; "" is too in scapy
+    return prefix + code
+
+
+def _shape(field: Field, little_endian: bool) -> tuple:
+    leaf, code = _leaf(field, little_endian)
+    return ("bits", abs(leaf.size)) if code is None else ("scalar", code)
+
+
+def _fixed_head(cls: type[Packet]):
+    for field in cls.fields_desc:
+        if isinstance(field, (ConditionalField, TrailerField)):
+            return
+        yield field
+
+
+@functools.cache
+def layout(cls: type[Packet], *, little_endian: bool = True, upto: str | None = None) -> Layout:
+    """The compiled head of ``cls``: its leading fields that compile (through ``upto``,
+    inclusive, when given — a CompileError if a field before it does not)."""
+    segments: list[_Segment] = []
+    codes: list[str] = []
+    names: list[str] = []
+    bits: list = []
+    pending_bits: list[tuple[str, int]] = []
+    defaults: dict[str, int] = {}
+    fields: list[str] = []
+    endian_of_run: str | None = None
+
+    def close_run() -> None:
+        nonlocal codes, names, bits, endian_of_run
+        if codes:
+            segments.append(_Segment(struct.Struct((endian_of_run or "<") + "".join(codes)), tuple(names), tuple(bits)))
+        codes, names, bits, endian_of_run = [], [], [], None
+
+    def add(code: str, name: str, bit_group) -> None:
+        nonlocal endian_of_run
+        endian, letter = code[0], code[1:]
+        if endian != "=" and endian_of_run not in (None, endian):
+            close_run()
+        if endian != "=":
+            endian_of_run = endian
+        codes.append(letter)
+        names.append(name)
+        bits.append(bit_group)
+
+    for field in _fixed_head(cls):
+        try:
+            leaf, code = _leaf(field, little_endian)
+        except CompileError:
+            if upto is not None and upto not in fields:
+                raise
+            break
+        if code is None:
+            if leaf.size < 0 or getattr(leaf, "tot_size", 0) < 0 or getattr(leaf, "end_tot_size", 0) < 0:
+                raise CompileError(f"{leaf.name}: little-endian bit groups are not compiled")
+            pending_bits.append((leaf.name, leaf.size))
+            width = sum(w for _, w in pending_bits)
+            if width % 8 == 0:
+                code = {1: "=B", 2: ">H", 4: ">I", 8: ">Q"}.get(width // 8)
+                if code is None:
+                    raise CompileError(f"{leaf.name}: a bit group of {width} bits")
+                add(code, pending_bits[0][0], tuple(pending_bits))
+                pending_bits = []
+        else:
+            if pending_bits:
+                raise CompileError(f"{leaf.name}: follows bits that do not fill a byte")
+            add(code, leaf.name, None)
+        default = field.default if not isinstance(field, MultipleTypeField) else field.dflt.default
+        defaults[leaf.name] = int(default) if default is not None else 0
+        fields.append(leaf.name)
+        if leaf.name == upto:
+            break
+    if pending_bits:
+        raise CompileError(f"{cls.__name__}: bits that do not fill a byte")
+    close_run()
+    if upto is not None and upto not in fields:
+        raise CompileError(f"{cls.__name__}: no field {upto!r} in its fixed head")
+    return Layout(layer=cls.__name__, little_endian=little_endian, fields=tuple(fields), defaults=defaults,
+                  size=sum(s.codec.size for s in segments), _segments=tuple(segments))

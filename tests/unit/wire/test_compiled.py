@@ -1,0 +1,87 @@
+"""Codecs compiled from scapy's field lists give scapy's own bytes, and read them back."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.fields import StrField
+from scapy.layers.dcerpc import CommonAuthVerifier, DceRpc5, DceRpc5Request, DceRpc5Response
+from scapy.packet import Packet, Raw
+
+from conformance.wire import pdu
+from conformance.wire.compiled import CompileError, layout
+
+u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
+verifiers = st.none() | st.builds(pdu.Verifier, auth_type=u8, auth_level=u8, context_id=u32,
+                                  token=st.binary(min_size=1, max_size=40), pad_length=st.integers(0, 15))
+
+
+def test_the_heads_are_scapys_fixed_fields():
+    assert layout(DceRpc5).fields == ("rpc_vers", "rpc_vers_minor", "ptype", "pfc_flags", "endian", "encoding",
+                                      "float", "reserved1", "reserved2", "frag_len", "auth_len", "call_id")
+    assert (layout(DceRpc5).size, layout(DceRpc5Request).size, layout(DceRpc5Response).size) == (16, 8, 8)
+    # auth_value (a length-prefixed packet whose fallback field says fmt "H") is not a scalar
+    assert layout(CommonAuthVerifier).fields[-1] == "auth_context_id" and layout(CommonAuthVerifier).size == 8
+
+
+@settings(max_examples=200, deadline=None)
+@given(little=st.booleans(), values=st.fixed_dictionaries({
+    "ptype": u8, "pfc_flags": u8, "endian": st.integers(0, 1), "encoding": st.integers(0, 15), "float": u8,
+    "frag_len": u16, "auth_len": u16, "call_id": u32}))
+def test_the_header_packs_and_unpacks_as_scapy_does(little, values):
+    values = {**values, "endian": 1 if little else 0}
+    wire = bytes(DceRpc5(**values))[:16]
+    head = layout(DceRpc5, little_endian=little)
+    assert head.pack(values) == wire
+    assert {k: v for k, v in head.unpack(wire).items() if k in values} == values
+
+
+@settings(max_examples=200, deadline=None)
+@given(call_id=u32, cont_id=u16, alloc_hint=u32, flags=u8, stub=st.binary(max_size=64), little=st.booleans(),
+       verifier=verifiers)
+def test_response_bytes_are_the_packet_builders(call_id, cont_id, alloc_hint, flags, stub, little, verifier):
+    auth = None if verifier is None else pdu.auth_verifier(
+        auth_type=verifier.auth_type, auth_level=verifier.auth_level, context_id=verifier.context_id,
+        token=verifier.token, pad_length=verifier.pad_length)
+    scapy_bytes = bytes(pdu.response(call_id=call_id, cont_id=cont_id, stub=stub, alloc_hint=alloc_hint,
+                                     pfc_flags=flags, little_endian=little, auth=auth,
+                                     auth_padding=b"\0" * (verifier.pad_length if verifier else 0)))
+    assert pdu.response_bytes(call_id=call_id, cont_id=cont_id, stub=stub, alloc_hint=alloc_hint, pfc_flags=flags,
+                              little_endian=little, verifier=verifier) == scapy_bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(call_id=u32, cont_id=u16, opnum=u16, alloc_hint=u32, stub=st.binary(max_size=64),
+       object_uuid=st.none() | st.uuids(), verifier=verifiers)
+def test_request_bytes_are_scapys(call_id, cont_id, opnum, alloc_hint, stub, object_uuid, verifier):
+    flags = 0x03 | (0x80 if object_uuid else 0)
+    pkt = DceRpc5(pfc_flags=flags, call_id=call_id)
+    req = DceRpc5Request(alloc_hint=alloc_hint, cont_id=cont_id, opnum=opnum)
+    if object_uuid is not None:
+        req.object = object_uuid
+    if verifier is not None:
+        pkt.auth_verifier = pdu.auth_verifier(auth_type=verifier.auth_type, auth_level=verifier.auth_level,
+                                              context_id=verifier.context_id, token=verifier.token,
+                                              pad_length=verifier.pad_length)
+        pkt.auth_padding = b"\0" * verifier.pad_length
+    assert pdu.request_bytes(call_id=call_id, cont_id=cont_id, opnum=opnum, stub=stub, alloc_hint=alloc_hint,
+                             object_uuid=object_uuid, verifier=verifier) == bytes(pkt / req / Raw(stub))
+
+
+def test_a_field_that_is_not_a_fixed_scalar_ends_the_head_or_is_refused_when_asked_for():
+    class Named(Packet):
+        fields_desc = [StrField("name", b"")]
+
+    assert layout(Named).fields == ()
+    with pytest.raises(CompileError, match="name"):
+        layout(Named, upto="name")
+
+
+def test_a_request_with_an_object_uuid_reads_back_in_scapy():
+    object_uuid = uuid.UUID("d99e6e74-fc88-11d0-b498-00a0c90312f3")
+    wire = pdu.request_bytes(call_id=9, cont_id=1, opnum=3, stub=b"\1" * 8, alloc_hint=8, object_uuid=object_uuid)
+    parsed = DceRpc5(wire)
+    assert parsed[DceRpc5Request].object == object_uuid and parsed.pfc_flags.PFC_OBJECT_UUID
