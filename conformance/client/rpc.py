@@ -19,7 +19,7 @@ import socket
 import uuid
 
 from scapy.layers.dcerpc import (
-    DceRpc5, DceRpc5AbstractSyntax, DceRpc5AlterContext, DceRpc5AlterContextResp, DceRpc5Bind, DceRpc5BindAck,
+    DceRpc5, DceRpc5AbstractSyntax, DceRpc5AlterContextResp, DceRpc5BindAck,
     DceRpc5BindNak, DceRpc5Context, DceRpc5Fault, DceRpc5Result, DceRpc5TransferSyntax,
     RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, RPC_C_IMP_LEVEL,
 )
@@ -354,16 +354,17 @@ class RpcConnection:
         flags = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG
         if token is not None and sec.header_sign and first_leg:
             flags |= PfcFlag.SUPPORT_HEADER_SIGN
-        body_cls = DceRpc5AlterContext if alter else DceRpc5Bind
-        pkt = DceRpc5(pfc_flags=int(flags), call_id=self.next_call_id())
+        verifier = None
         if token is not None:
             changed = self.next_leg if alter and not first_leg else {}
-            pkt.auth_verifier = build.auth_verifier(
+            verifier = build.Verifier(
                 auth_type=changed.get("auth_type", sec.auth_type), auth_level=changed.get("auth_level", sec.level),
                 context_id=sec.context_id, token=token)
-            pkt.auth_verifier.auth_pad_length = None
-        return bytes(pkt / body_cls(max_xmit_frag=self.max_frag, max_recv_frag=self.max_recv_frag,
-                                    assoc_group_id=self.assoc_group_id, context_elem=elems))
+        contexts = [(int(e.cont_id), (e.abstract_syntax.if_uuid, int(e.abstract_syntax.if_version)),
+                     [(t.if_uuid, int(t.if_version)) for t in e.transfer_syntaxes]) for e in elems]
+        return build.bind_bytes(call_id=self.next_call_id(), alter=alter, max_xmit_frag=self.max_frag,
+                                max_recv_frag=self.max_recv_frag, assoc_group_id=self.assoc_group_id,
+                                contexts=contexts, pfc_flags=int(flags), verifier=verifier)
 
     def bind(self, interface: uuid.UUID, if_version: int = 0, **context_args) -> Outcome:
         """Bind (first time) or alter_context, authenticating on the first bind.

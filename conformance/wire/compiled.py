@@ -5,10 +5,12 @@ A layer's leading fixed-size fields — scapy's declaration, read once — becom
 call instead of building a scapy packet: the layout stays declared once, in scapy, and
 ``tests/unit/wire/test_compiled.py`` holds the codecs to scapy's own bytes.
 
-What compiles: byte and integer fields (their ``fmt``), scapy's endianness wrapper
-(``EField``: the PDU's endianness chosen at compile time), runs of bit fields that fill whole
-bytes (``BitField``, ``BitEnumField``, ``FlagsField``; most significant first, as scapy packs
-them), and ``MultipleTypeField`` whose alternatives all have the default's layout.  The
+What compiles: byte and integer fields (their ``fmt``), fixed-length byte strings
+(``StrFixedLenField``), UUIDs (``UUIDField``, in the byte order it or the PDU says), scapy's
+endianness wrapper (``EField``: the PDU's endianness chosen at compile time), runs of bit
+fields that fill whole bytes (``BitField``, ``BitEnumField``, ``FlagsField``; most significant
+first, as scapy packs them), and ``MultipleTypeField`` whose alternatives all have the
+default's layout.  The
 fixed part ends at the first field of any other kind (a conditional, a trailer, a length-
 prefixed value): that part stays the caller's.
 """
@@ -21,7 +23,11 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from scapy.fields import ConditionalField, Field, FieldLenField, MultipleTypeField, TrailerField, _BitField
+import uuid
+
+from scapy.fields import (
+    ConditionalField, Field, FieldLenField, MultipleTypeField, StrFixedLenField, TrailerField, UUIDField, _BitField,
+)
 from scapy.packet import Packet
 
 __all__ = ["Layout", "layout", "CompileError"]
@@ -36,7 +42,8 @@ class CompileError(TypeError):
 class _Segment:
     codec: struct.Struct
     names: tuple[str, ...]  # one per struct item; a bit group packs as one item
-    bits: tuple[tuple[tuple[str, int], ...] | None, ...]  # per item: ((name, width), ...) of a bit group
+    bits: tuple[tuple[tuple[str, int], ...] | str | None, ...]  # per item: ((name, width), ...) of a
+    # bit group; "uuid-le"/"uuid-be" a UUID; "bytes" a fixed-length string; None an integer
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,23 +53,25 @@ class Layout:
     layer: str
     little_endian: bool
     fields: tuple[str, ...]  # the scapy field names, in wire order
-    defaults: Mapping[str, int]
+    defaults: Mapping[str, Any]
     size: int
     _segments: tuple[_Segment, ...]
 
     def pack(self, values: Mapping[str, Any]) -> bytes:
-        """The head's bytes: ``values`` over the declared defaults (ints, or what ``int()`` takes)."""
+        """The head's bytes: ``values`` over the declared defaults (integers or what ``int()``
+        takes, ``uuid.UUID`` for UUIDs, bytes for strings)."""
         get = values.get
         out = []
         for segment in self._segments:
             items = []
-            for name, bits in zip(segment.names, segment.bits):
-                if bits is None:
+            for name, kind in zip(segment.names, segment.bits):
+                if kind is None or isinstance(kind, str):
                     value = get(name)
-                    items.append(int(self.defaults[name] if value is None else value))
+                    value = self.defaults[name] if value is None else value
+                    items.append(int(value) if kind is None else _to_wire(kind, value))
                 else:
                     packed = 0
-                    for bit_name, width in bits:
+                    for bit_name, width in kind:
                         value = get(bit_name)
                         value = int(self.defaults[bit_name] if value is None else value)
                         packed = (packed << width) | (value & ((1 << width) - 1))
@@ -70,36 +79,62 @@ class Layout:
             out.append(segment.codec.pack(*items))
         return b"".join(out)
 
-    def unpack(self, data: bytes, offset: int = 0) -> dict[str, int]:
+    def unpack(self, data: bytes, offset: int = 0) -> dict[str, Any]:
         """The head's field values from ``data[offset:]`` (struct.error when it is short)."""
-        values: dict[str, int] = {}
+        values: dict[str, Any] = {}
         for segment in self._segments:
             items = segment.codec.unpack_from(data, offset)
             offset += segment.codec.size
-            for name, bits, item in zip(segment.names, segment.bits, items):
-                if bits is None:
+            for name, kind, item in zip(segment.names, segment.bits, items):
+                if kind is None:
                     values[name] = item
+                elif isinstance(kind, str):
+                    values[name] = _from_wire(kind, item)
                 else:
-                    for bit_name, width in reversed(bits):
+                    for bit_name, width in reversed(kind):
                         values[bit_name] = item & ((1 << width) - 1)
                         item >>= width
         return {name: values[name] for name in self.fields}
 
 
+def _to_wire(kind: str, value: Any) -> bytes:
+    if kind == "bytes":
+        return bytes(value) if not isinstance(value, int) else b""
+    value = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    return value.bytes_le if kind == "uuid-le" else value.bytes
+
+
+def _from_wire(kind: str, item: bytes) -> Any:
+    if kind == "bytes":
+        return item
+    return uuid.UUID(bytes_le=item) if kind == "uuid-le" else uuid.UUID(bytes=item)
+
+
 def _leaf(field: Field, little_endian: bool) -> tuple[Field, str | None]:
     """The field that lays out the bytes, and its struct code with endianness (None: a bit
-    field); CompileError for a field that is not fixed-size."""
+    field; "=16s/uuid-le" and the like for UUIDs and strings); CompileError for a field that
+    is not fixed-size."""
     if isinstance(field, MultipleTypeField):
         shapes = {_shape(f, little_endian) for f in [alt[0] for alt in field.flds] + [field.dflt]}
         if len(shapes) != 1:
             raise CompileError(f"{field.name}: alternatives of different layouts")
         return _leaf(field.dflt, little_endian)
     inner = getattr(field, "fld", None)
-    if type(field).__name__ in ("EField", "_EField") and inner is not None:
-        return inner, _code(inner, "<" if little_endian else ">")
-    if isinstance(field, _BitField):
-        return field, None
-    return field, _code(field, None)
+    wrapped = type(field).__name__ in ("EField", "_EField") and inner is not None
+    leaf = inner if wrapped else field
+    if isinstance(leaf, UUIDField):
+        if wrapped:
+            order = "le" if little_endian else "be"
+        elif leaf.uuid_fmt in (UUIDField.FORMAT_LE, UUIDField.FORMAT_BE):
+            order = "le" if leaf.uuid_fmt == UUIDField.FORMAT_LE else "be"
+        else:
+            raise CompileError(f"{leaf.name}: a UUID in reversed byte order")
+        return leaf, f"=16s/uuid-{order}"
+    if type(leaf) is StrFixedLenField and isinstance(getattr(leaf, "sz", None), int):
+        return leaf, f"={leaf.sz}s/bytes"
+    if isinstance(leaf, _BitField):
+        return leaf, None
+    return leaf, _code(leaf, ("<" if little_endian else ">") if wrapped else None)
 
 
 def _plain(field: Field) -> bool:
@@ -128,17 +163,25 @@ def _shape(field: Field, little_endian: bool) -> tuple:
     return ("bits", abs(leaf.size)) if code is None else ("scalar", code)
 
 
-def _fixed_head(cls: type[Packet]):
-    for field in cls.fields_desc:
+def _fixed_run(cls: type[Packet], start: str | None):
+    fields = list(cls.fields_desc)
+    if start is not None:
+        names = [f.name for f in fields]
+        if start not in names:
+            raise CompileError(f"{cls.__name__}: no field {start!r}")
+        fields = fields[names.index(start):]
+    for field in fields:
         if isinstance(field, (ConditionalField, TrailerField)):
             return
         yield field
 
 
 @functools.cache
-def layout(cls: type[Packet], *, little_endian: bool = True, upto: str | None = None) -> Layout:
-    """The compiled head of ``cls``: its leading fields that compile (through ``upto``,
-    inclusive, when given — a CompileError if a field before it does not)."""
+def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None = None,
+           upto: str | None = None) -> Layout:
+    """The compiled head of ``cls``: its leading fields that compile (from ``start`` when
+    given, e.g. the fixed run after a variable-length field; through ``upto``, inclusive, when
+    given — a CompileError if a field before it does not)."""
     segments: list[_Segment] = []
     codes: list[str] = []
     names: list[str] = []
@@ -156,6 +199,8 @@ def layout(cls: type[Packet], *, little_endian: bool = True, upto: str | None = 
 
     def add(code: str, name: str, bit_group) -> None:
         nonlocal endian_of_run
+        code, _, kind = code.partition("/")
+        bit_group = kind or bit_group
         endian, letter = code[0], code[1:]
         if endian != "=" and endian_of_run not in (None, endian):
             close_run()
@@ -165,7 +210,7 @@ def layout(cls: type[Packet], *, little_endian: bool = True, upto: str | None = 
         names.append(name)
         bits.append(bit_group)
 
-    for field in _fixed_head(cls):
+    for field in _fixed_run(cls, start):
         try:
             leaf, code = _leaf(field, little_endian)
         except CompileError:
@@ -188,7 +233,11 @@ def layout(cls: type[Packet], *, little_endian: bool = True, upto: str | None = 
                 raise CompileError(f"{leaf.name}: follows bits that do not fill a byte")
             add(code, leaf.name, None)
         default = field.default if not isinstance(field, MultipleTypeField) else field.dflt.default
-        defaults[leaf.name] = int(default) if default is not None else 0
+        if code is not None and "/" in code:
+            defaults[leaf.name] = default if isinstance(default, (bytes, uuid.UUID)) else (
+                b"" if code.endswith("bytes") else uuid.UUID(int=0))
+        else:
+            defaults[leaf.name] = int(default) if default is not None else 0
         fields.append(leaf.name)
         if leaf.name == upto:
             break

@@ -30,7 +30,7 @@ from scapy.layers.dcerpc import (
     DceRpc5TransferSyntax,
     DceRpc5Version,
 )
-from scapy.layers.dcerpc import DceRpc5Request
+from scapy.layers.dcerpc import DceRpc5AbstractSyntax, DceRpc5Bind, DceRpc5Context, DceRpc5Request
 from scapy.packet import Raw
 
 from conformance.wire.compiled import layout
@@ -46,14 +46,20 @@ __all__ = [
     "fault",
     "response",
     "Verifier",
+    "ContextSpec",
     "request_bytes",
     "response_bytes",
+    "bind_bytes",
+    "bind_ack_bytes",
 ]
 
 _NULL_UUID = uuid.UUID(int=0)
 
 ContextResultSpec = tuple[int, int, uuid.UUID, int]
 """(result, reason, transfer syntax UUID, transfer syntax version) of one p_result_t."""
+
+ContextSpec = tuple[int, tuple[uuid.UUID, int], Sequence[tuple[uuid.UUID, int]]]
+"""(cont_id, (interface UUID, if_version), ((transfer syntax UUID, version), ...)) of one p_cont_elem_t."""
 
 
 def header(*, ptype_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, call_id: int,
@@ -193,3 +199,44 @@ def request_bytes(*, call_id: int, cont_id: int, opnum: int, stub: bytes, alloc_
         body += object_uuid.bytes_le if little_endian else object_uuid.bytes
     return _pdu(PType.REQUEST, body + stub, call_id=call_id, pfc_flags=pfc_flags, little_endian=little_endian,
                 verifier=verifier)
+
+
+def _syntax(cls, syntax: tuple[uuid.UUID, int], little_endian: bool) -> bytes:
+    return layout(cls, little_endian=little_endian).pack(dict(if_uuid=syntax[0], if_version=syntax[1]))
+
+
+def bind_bytes(*, call_id: int, alter: bool = False, max_xmit_frag: int, max_recv_frag: int,
+               assoc_group_id: int, contexts: Sequence[ContextSpec],
+               pfc_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, little_endian: bool = True,
+               verifier: Verifier | None = None) -> bytes:
+    """bind (alter_context when ``alter``), C706 12.6.4.3; the same bytes as scapy's
+    ``DceRpc5Bind`` under ``header()`` (its auth padding aligns the trailer: a bind's body is
+    whole words, so none)."""
+    body = [layout(DceRpc5Bind, little_endian=little_endian).pack(dict(
+        max_xmit_frag=max_xmit_frag, max_recv_frag=max_recv_frag, assoc_group_id=assoc_group_id,
+        n_context_elem=len(contexts)))]
+    for cont_id, abstract, transfers in contexts:
+        body.append(layout(DceRpc5Context, little_endian=little_endian).pack(dict(
+            cont_id=cont_id, n_transfer_syn=len(transfers))))
+        body.append(_syntax(DceRpc5AbstractSyntax, abstract, little_endian))
+        body.extend(_syntax(DceRpc5TransferSyntax, t, little_endian) for t in transfers)
+    return _pdu(PType.ALTER_CONTEXT if alter else PType.BIND, b"".join(body), call_id=call_id,
+                pfc_flags=pfc_flags, little_endian=little_endian, verifier=verifier)
+
+
+def bind_ack_bytes(*, call_id: int, alter: bool, max_xmit_frag: int, max_recv_frag: int,
+                   assoc_group_id: int, port_spec: str, results: Sequence[ContextResultSpec],
+                   pfc_flags: int = PfcFlag.FIRST_FRAG | PfcFlag.LAST_FRAG, little_endian: bool = True,
+                   verifier: Verifier | None = None) -> bytes:
+    """``bytes(bind_ack(...))`` (an alter_context_resp when ``alter``)."""
+    spec = b"" if alter else port_spec.encode("ascii") + b"\0"
+    address = layout(DceRpc5PortAny, little_endian=little_endian).pack(dict(length=len(spec))) + spec
+    address += b"\0" * ((-len(address)) % 4)
+    body = [layout(DceRpc5BindAck, little_endian=little_endian).pack(dict(
+        max_xmit_frag=max_xmit_frag, max_recv_frag=max_recv_frag, assoc_group_id=assoc_group_id)), address,
+        layout(DceRpc5BindAck, little_endian=little_endian, start="n_results").pack(dict(n_results=len(results)))]
+    for result, reason, ts_uuid, ts_version in results:
+        body.append(layout(DceRpc5Result, little_endian=little_endian).pack(dict(result=result, reason=reason)))
+        body.append(_syntax(DceRpc5TransferSyntax, (ts_uuid, ts_version), little_endian))
+    return _pdu(PType.ALTER_CONTEXT_RESP if alter else PType.BIND_ACK, b"".join(body), call_id=call_id,
+                pfc_flags=pfc_flags, little_endian=little_endian, verifier=verifier)

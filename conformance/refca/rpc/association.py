@@ -408,12 +408,11 @@ class Association:
                   contexts=[f"{c.cont_id}:{c.interface}" for c in accepted.values()],
                   auth_type=trailer.auth_type if trailer else RPC_C_AUTHN.NONE,
                   auth_level=trailer.auth_level if trailer else RPC_C_AUTHN_LEVEL.NONE)
-        reply = build.bind_ack(
+        return [build.bind_ack_bytes(
             call_id=header.call_id, alter=alter, max_xmit_frag=self.max_xmit_frag,
             max_recv_frag=self.max_recv_frag, assoc_group_id=self.assoc_group_id,
             port_spec=str(self.connection.local_port), results=results, pfc_flags=flags,
-            little_endian=header.little_endian, auth=verifier)
-        return [bytes(reply)]
+            little_endian=header.little_endian, verifier=verifier)]
 
     def _join_group(self, group_id: int) -> bool:
         if self._groups.join(group_id):
@@ -498,9 +497,8 @@ class Association:
                       auth_level=ctx.auth_level, user=ctx.user, header_sign=ctx.header_sign)
         verifier = None
         if out:
-            verifier = build.auth_verifier(auth_type=self._bind_reply_auth_type(ctx),
-                                           auth_level=ctx.auth_level,
-                                           context_id=ctx.context_id, token=out)
+            verifier = build.Verifier(auth_type=self._bind_reply_auth_type(ctx), auth_level=ctx.auth_level,
+                                      context_id=ctx.context_id, token=out)
         return verifier, ctx.header_sign and ctx.legs == 1, None
 
     def _on_auth3(self, pdu: bytes, header: CommonHeader) -> None:

@@ -85,3 +85,44 @@ def test_a_request_with_an_object_uuid_reads_back_in_scapy():
     wire = pdu.request_bytes(call_id=9, cont_id=1, opnum=3, stub=b"\1" * 8, alloc_hint=8, object_uuid=object_uuid)
     parsed = DceRpc5(wire)
     assert parsed[DceRpc5Request].object == object_uuid and parsed.pfc_flags.PFC_OBJECT_UUID
+
+
+syntaxes = st.tuples(st.uuids(), u32)
+contexts = st.lists(st.tuples(u16, syntaxes, st.lists(syntaxes, min_size=1, max_size=3)), min_size=1, max_size=3)
+bind_verifiers = st.none() | st.builds(pdu.Verifier, auth_type=u8, auth_level=u8, context_id=u32,
+                                       token=st.binary(min_size=1, max_size=40))
+
+
+@settings(max_examples=150, deadline=None)
+@given(call_id=u32, alter=st.booleans(), frags=st.tuples(u16, u16), group=u32, elems=contexts,
+       flags=u8, verifier=bind_verifiers)
+def test_bind_bytes_are_scapys(call_id, alter, frags, group, elems, flags, verifier):
+    from scapy.layers.dcerpc import (DceRpc5AbstractSyntax, DceRpc5AlterContext, DceRpc5Bind, DceRpc5Context,
+                                     DceRpc5TransferSyntax)
+
+    pkt = pdu.header(ptype_flags=flags, call_id=call_id)
+    if verifier is not None:
+        pkt.auth_verifier = pdu.auth_verifier(auth_type=verifier.auth_type, auth_level=verifier.auth_level,
+                                              context_id=verifier.context_id, token=verifier.token)
+        pkt.auth_verifier.auth_pad_length = None  # scapy aligns the trailer
+    body = (DceRpc5AlterContext if alter else DceRpc5Bind)(
+        max_xmit_frag=frags[0], max_recv_frag=frags[1], assoc_group_id=group, context_elem=[
+            DceRpc5Context(cont_id=c, abstract_syntax=DceRpc5AbstractSyntax(if_uuid=a[0], if_version=a[1]),
+                           transfer_syntaxes=[DceRpc5TransferSyntax(if_uuid=u, if_version=v) for u, v in ts])
+            for c, a, ts in elems])
+    assert pdu.bind_bytes(call_id=call_id, alter=alter, max_xmit_frag=frags[0], max_recv_frag=frags[1],
+                          assoc_group_id=group, contexts=elems, pfc_flags=flags,
+                          verifier=verifier) == bytes(pkt / body)
+
+
+@settings(max_examples=150, deadline=None)
+@given(call_id=u32, alter=st.booleans(), frags=st.tuples(u16, u16), group=u32, port=st.integers(0, 65535),
+       results=st.lists(st.tuples(st.integers(0, 3), u16, st.uuids(), u32), max_size=3), little=st.booleans(),
+       verifier=bind_verifiers)
+def test_bind_ack_bytes_are_the_packet_builders(call_id, alter, frags, group, port, results, little, verifier):
+    auth = None if verifier is None else pdu.auth_verifier(
+        auth_type=verifier.auth_type, auth_level=verifier.auth_level, context_id=verifier.context_id,
+        token=verifier.token)
+    fields = dict(call_id=call_id, alter=alter, max_xmit_frag=frags[0], max_recv_frag=frags[1],
+                  assoc_group_id=group, port_spec=str(port), results=results, little_endian=little)
+    assert pdu.bind_ack_bytes(**fields, verifier=verifier) == bytes(pdu.bind_ack(**fields, auth=auth))
