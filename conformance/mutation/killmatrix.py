@@ -159,7 +159,7 @@ def _client_row(mutant: ClientMutant, target, catalogue, service_keys=None) -> R
 
 #: Besides the cases a focused mutant runs for what they can show, every SAMPLE_EVERY-th other
 #: case (by ID) runs too, for collateral: a fixed sample, the same in every run.
-SAMPLE_EVERY = 24
+SAMPLE_EVERY = 48
 
 
 def _shape(case: Case) -> dict[str, object]:
@@ -238,7 +238,8 @@ def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
     """Rows of the matrix, and the failures of the unmutated baseline (must be none).
 
     Each server mutant (and the baseline) runs in its own process, ``workers`` at a time.
-    The baseline runs every case; a mutant the cases of :func:`focus` (all of them with ``full``).
+    A mutant runs the cases of :func:`focus`, the baseline every case some mutant runs (all
+    of them with ``full``).
     """
     import concurrent.futures
     import multiprocessing
@@ -252,12 +253,14 @@ def kill_matrix(case_files: list, catalogue: Mapping[str, Requirement], *,
     outcomes: dict = {}
     seconds: dict = {}
     context = multiprocessing.get_context("spawn")
+    chosen = {name: None if full else focus(cases.values(), catalogue, MUTANTS[name].requirement,
+                                             every_seeing=bool(MUTANTS[name].survives))
+              for name in names[1:]}
+    # the baseline runs what the mutants run (every case with ``full``): a failure it shares
+    # is not the mutant's
+    chosen[None] = None if full else sorted(set().union(*chosen.values()) if chosen else set())
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_server_worker, name, files,
-                               None if full or name is None else
-                               focus(cases.values(), catalogue, MUTANTS[name].requirement,
-                                     every_seeing=bool(MUTANTS[name].survives))): name
-                   for name in names}
+        futures = {pool.submit(_server_worker, name, files, chosen[name]): name for name in names}
         for future in concurrent.futures.as_completed(futures):
             name = futures[future]
             seconds[name], results = future.result()
