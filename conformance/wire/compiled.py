@@ -48,7 +48,9 @@ class _Segment:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Layout:
-    """The fixed-size head of one scapy layer, in one endianness."""
+    """The fixed-size head of one scapy layer, in one endianness: ``pack`` and ``unpack`` are
+    Python functions generated from the field list (one struct call a run of same-endian
+    fields, the values unrolled)."""
 
     layer: str
     little_endian: bool
@@ -56,45 +58,18 @@ class Layout:
     defaults: Mapping[str, Any]
     size: int
     _segments: tuple[_Segment, ...]
+    _pack: Any = dataclasses.field(repr=False, compare=False)
+    _unpack: Any = dataclasses.field(repr=False, compare=False)
 
     def pack(self, values: Mapping[str, Any]) -> bytes:
         """The head's bytes: ``values`` over the declared defaults (integers or what ``int()``
         takes, ``uuid.UUID`` for UUIDs, bytes for strings)."""
-        get = values.get
-        out = []
-        for segment in self._segments:
-            items = []
-            for name, kind in zip(segment.names, segment.bits):
-                if kind is None or isinstance(kind, str):
-                    value = get(name)
-                    value = self.defaults[name] if value is None else value
-                    items.append(int(value) if kind is None else _to_wire(kind, value))
-                else:
-                    packed = 0
-                    for bit_name, width in kind:
-                        value = get(bit_name)
-                        value = int(self.defaults[bit_name] if value is None else value)
-                        packed = (packed << width) | (value & ((1 << width) - 1))
-                    items.append(packed)
-            out.append(segment.codec.pack(*items))
-        return b"".join(out)
+        return self._pack(values)
 
     def unpack(self, data: bytes, offset: int = 0) -> dict[str, Any]:
-        """The head's field values from ``data[offset:]`` (struct.error when it is short)."""
-        values: dict[str, Any] = {}
-        for segment in self._segments:
-            items = segment.codec.unpack_from(data, offset)
-            offset += segment.codec.size
-            for name, kind, item in zip(segment.names, segment.bits, items):
-                if kind is None:
-                    values[name] = item
-                elif isinstance(kind, str):
-                    values[name] = _from_wire(kind, item)
-                else:
-                    for bit_name, width in reversed(kind):
-                        values[bit_name] = item & ((1 << width) - 1)
-                        item >>= width
-        return {name: values[name] for name in self.fields}
+        """The head's field values from ``data[offset:]``, in wire order (struct.error when it
+        is short)."""
+        return self._unpack(data, offset)
 
 
 def _to_wire(kind: str, value: Any) -> bytes:
@@ -104,10 +79,42 @@ def _to_wire(kind: str, value: Any) -> bytes:
     return value.bytes_le if kind == "uuid-le" else value.bytes
 
 
-def _from_wire(kind: str, item: bytes) -> Any:
-    if kind == "bytes":
-        return item
-    return uuid.UUID(bytes_le=item) if kind == "uuid-le" else uuid.UUID(bytes=item)
+def _generate(segments: list[_Segment], fields: list[str], defaults: Mapping[str, Any]):
+    """Source of ``pack(values)`` and ``unpack(data, offset)`` for these segments, compiled."""
+    index = {name: k for k, name in enumerate(fields)}
+    pack = ["def pack(values):", "    get = values.get"]
+    for name, k in index.items():
+        pack.append(f"    x{k} = get({name!r})")
+        pack.append(f"    x{k} = D[{name!r}] if x{k} is None else x{k}")
+    packed, unpack, result = [], ["def unpack(data, offset=0):"], []
+    for n, segment in enumerate(segments):
+        items, names = [], []
+        for j, (name, kind) in enumerate(zip(segment.names, segment.bits)):
+            var = f"v{n}_{j}"
+            names.append(var)
+            if kind is None:
+                items.append(f"int(x{index[name]})")
+                result.append((name, var))
+            elif isinstance(kind, str):
+                items.append(f"W({kind!r}, x{index[name]})")
+                result.append((name, var if kind == "bytes" else
+                               f"UUID(bytes_le={var})" if kind == "uuid-le" else f"UUID(bytes={var})"))
+            else:
+                shift, parts = sum(width for _, width in kind), []
+                for bit_name, width in kind:
+                    shift -= width
+                    parts.append(f"((int(x{index[bit_name]}) & {(1 << width) - 1}) << {shift})")
+                    result.append((bit_name, f"({var} >> {shift}) & {(1 << width) - 1}"))
+                items.append(" | ".join(parts))
+        packed.append(f"S{n}.pack({', '.join(items)})")
+        unpack.append(f"    {', '.join(names)}, = S{n}.unpack_from(data, offset)")
+        unpack.append(f"    offset += {segment.codec.size}")
+    pack.append(f"    return b''.join(({', '.join(packed)},))" if packed else "    return b''")
+    unpack.append("    return {" + ", ".join(f"{name!r}: {expr}" for name, expr in result) + "}")
+    scope = {f"S{n}": segment.codec for n, segment in enumerate(segments)}
+    scope.update(D=dict(defaults), W=_to_wire, UUID=uuid.UUID)
+    exec(compile("\n".join(pack + unpack), "<compiled layout>", "exec"), scope)  # noqa: S102 - our own source
+    return scope["pack"], scope["unpack"]
 
 
 def _leaf(field: Field, little_endian: bool) -> tuple[Field, str | None]:
@@ -246,5 +253,6 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
     close_run()
     if upto is not None and upto not in fields:
         raise CompileError(f"{cls.__name__}: no field {upto!r} in its fixed head")
+    packer, unpacker = _generate(segments, fields, defaults)
     return Layout(layer=cls.__name__, little_endian=little_endian, fields=tuple(fields), defaults=defaults,
-                  size=sum(s.codec.size for s in segments), _segments=tuple(segments))
+                  size=sum(s.codec.size for s in segments), _segments=tuple(segments), _pack=packer, _unpack=unpacker)

@@ -10,16 +10,16 @@ when the stream cannot be framed any more and the connection must be dropped.
 from __future__ import annotations
 
 import dataclasses
-import struct
 
+from scapy.layers.dcerpc import DceRpc5
+
+from conformance.wire.compiled import layout
 from conformance.wire.rpc import COMMON_HEADER_LEN
 
 __all__ = ["FramingError", "CommonHeader", "PduFramer"]
 
-# Offsets inside the common header (C706 12.6.3.1).
-_OFF_RPC_VERS = 0
-_OFF_DREP = 4
-_OFF_FRAG_LEN = 8
+_OFF_DREP = 4  # packed_drep's offset in the common header (C706 12.6.3.1)
+_HEADS = {0: layout(DceRpc5, little_endian=False), 1: layout(DceRpc5, little_endian=True)}  # by drep's integer rep
 
 
 class FramingError(ValueError):
@@ -45,24 +45,17 @@ class CommonHeader:
 
     @classmethod
     def parse(cls, pdu: bytes) -> "CommonHeader":
+        """The header as scapy's ``DceRpc5`` declares it (its compiled head), in the byte order
+        ``packed_drep`` names."""
         if len(pdu) < COMMON_HEADER_LEN:
             raise FramingError(f"PDU shorter than the common header: {len(pdu)} bytes")
         integer_rep = pdu[_OFF_DREP] >> 4
         if integer_rep not in (0, 1):
             raise FramingError(f"packed_drep integer representation {integer_rep} is undefined")
-        order = "<" if integer_rep == 1 else ">"
-        vers, minor, ptype, flags = pdu[0], pdu[1], pdu[2], pdu[3]
-        frag_len, auth_len, call_id = struct.unpack_from(order + "HHI", pdu, _OFF_FRAG_LEN)
-        return cls(
-            rpc_vers=vers,
-            rpc_vers_minor=minor,
-            ptype=ptype,
-            pfc_flags=flags,
-            drep=bytes(pdu[_OFF_DREP:_OFF_DREP + 4]),
-            frag_len=frag_len,
-            auth_len=auth_len,
-            call_id=call_id,
-        )
+        fields = _HEADS[integer_rep].unpack(pdu)
+        return cls(rpc_vers=fields["rpc_vers"], rpc_vers_minor=fields["rpc_vers_minor"], ptype=fields["ptype"],
+                   pfc_flags=fields["pfc_flags"], drep=bytes(pdu[_OFF_DREP:_OFF_DREP + 4]),
+                   frag_len=fields["frag_len"], auth_len=fields["auth_len"], call_id=fields["call_id"])
 
 
 class PduFramer:

@@ -25,6 +25,7 @@ from conformance.wire.framing import CommonHeader
 from conformance.wire.rpc import COMMON_HEADER_LEN, SEC_TRAILER_LEN, PfcFlag, PType
 
 __all__ = [
+    "without_verifier",
     "ProtectionError",
     "Mechanism",
     "SecTrailer",
@@ -337,3 +338,14 @@ class ProtectionContext:
                 f"{header.frag_len - layout.token_offset}-byte slot"
             )
         return head + body + sec_trailer + token
+
+
+def without_verifier(raw: bytes, header: CommonHeader, trailer: SecTrailer | None) -> bytes:
+    """The PDU as if unauthenticated (no auth padding, sec_trailer or token; auth_len 0):
+    scapy then skips dissecting the auth token, which a reader parses once anyway (it is the
+    costly part of a bind: ~0.7 ms for NTLM's NEGOTIATE, more for an AP-REQ)."""
+    if trailer is None:
+        return raw
+    order = "<" if header.little_endian else ">"
+    body = raw[:trailer.offset - trailer.auth_pad_length] if trailer.auth_pad_length <= trailer.offset else raw[:trailer.offset]
+    return body[:8] + struct.pack(order + "HH", len(body), 0) + body[12:]

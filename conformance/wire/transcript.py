@@ -26,7 +26,7 @@ from scapy.layers.dcerpc import (
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.kerberos import ServiceKeys
 from conformance.wire.passive import Direction, PassiveContext, SecurityFacts
-from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer
+from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer, without_verifier
 from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
 from conformance.wire.stubs import Decoded, decode_stub, interface_name
 from conformance.wire.vtrailer import split_verification_trailer
@@ -277,19 +277,9 @@ def _record(index: int, chunk: Chunk, raw: bytes, state: _ConnState) -> PduRecor
     return PduRecord(**base)
 
 
-def _without_verifier(raw: bytes, header: CommonHeader, trailer: SecTrailer | None) -> bytes:
-    """The PDU as if unauthenticated: scapy then skips dissecting the auth token, which
-    the passive context parses once anyway (it is the costly part)."""
-    if trailer is None:
-        return raw
-    order = "<" if header.little_endian else ">"
-    body = raw[:trailer.offset - trailer.auth_pad_length] if trailer.auth_pad_length <= trailer.offset else raw[:trailer.offset]
-    return body[:8] + struct.pack(order + "HH", len(body), 0) + body[12:]
-
-
 def _bind_family(raw, header, direction, state: _ConnState, index, trailer, token) -> dict:
     out: dict = {}
-    pkt = DceRpc5(_without_verifier(raw, header, trailer))
+    pkt = DceRpc5(without_verifier(raw, header, trailer))
     if header.ptype in _BINDS:
         body = pkt[DceRpc5Bind] if header.ptype == PType.BIND else pkt[DceRpc5AlterContext]
         proposals = tuple(ContextProposal(

@@ -42,7 +42,7 @@ from conformance.refca.rpc.syntax import PresentationContext, TransferSyntaxChan
 from conformance.wire.vtrailer import VerificationError, strip_verification_trailer
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
-from conformance.wire.protection import Mechanism, SecTrailer, ProtectionError, signature_bit_flipped
+from conformance.wire.protection import Mechanism, SecTrailer, ProtectionError, signature_bit_flipped, without_verifier
 from conformance.wire.rpc import (NDR20, SEC_TRAILER_LEN, BindNakReason, BindTimeFeature, FaultStatus, PfcFlag,
                                   ProviderReason, PType)
 
@@ -354,7 +354,7 @@ class Association:
                 f"rpc_vers_minor {header.rpc_vers_minor}"))
         try:
             trailer = SecTrailer.parse(pdu, header)
-            pkt = DceRpc5(pdu)
+            pkt = DceRpc5(without_verifier(pdu, header, trailer))  # the token is the provider's to read
             body = pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
             proposals = list(body.context_elem)
         except Exception as exc:  # malformed body: scapy raises various errors
