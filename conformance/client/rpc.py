@@ -31,7 +31,7 @@ from conformance.client.errors import PARSE_ERRORS, MalformedReply, TargetFault,
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.gss import token_packet
-from conformance.wire.protection import ProtectionContext, ProtectionError, SecTrailer
+from conformance.wire.protection import ProtectionContext, ProtectionError, SecTrailer, without_verifier
 from conformance.wire.rpc import BTFN_PREFIX, NDR20, SEC_TRAILER_LEN, BindTimeFeature, ContextResult, PfcFlag, PType
 
 __all__ = ["Credentials", "Security", "Outcome", "RpcConnection", "RpcError", "gss_flags"]
@@ -193,10 +193,17 @@ _READ_FIELDS = {
 
 def dissected(pdu: bytes) -> DceRpc5:
     """``pdu`` dissected, with the fields of its type that are read checked to be there (scapy
-    leaves what it cannot dissect as Raw, or as defaults, without saying so)."""
+    leaves what it cannot dissect as Raw, or as defaults, without saying so).  The auth token
+    is left out of the dissection (``_auth_token`` reads it; scapy's dissecting it was the
+    costly part) unless the sec_trailer itself does not parse."""
     try:
-        pkt = DceRpc5(pdu)
-        expected = _READ_FIELDS.get(CommonHeader.parse(pdu).ptype)
+        header = CommonHeader.parse(pdu)
+        try:
+            body = without_verifier(pdu, header, SecTrailer.parse(pdu, header))
+        except ProtectionError:
+            body = pdu
+        pkt = DceRpc5(body)
+        expected = _READ_FIELDS.get(header.ptype)
         if expected is None:
             return pkt
         layer, fields, name = expected
