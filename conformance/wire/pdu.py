@@ -20,17 +20,20 @@ from collections.abc import Sequence
 from scapy.layers.dcerpc import (
     CommonAuthVerifier,
     DceRpc5,
+    DceRpc5AbstractSyntax,
+    DceRpc5Bind,
     DceRpc5BindAck,
     DceRpc5BindNak,
     DceRpc5AlterContextResp,
+    DceRpc5Context,
     DceRpc5Fault,
     DceRpc5PortAny,
+    DceRpc5Request,
     DceRpc5Response,
     DceRpc5Result,
     DceRpc5TransferSyntax,
     DceRpc5Version,
 )
-from scapy.layers.dcerpc import DceRpc5AbstractSyntax, DceRpc5Bind, DceRpc5Context, DceRpc5Request
 from scapy.packet import Raw
 
 from conformance.wire.compiled import layout
@@ -51,6 +54,10 @@ __all__ = [
     "response_bytes",
     "bind_bytes",
     "bind_ack_bytes",
+    "Syntax",
+    "ContextElem",
+    "BindBody",
+    "read_bind",
 ]
 
 _NULL_UUID = uuid.UUID(int=0)
@@ -240,3 +247,68 @@ def bind_ack_bytes(*, call_id: int, alter: bool, max_xmit_frag: int, max_recv_fr
         body.append(_syntax(DceRpc5TransferSyntax, (ts_uuid, ts_version), little_endian))
     return _pdu(PType.ALTER_CONTEXT_RESP if alter else PType.BIND_ACK, b"".join(body), call_id=call_id,
                 pfc_flags=pfc_flags, little_endian=little_endian, verifier=verifier)
+
+
+# -- reading a bind's body by the same layouts --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Syntax:
+    if_uuid: uuid.UUID
+    if_version: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ContextElem:
+    """A p_cont_elem_t, with scapy's ``DceRpc5Context`` attribute names."""
+
+    cont_id: int
+    n_transfer_syn: int
+    abstract_syntax: Syntax
+    transfer_syntaxes: tuple[Syntax, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BindBody:
+    """A bind's or alter_context's body, with scapy's ``DceRpc5Bind`` attribute names."""
+
+    max_xmit_frag: int
+    max_recv_frag: int
+    assoc_group_id: int
+    n_context_elem: int
+    context_elem: tuple[ContextElem, ...]
+
+
+def read_bind(pdu: bytes, *, little_endian: bool, end: int | None = None) -> BindBody:
+    """The body of a bind or alter_context ``pdu`` (its common header first) up to ``end``
+    (where the auth padding starts; the frag_length by default), read with the compiled
+    layouts; ValueError when it does not hold the contexts it counts.  What scapy makes of a
+    malformed one is for the caller's fallback to say."""
+    end = len(pdu) if end is None else end
+    head = layout(DceRpc5Bind, little_endian=little_endian)
+    element = layout(DceRpc5Context, little_endian=little_endian)
+    syntax = layout(DceRpc5AbstractSyntax, little_endian=little_endian)
+    at = 16
+    if at + head.size > end:
+        raise ValueError("a bind body shorter than its fixed fields")
+    fields = head.unpack(pdu, at)
+    at += head.size
+    contexts = []
+    for _ in range(fields["n_context_elem"]):
+        if at + element.size + syntax.size > end:
+            raise ValueError("a presentation context list shorter than n_context_elem says")
+        elem = element.unpack(pdu, at)
+        at += element.size
+        abstract = syntax.unpack(pdu, at)
+        at += syntax.size
+        transfers = []
+        for _ in range(elem["n_transfer_syn"]):
+            if at + syntax.size > end:
+                raise ValueError("a transfer syntax list shorter than n_transfer_syn says")
+            transfers.append(Syntax(**syntax.unpack(pdu, at)))
+            at += syntax.size
+        contexts.append(ContextElem(cont_id=elem["cont_id"], n_transfer_syn=elem["n_transfer_syn"],
+                                    abstract_syntax=Syntax(**abstract), transfer_syntaxes=tuple(transfers)))
+    return BindBody(max_xmit_frag=fields["max_xmit_frag"], max_recv_frag=fields["max_recv_frag"],
+                    assoc_group_id=fields["assoc_group_id"], n_context_elem=fields["n_context_elem"],
+                    context_elem=tuple(contexts))

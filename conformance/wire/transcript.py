@@ -25,6 +25,7 @@ from scapy.layers.dcerpc import (
 
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.kerberos import ServiceKeys
+from conformance.wire.pdu import read_bind
 from conformance.wire.passive import Direction, PassiveContext, SecurityFacts
 from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer, without_verifier
 from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
@@ -279,9 +280,14 @@ def _record(index: int, chunk: Chunk, raw: bytes, state: _ConnState) -> PduRecor
 
 def _bind_family(raw, header, direction, state: _ConnState, index, trailer, token) -> dict:
     out: dict = {}
-    pkt = DceRpc5(without_verifier(raw, header, trailer))
+    stripped = without_verifier(raw, header, trailer)
+    pkt = None if header.ptype in _BINDS else DceRpc5(stripped)
     if header.ptype in _BINDS:
-        body = pkt[DceRpc5Bind] if header.ptype == PType.BIND else pkt[DceRpc5AlterContext]
+        try:  # the compiled layouts; what they refuse, scapy reads as it always has
+            body = read_bind(stripped, little_endian=header.little_endian)
+        except (ValueError, struct.error):
+            pkt = DceRpc5(stripped)
+            body = pkt[DceRpc5Bind] if header.ptype == PType.BIND else pkt[DceRpc5AlterContext]
         proposals = tuple(ContextProposal(
             cont_id=int(e.cont_id), interface=_uuid(e.abstract_syntax.if_uuid),
             if_version=int(e.abstract_syntax.if_version),

@@ -354,8 +354,7 @@ class Association:
                 f"rpc_vers_minor {header.rpc_vers_minor}"))
         try:
             trailer = SecTrailer.parse(pdu, header)
-            pkt = DceRpc5(without_verifier(pdu, header, trailer))  # the token is the provider's to read
-            body = pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
+            body = _bind_body(pdu, header, trailer, alter)
             proposals = list(body.context_elem)
         except Exception as exc:  # malformed body: scapy raises various errors
             return self._reject_bind(header, alter, BindRefusal(
@@ -821,6 +820,20 @@ class Association:
 
     def _seals(self, level: int) -> bool:
         return self.policy.seal_at_privacy and level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY
+
+
+def _bind_body(pdu: bytes, header: CommonHeader, trailer: SecTrailer | None, alter: bool):
+    """A bind's (alter_context's) body, read by the layouts compiled from scapy's declaration
+    (:func:`conformance.wire.pdu.read_bind`); one they refuse scapy reads, which decides what a
+    malformed body is, as it always has.  The auth token is the provider's to read."""
+    end = header.frag_len
+    if trailer is not None:
+        end = trailer.offset - trailer.auth_pad_length if trailer.auth_pad_length <= trailer.offset else trailer.offset
+    try:
+        return build.read_bind(pdu, little_endian=header.little_endian, end=min(end, len(pdu)))
+    except (ValueError, struct.error):
+        pkt = DceRpc5(without_verifier(pdu, header, trailer))
+        return pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
 
 
 def _request_header_len(header: CommonHeader) -> int:

@@ -126,3 +126,36 @@ def test_bind_ack_bytes_are_the_packet_builders(call_id, alter, frags, group, po
     fields = dict(call_id=call_id, alter=alter, max_xmit_frag=frags[0], max_recv_frag=frags[1],
                   assoc_group_id=group, port_spec=str(port), results=results, little_endian=little)
     assert pdu.bind_ack_bytes(**fields, verifier=verifier) == bytes(pdu.bind_ack(**fields, auth=auth))
+
+
+def _scapy_bind_body(wire: bytes, alter: bool):
+    from scapy.layers.dcerpc import DceRpc5AlterContext, DceRpc5Bind
+
+    pkt = DceRpc5(wire)
+    return pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
+
+
+def _values(body) -> tuple:
+    return (int(body.max_xmit_frag), int(body.max_recv_frag), int(body.assoc_group_id), int(body.n_context_elem),
+            [(int(e.cont_id), uuid.UUID(str(e.abstract_syntax.if_uuid)), int(e.abstract_syntax.if_version),
+              [(uuid.UUID(str(t.if_uuid)), int(t.if_version)) for t in e.transfer_syntaxes]) for e in body.context_elem])
+
+
+@settings(max_examples=150, deadline=None)
+@given(alter=st.booleans(), frags=st.tuples(u16, u16), group=u32, elems=contexts, little=st.booleans(),
+       cut=st.integers(0, 12), flip=st.none() | st.tuples(st.integers(16, 200), u8))
+def test_read_bind_reads_what_scapy_reads_or_refuses(alter, frags, group, elems, little, cut, flip):
+    """On a valid bind the two agree; on one cut short or with a byte changed, read_bind either
+    refuses (the CA then lets scapy read it) or reads what scapy reads."""
+    wire = pdu.bind_bytes(call_id=1, alter=alter, max_xmit_frag=frags[0], max_recv_frag=frags[1],
+                          assoc_group_id=group, contexts=elems, little_endian=little)
+    if flip is not None and flip[0] < len(wire):
+        wire = wire[:flip[0]] + bytes([flip[1]]) + wire[flip[0] + 1:]
+    end = len(wire) - cut
+    try:
+        ours = pdu.read_bind(wire, little_endian=little, end=end)
+    except ValueError:
+        assert cut or flip  # a valid bind is always read
+        return
+    theirs = _scapy_bind_body(wire[:end], alter)
+    assert _values(ours) == _values(theirs)
