@@ -20,9 +20,10 @@ __all__ = ["activation_objref", "requested_class"]
 
 
 def activation_objref(*, iid: uuid.UUID, clsid: uuid.UUID, property_clsids: Sequence[uuid.UUID],
-                      properties: Sequence[NDRPacket], dest_ctx: int = 2) -> bytes:
-    """OBJREF_CUSTOM carrying an ActivationPropertiesIn/Out blob."""
-    bodies = [ndr_serialize1(p) for p in properties]  # each padded to 8
+                      properties: Sequence[NDRPacket | bytes], dest_ctx: int = 2) -> bytes:
+    """OBJREF_CUSTOM carrying an ActivationPropertiesIn/Out blob (a property given as bytes
+    is already serialized: ``ndr_serialize1`` of it)."""
+    bodies = [p if isinstance(p, bytes) else ndr_serialize1(p) for p in properties]  # each padded to 8
     header = CustomHeader(destCtx=dest_ctx, pclsid=[GUID(c.bytes_le) for c in property_clsids],
                           pSizes=[len(b) for b in bodies], pdwReserved=None, ndr64=False)
     size = len(ndr_serialize1(header))  # the header's size does not depend on its values

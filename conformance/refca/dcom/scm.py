@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable
 
 from scapy.layers.msrpce.msdcom import (
     CLSID_ActivationPropertiesOut, CLSID_PropsOutInfo, CLSID_ScmReplyInfo, InstantiationInfoData,
     OBJREF, PropsOutInfo, ScmReplyInfoData, ScmRequestInfoData, customREMOTE_REPLY_SCM_INFO,
 )
+from scapy.layers.dcerpc import ndr_serialize1
 from scapy.layers.msrpce.raw import ms_dcom
 from scapy.layers.msrpce.raw.ms_dcom import COMVERSION, MInterfacePointer, ORPCTHAT
 
@@ -268,17 +270,23 @@ class ScmServices:
     def _properties_out(self, iids, hresults, pointers, bindings: DualStringArray) -> bytes:
         props_out = PropsOutInfo(piid=[guid_bytes(i) for i in iids], phresults=hresults,
                                  ppIntfData=pointers, ndr64=False)
-        scm_reply = ScmReplyInfoData(
-            pdwReserved=None,
-            remoteReply=customREMOTE_REPLY_SCM_INFO(
-                Oxid=self.objects.oxid, pdsaOxidBindings=bindings.to_ndr(),
-                ipidRemUnknown=guid_bytes(self.objects.ipid_remunknown),
-                authnHint=self._authn_hint,
-                serverVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]),
-                ndr64=False),
-            ndr64=False)
+        scm_reply = _scm_reply(self.objects.oxid, bindings, self.objects.ipid_remunknown, self._authn_hint)
         return activation_objref(iid=IID_IACTIVATION_PROPERTIES_OUT,
                                  clsid=CLSID_ActivationPropertiesOut,
                                  property_clsids=[CLSID_PropsOutInfo, CLSID_ScmReplyInfo],
                                  properties=[props_out, scm_reply])
 
+
+
+@functools.lru_cache(maxsize=64)
+def _scm_reply(oxid: int, bindings: DualStringArray, ipid_remunknown, authn_hint: int) -> bytes:
+    """ScmReplyInfoData, serialized (NDR type serialization 1): the same for every activation
+    this exporter answers on one address, so made once (scapy's serialization is the costly
+    part of an activation's answer)."""
+    return ndr_serialize1(ScmReplyInfoData(
+        pdwReserved=None,
+        remoteReply=customREMOTE_REPLY_SCM_INFO(
+            Oxid=oxid, pdsaOxidBindings=bindings.to_ndr(), ipidRemUnknown=guid_bytes(ipid_remunknown),
+            authnHint=authn_hint,
+            serverVersion=COMVERSION(MajorVersion=COM_VERSION[0], MinorVersion=COM_VERSION[1]), ndr64=False),
+        ndr64=False))
