@@ -29,6 +29,10 @@ from conformance.wire.dcom import (
 )
 from conformance.wire.rpc import FaultStatus
 
+#: Every response's ORPCTHAT: no flags, no extensions — the same bytes each time (scapy built
+#: them per call)
+_ORPCTHAT = bytes(ORPCTHAT(flags=0, extensions=None, ndr64=False))
+
 __all__ = ["ExporterBehaviour", "UnknownIpid", "ObjectExporter", "guid_bytes", "guid_uuid", "signed_hresult"]
 
 LogFn = Callable[..., None]
@@ -169,8 +173,7 @@ class ObjectExporter:
             result = self._wcce[call.opnum](call, request)
         if isinstance(result, Fault):
             return result
-        return Reply(bytes(ORPCTHAT(flags=0, extensions=None, ndr64=False))
-                     + encode(result, call.little_endian))
+        return Reply(_ORPCTHAT + encode(result, call.little_endian))
 
     # -- IRemUnknown / IRemUnknown2 ([MS-DCOM] 3.1.1.5.6, 3.1.1.5.7) -----------------------
 
