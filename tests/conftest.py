@@ -96,10 +96,11 @@ def _first(item) -> int:
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getvalue("dist") == "loadgroup" or config.getoption("loadgroup", None):
+    if config.getoption("dist", None) == "loadgroup" or config.getoption("loadgroup", None):
         items.sort(key=_first)  # stable: within a rank, collection order
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadgroup":
         return None
