@@ -31,7 +31,7 @@ import time
 
 from conformance.targets.samba import LOOPBACK, SambaDC, SambaError, samba_available
 
-__all__ = ["LabDomain", "DomainInfo", "shared_domain", "release_shared_domain", "domain_wanted", "KDC_CHOICE",
+__all__ = ["LabDomain", "DomainInfo", "shared_domain", "domain_wanted", "KDC_CHOICE",
            "DomainUnavailable"]
 
 KDC_CHOICE = "WCCE_KDC"
@@ -219,17 +219,6 @@ def shared_domain() -> DomainInfo:
             keeper.stdout.close()
             _info = info
             return info
-
-
-def release_shared_domain() -> None:
-    """Detach this process (its lock on the descriptor); the keeper stops the DC once no
-    process is attached.  Exiting does the same."""
-    global _info, _user_fd
-    with _lock:
-        if _user_fd is not None:
-            os.close(_user_fd)
-            _user_fd = None
-        _info = None
 
 
 def _keep() -> int:

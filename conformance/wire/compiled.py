@@ -57,7 +57,6 @@ class Layout:
     fields: tuple[str, ...]  # the scapy field names, in wire order
     defaults: Mapping[str, Any]
     size: int
-    _segments: tuple[_Segment, ...]
     _pack: Any = dataclasses.field(repr=False, compare=False)
     _unpack: Any = dataclasses.field(repr=False, compare=False)
 
@@ -117,10 +116,10 @@ def _generate(segments: list[_Segment], fields: list[str], defaults: Mapping[str
     return scope["pack"], scope["unpack"]
 
 
-def _leaf(field: Field, little_endian: bool) -> tuple[Field, str | None]:
-    """The field that lays out the bytes, and its struct code with endianness (None: a bit
-    field; "=16s/uuid-le" and the like for UUIDs and strings); CompileError for a field that
-    is not fixed-size."""
+def _leaf(field: Field, little_endian: bool) -> tuple[Field, str | None, str | None]:
+    """The field that lays out the bytes, its struct code with endianness (None: a bit field)
+    and what its bytes are when not an integer ("uuid-le", "uuid-be", "bytes"); CompileError
+    for a field that is not fixed-size."""
     if isinstance(field, MultipleTypeField):
         shapes = {_shape(f, little_endian) for f in [alt[0] for alt in field.flds] + [field.dflt]}
         if len(shapes) != 1:
@@ -136,12 +135,12 @@ def _leaf(field: Field, little_endian: bool) -> tuple[Field, str | None]:
             order = "le" if leaf.uuid_fmt == UUIDField.FORMAT_LE else "be"
         else:
             raise CompileError(f"{leaf.name}: a UUID in reversed byte order")
-        return leaf, f"=16s/uuid-{order}"
+        return leaf, "=16s", f"uuid-{order}"
     if type(leaf) is StrFixedLenField and isinstance(getattr(leaf, "sz", None), int):
-        return leaf, f"={leaf.sz}s/bytes"
+        return leaf, f"={leaf.sz}s", "bytes"
     if isinstance(leaf, _BitField):
-        return leaf, None
-    return leaf, _code(leaf, ("<" if little_endian else ">") if wrapped else None)
+        return leaf, None, None
+    return leaf, _code(leaf, ("<" if little_endian else ">") if wrapped else None), None
 
 
 def _plain(field: Field) -> bool:
@@ -166,8 +165,8 @@ def _code(field: Field, endian: str | None) -> str:
 
 
 def _shape(field: Field, little_endian: bool) -> tuple:
-    leaf, code = _leaf(field, little_endian)
-    return ("bits", abs(leaf.size)) if code is None else ("scalar", code)
+    leaf, code, kind = _leaf(field, little_endian)
+    return ("bits", abs(leaf.size)) if code is None else ("scalar", code, kind)
 
 
 def _fixed_run(cls: type[Packet], start: str | None):
@@ -184,11 +183,9 @@ def _fixed_run(cls: type[Packet], start: str | None):
 
 
 @functools.cache
-def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None = None,
-           upto: str | None = None) -> Layout:
+def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None = None) -> Layout:
     """The compiled head of ``cls``: its leading fields that compile (from ``start`` when
-    given, e.g. the fixed run after a variable-length field; through ``upto``, inclusive, when
-    given — a CompileError if a field before it does not)."""
+    given, e.g. the fixed run after a variable-length field)."""
     segments: list[_Segment] = []
     codes: list[str] = []
     names: list[str] = []
@@ -204,10 +201,8 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
             segments.append(_Segment(struct.Struct((endian_of_run or "<") + "".join(codes)), tuple(names), tuple(bits)))
         codes, names, bits, endian_of_run = [], [], [], None
 
-    def add(code: str, name: str, bit_group) -> None:
+    def add(code: str, name: str, kind) -> None:  # kind: a bit group, a non-integer kind, or None
         nonlocal endian_of_run
-        code, _, kind = code.partition("/")
-        bit_group = kind or bit_group
         endian, letter = code[0], code[1:]
         if endian != "=" and endian_of_run not in (None, endian):
             close_run()
@@ -215,14 +210,12 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
             endian_of_run = endian
         codes.append(letter)
         names.append(name)
-        bits.append(bit_group)
+        bits.append(kind)
 
     for field in _fixed_run(cls, start):
         try:
-            leaf, code = _leaf(field, little_endian)
+            leaf, code, kind = _leaf(field, little_endian)
         except CompileError:
-            if upto is not None and upto not in fields:
-                raise
             break
         if code is None:
             if leaf.size < 0 or getattr(leaf, "tot_size", 0) < 0 or getattr(leaf, "end_tot_size", 0) < 0:
@@ -238,21 +231,17 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
         else:
             if pending_bits:
                 raise CompileError(f"{leaf.name}: follows bits that do not fill a byte")
-            add(code, leaf.name, None)
+            add(code, leaf.name, kind)
         default = field.default if not isinstance(field, MultipleTypeField) else field.dflt.default
-        if code is not None and "/" in code:
+        if kind is not None:
             defaults[leaf.name] = default if isinstance(default, (bytes, uuid.UUID)) else (
-                b"" if code.endswith("bytes") else uuid.UUID(int=0))
+                b"" if kind == "bytes" else uuid.UUID(int=0))
         else:
             defaults[leaf.name] = int(default) if default is not None else 0
         fields.append(leaf.name)
-        if leaf.name == upto:
-            break
     if pending_bits:
         raise CompileError(f"{cls.__name__}: bits that do not fill a byte")
     close_run()
-    if upto is not None and upto not in fields:
-        raise CompileError(f"{cls.__name__}: no field {upto!r} in its fixed head")
     packer, unpacker = _generate(segments, fields, defaults)
     return Layout(layer=cls.__name__, little_endian=little_endian, fields=tuple(fields), defaults=defaults,
-                  size=sum(s.codec.size for s in segments), _segments=tuple(segments), _pack=packer, _unpack=unpacker)
+                  size=sum(s.codec.size for s in segments), _pack=packer, _unpack=unpacker)

@@ -14,6 +14,7 @@ holds them to ``bytes()`` of the packet builders).
 from __future__ import annotations
 
 import dataclasses
+import struct
 import uuid
 from collections.abc import Sequence
 
@@ -21,6 +22,7 @@ from scapy.layers.dcerpc import (
     CommonAuthVerifier,
     DceRpc5,
     DceRpc5AbstractSyntax,
+    DceRpc5AlterContext,
     DceRpc5Bind,
     DceRpc5BindAck,
     DceRpc5BindNak,
@@ -37,6 +39,8 @@ from scapy.layers.dcerpc import (
 from scapy.packet import Raw
 
 from conformance.wire.compiled import layout
+from conformance.wire.framing import CommonHeader
+from conformance.wire.protection import SecTrailer, without_verifier
 from conformance.wire.rpc import ContextResult, PfcFlag, ProviderReason, PType
 
 __all__ = [
@@ -58,6 +62,8 @@ __all__ = [
     "ContextElem",
     "BindBody",
     "read_bind",
+    "bind_body",
+    "read_call_head",
 ]
 
 _NULL_UUID = uuid.UUID(int=0)
@@ -312,3 +318,33 @@ def read_bind(pdu: bytes, *, little_endian: bool, end: int | None = None) -> Bin
     return BindBody(max_xmit_frag=fields["max_xmit_frag"], max_recv_frag=fields["max_recv_frag"],
                     assoc_group_id=fields["assoc_group_id"], n_context_elem=fields["n_context_elem"],
                     context_elem=tuple(contexts))
+
+
+def bind_body(raw: bytes, header: CommonHeader, trailer: SecTrailer | None, *, alter: bool):
+    """A bind's (alter_context's) body without its auth token (the provider's to read):
+    :func:`read_bind`'s; one it refuses, scapy's ``DceRpc5Bind`` (or ``DceRpc5AlterContext``),
+    which decides what a malformed body is, as it always has.  Either has scapy's attribute
+    names."""
+    stripped = without_verifier(raw, header, trailer)
+    try:
+        return read_bind(stripped, little_endian=header.little_endian)
+    except (ValueError, struct.error):
+        pkt = DceRpc5(stripped)
+        return pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
+
+
+def read_call_head(raw: bytes, header: CommonHeader) -> dict:
+    """A request's or response's fields after the common header (``alloc_hint``, ``cont_id``,
+    and a request's ``opnum`` and, with PFC_OBJECT_UUID, ``object_uuid``), by scapy's
+    ``DceRpc5Request``/``DceRpc5Response`` heads compiled; struct.error when the PDU is shorter."""
+    if header.ptype != PType.REQUEST:
+        return layout(DceRpc5Response, little_endian=header.little_endian).unpack(raw, 16)
+    head = layout(DceRpc5Request, little_endian=header.little_endian)
+    fields = head.unpack(raw, 16)
+    if header.pfc_flags & PfcFlag.OBJECT_UUID:
+        at = 16 + head.size
+        if len(raw) < at + 16:
+            raise struct.error("no room for the object UUID")
+        obj = raw[at:at + 16]
+        fields["object_uuid"] = uuid.UUID(bytes_le=obj) if header.little_endian else uuid.UUID(bytes=obj)
+    return fields

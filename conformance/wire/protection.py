@@ -87,6 +87,12 @@ class SecTrailer:
             offset=offset,
         )
 
+    @property
+    def body_end(self) -> int:
+        """Where the PDU's body ends: before the auth padding (which, when it claims more than
+        the PDU holds, is not believed)."""
+        return self.offset - self.auth_pad_length if self.auth_pad_length <= self.offset else self.offset
+
     #: (offset in the sec_trailer, width) of each field ([MS-RPCE] 2.2.2.11)
     FIELDS = {"auth_type": (0, 1), "auth_level": (1, 1), "auth_pad_length": (2, 1), "auth_reserved": (3, 1),
               "auth_context_id": (4, 4)}
@@ -347,5 +353,5 @@ def without_verifier(raw: bytes, header: CommonHeader, trailer: SecTrailer | Non
     if trailer is None:
         return raw
     order = "<" if header.little_endian else ">"
-    body = raw[:trailer.offset - trailer.auth_pad_length] if trailer.auth_pad_length <= trailer.offset else raw[:trailer.offset]
+    body = raw[:trailer.body_end]
     return body[:8] + struct.pack(order + "HH", len(body), 0) + body[12:]

@@ -14,18 +14,17 @@ such (``Garbage``, ``PduRecord.error``), because a broken peer is evidence.
 from __future__ import annotations
 
 import dataclasses
-import struct
 import uuid
 from collections.abc import Iterable, Mapping
 
 from scapy.layers.dcerpc import (
-    DceRpc5, DceRpc5AlterContext, DceRpc5AlterContextResp, DceRpc5Bind, DceRpc5BindAck,
+    DceRpc5, DceRpc5AlterContextResp, DceRpc5BindAck,
     DceRpc5BindNak, DceRpc5Fault, RPC_C_AUTHN_LEVEL,
 )
 
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.kerberos import ServiceKeys
-from conformance.wire.pdu import read_bind
+from conformance.wire.pdu import bind_body, read_call_head
 from conformance.wire.passive import Direction, PassiveContext, SecurityFacts
 from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer, without_verifier
 from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
@@ -280,14 +279,9 @@ def _record(index: int, chunk: Chunk, raw: bytes, state: _ConnState) -> PduRecor
 
 def _bind_family(raw, header, direction, state: _ConnState, index, trailer, token) -> dict:
     out: dict = {}
-    stripped = without_verifier(raw, header, trailer)
-    pkt = None if header.ptype in _BINDS else DceRpc5(stripped)
+    pkt = None if header.ptype in _BINDS else DceRpc5(without_verifier(raw, header, trailer))
     if header.ptype in _BINDS:
-        try:  # the compiled layouts; what they refuse, scapy reads as it always has
-            body = read_bind(stripped, little_endian=header.little_endian)
-        except (ValueError, struct.error):
-            pkt = DceRpc5(stripped)
-            body = pkt[DceRpc5Bind] if header.ptype == PType.BIND else pkt[DceRpc5AlterContext]
+        body = bind_body(raw, header, trailer, alter=header.ptype == PType.ALTER_CONTEXT)
         proposals = tuple(ContextProposal(
             cont_id=int(e.cont_id), interface=_uuid(e.abstract_syntax.if_uuid),
             if_version=int(e.abstract_syntax.if_version),
@@ -341,15 +335,14 @@ def _feed_security(state: _ConnState, trailer: SecTrailer, token: bytes, directi
 
 
 def _call(raw, header, direction, state: _ConnState, trailer) -> dict:
-    order = "<" if header.little_endian else ">"
     is_request = header.ptype == PType.REQUEST
-    alloc_hint, cont_id = struct.unpack_from(order + "IH", raw, 16)
+    head = read_call_head(raw, header)
+    cont_id = head["cont_id"]
     out: dict = {"cont_id": cont_id}
     if is_request:
-        out["opnum"] = struct.unpack_from(order + "H", raw, 22)[0]
-        if header.pfc_flags & PfcFlag.OBJECT_UUID:
-            obj = raw[24:40]
-            out["object_uuid"] = uuid.UUID(bytes_le=obj) if header.little_endian else uuid.UUID(bytes=obj)
+        out["opnum"] = head["opnum"]
+        if "object_uuid" in head:
+            out["object_uuid"] = head["object_uuid"]
         context = state.accepted.get(cont_id) or state.proposed.get(cont_id)
         out["interface"] = context.interface if context else None
     else:

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import struct
 import uuid
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
-from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL, DceRpc5, DceRpc5AlterContext, DceRpc5Bind
+from scapy.layers.dcerpc import RPC_C_AUTHN, RPC_C_AUTHN_LEVEL
 
 from conformance.refca import answers
 from conformance.refca.rpc.calls import (
@@ -42,7 +41,7 @@ from conformance.refca.rpc.syntax import PresentationContext, TransferSyntaxChan
 from conformance.wire.vtrailer import VerificationError, strip_verification_trailer
 from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader
-from conformance.wire.protection import Mechanism, SecTrailer, ProtectionError, signature_bit_flipped, without_verifier
+from conformance.wire.protection import Mechanism, SecTrailer, ProtectionError, signature_bit_flipped
 from conformance.wire.rpc import (NDR20, SEC_TRAILER_LEN, BindNakReason, BindTimeFeature, FaultStatus, PfcFlag,
                                   ProviderReason, PType)
 
@@ -87,8 +86,6 @@ TRANSITIONS: Mapping[tuple[AssocState, PType], Action] = {
 DEFAULT_ACTION = Action.DROP
 
 # Request header (C706 12.6.4.9): alloc_hint u32, p_cont_id u16, opnum u16, object.
-_OFF_ALLOC_HINT = 16
-_OFF_OBJECT = 24
 _OBJECT_UUID_LEN = 16  # the optional object field, present with PFC_OBJECT_UUID
 _REQUEST_HEADER_LEN = 24
 _RESPONSE_HEADER_LEN = 24
@@ -354,7 +351,7 @@ class Association:
                 f"rpc_vers_minor {header.rpc_vers_minor}"))
         try:
             trailer = SecTrailer.parse(pdu, header)
-            body = _bind_body(pdu, header, trailer, alter)
+            body = build.bind_body(pdu, header, trailer, alter=alter)
             proposals = list(body.context_elem)
         except Exception as exc:  # malformed body: scapy raises various errors
             return self._reject_bind(header, alter, BindRefusal(
@@ -630,12 +627,8 @@ class Association:
         if header.frag_len < header_len:
             raise DropConnection("request shorter than its header",
                                  [self._fault(header, FaultStatus.NCA_S_PROTO_ERROR)])
-        order = "<" if header.little_endian else ">"
-        _, cont_id, opnum = struct.unpack_from(order + "IHH", pdu, _OFF_ALLOC_HINT)
-        object_uuid = None
-        if has_object:
-            raw = pdu[_OFF_OBJECT:_OFF_OBJECT + _OBJECT_UUID_LEN]
-            object_uuid = uuid.UUID(bytes_le=raw) if header.little_endian else uuid.UUID(bytes=raw)
+        head = build.read_call_head(pdu, header)
+        cont_id, opnum, object_uuid = head["cont_id"], head["opnum"], head.get("object_uuid")
         first = bool(header.pfc_flags & PfcFlag.FIRST_FRAG)
         last = bool(header.pfc_flags & PfcFlag.LAST_FRAG)
         pending = self._pending
@@ -820,20 +813,6 @@ class Association:
 
     def _seals(self, level: int) -> bool:
         return self.policy.seal_at_privacy and level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY
-
-
-def _bind_body(pdu: bytes, header: CommonHeader, trailer: SecTrailer | None, alter: bool):
-    """A bind's (alter_context's) body, read by the layouts compiled from scapy's declaration
-    (:func:`conformance.wire.pdu.read_bind`); one they refuse scapy reads, which decides what a
-    malformed body is, as it always has.  The auth token is the provider's to read."""
-    end = header.frag_len
-    if trailer is not None:
-        end = trailer.offset - trailer.auth_pad_length if trailer.auth_pad_length <= trailer.offset else trailer.offset
-    try:
-        return build.read_bind(pdu, little_endian=header.little_endian, end=min(end, len(pdu)))
-    except (ValueError, struct.error):
-        pkt = DceRpc5(without_verifier(pdu, header, trailer))
-        return pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
 
 
 def _request_header_len(header: CommonHeader) -> int:
