@@ -32,8 +32,9 @@ from conformance.refca.templates import IssuePolicy, Template, templates_propert
 from conformance.wire import wcce
 from conformance.wire.rpc import FaultStatus
 from conformance.wire.wcce import (
-    CAINFO, Disposition, HResult, InterfaceFlag, Opnum, RequestFlag, blob, blob_bytes, utf16z,
+    CAINFO, Disposition, HResult, InterfaceFlag, Opnum, RequestFlag, blob_bytes, utf16z,
 )
+from conformance.wire.ndrcodec import NdrRecord, record
 
 __all__ = ["WcceBehaviour", "RequestErrorCarrier", "UnpublishedTemplate", "WcceService", "Outcome"]
 
@@ -45,6 +46,12 @@ MSG_PENDING = "Taken Under Submission"
 MSG_DENIED = "Denied by Policy Module"
 #: The template an UnpublishedTemplate.ISSUE_AS_USER request is issued under.
 _FALLBACK_TEMPLATE = "user"
+
+
+def _blob(data: bytes | None) -> NdrRecord:
+    """A CERTTRANSBLOB to write (``conformance.wire.ndrcodec``): empty is cb 0 with a NULL pb,
+    as ``wcce.blob`` builds it."""
+    return record(wcce.CERTTRANSBLOB, pb=data or None)
 
 
 class RequestErrorCarrier(enum.Enum):
@@ -221,21 +228,21 @@ class WcceService:
 
     def request(self, call: Call, req):
         def make(o: Outcome):
-            return wcce.Request_Response(
-                pdwRequestId=o.request_id, pdwDisposition=o.disposition,
-                pctbCertChain=blob(o.chain), pctbEncodedCert=blob(o.certificate),
-                pctbDispositionMessage=blob(utf16z(o.message) if o.message else b""),
-                status=o.status, ndr64=False)
+            return record(
+                wcce.Request_Response, pdwRequestId=o.request_id, pdwDisposition=o.disposition,
+                pctbCertChain=_blob(o.chain), pctbEncodedCert=_blob(o.certificate),
+                pctbDispositionMessage=_blob(utf16z(o.message) if o.message else b""),
+                status=o.status)
 
         return self._enroll(call, req, make, serial=None)
 
     def request2(self, call: Call, req):
         def make(o: Outcome):
-            return wcce.Request2_Response(
-                pdwRequestId=o.request_id, pdwDisposition=o.disposition,
-                pctbFullResponse=blob(o.chain), pctbEncodedCert=blob(o.certificate),
-                pctbDispositionMessage=blob(utf16z(o.message) if o.message else b""),
-                status=o.status, ndr64=False)
+            return record(
+                wcce.Request2_Response, pdwRequestId=o.request_id, pdwDisposition=o.disposition,
+                pctbFullResponse=_blob(o.chain), pctbEncodedCert=_blob(o.certificate),
+                pctbDispositionMessage=_blob(utf16z(o.message) if o.message else b""),
+                status=o.status)
 
         # CR_IN_FULLRESPONSE (CMC full PKI response) is not built yet: the certs-only
         # chain is returned in pctbFullResponse whatever the flag (README: limits).
@@ -384,7 +391,7 @@ class WcceService:
 
     def get_ca_cert(self, call: Call, req):
         def make(value: bytes = b"", status: int = HResult.S_OK):
-            return wcce.GetCACert_Response(pctbOut=blob(value), status=status, ndr64=False)
+            return record(wcce.GetCACert_Response, pctbOut=_blob(value), status=status)
 
         fchain = int(req.fchain)
         try:
@@ -399,8 +406,7 @@ class WcceService:
 
     def get_ca_property(self, call: Call, req):
         def make(value: bytes = b"", status: int = HResult.S_OK):
-            return wcce.GetCAProperty_Response(pctbPropertyValue=blob(value), status=status,
-                                               ndr64=False)
+            return record(wcce.GetCAProperty_Response, pctbPropertyValue=_blob(value), status=status)
 
         try:
             self._admit(call)
@@ -420,11 +426,11 @@ class WcceService:
         except _Refused as refused:
             if refused.fault is not None:
                 return Fault(refused.fault)
-            return wcce.GetCAPropertyInfo_Response(pcProperty=0, pctbPropInfo=blob(b""),
-                                                   status=refused.hresult, ndr64=False)
+            return record(wcce.GetCAPropertyInfo_Response, pcProperty=0, pctbPropInfo=_blob(b""),
+                          status=refused.hresult)
         count, info = property_info()
-        return wcce.GetCAPropertyInfo_Response(pcProperty=count, pctbPropInfo=blob(info),
-                                               status=HResult.S_OK, ndr64=False)
+        return record(wcce.GetCAPropertyInfo_Response, pcProperty=count, pctbPropInfo=_blob(info),
+                      status=HResult.S_OK)
 
     def _ping(self, call: Call, req, response_cls):
         try:
@@ -434,8 +440,8 @@ class WcceService:
         except _Refused as refused:
             if refused.fault is not None:
                 return Fault(refused.fault)
-            return response_cls(status=refused.hresult, ndr64=False)
-        return response_cls(status=HResult.S_OK, ndr64=False)
+            return record(response_cls, status=refused.hresult)
+        return record(response_cls, status=HResult.S_OK)
 
     def ping(self, call: Call, req):
         return self._ping(call, req, wcce.Ping_Response)

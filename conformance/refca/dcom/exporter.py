@@ -23,6 +23,7 @@ from conformance.refca.dcom.objects import ObjectTable
 from conformance.refca.rpc.calls import Call, Fault, Reply
 from conformance.refca.rpc.dispatch import BadStubData, dissect_stub, encode
 from conformance.wire import wcce
+from conformance.wire.ndrcodec import codec
 from conformance.wire.dcom import (
     COM_VERSION, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, IID_IUNKNOWN, IREMUNKNOWN2_OPNUMS,
     IREMUNKNOWN_OPNUMS, HResult, DualStringArray, RemQueryInterface_Response, objref_standard,
@@ -32,6 +33,11 @@ from conformance.wire.rpc import FaultStatus
 #: Every response's ORPCTHAT: no flags, no extensions — the same bytes each time (scapy built
 #: them per call)
 _ORPCTHAT = bytes(ORPCTHAT(flags=0, extensions=None, ndr64=False))
+#: ORPCTHIS read by the codec compiled from scapy's declaration; one with extensions is scapy's
+_ORPCTHIS_CODEC = codec(ORPCTHIS)
+#: Their requests are read by the compiled codecs (``dispatch_stub(compiled=True)``); their
+#: handlers take NdrRecords and answer with them
+_WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
 
 __all__ = ["ExporterBehaviour", "UnknownIpid", "ObjectExporter", "guid_bytes", "guid_uuid", "signed_hresult"]
 
@@ -130,11 +136,15 @@ class ObjectExporter:
         return if_uuid in _OPNUMS and if_version in self.behaviour.interface_versions
 
     def dispatch(self, call: Call) -> Reply | Fault:
-        try:
-            orpc = ORPCTHIS(call.stub, ndr64=False)
-            args = orpc.load if orpc.payload else b""
-        except Exception:
-            return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
+        # little-endian whatever the call's data representation, as scapy's ORPCTHIS reads it
+        if (compiled := _ORPCTHIS_CODEC.read(call.stub)) is not None:
+            orpc, args = compiled
+        else:
+            try:
+                orpc = ORPCTHIS(call.stub, ndr64=False)
+                args = orpc.load if orpc.payload else b""
+            except Exception:
+                return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         major, minor = orpc.version.MajorVersion, orpc.version.MinorVersion
         minor_too_high = minor > COM_VERSION[1] and self.behaviour.check_com_minor_version
         if self.behaviour.check_com_version and (major != COM_VERSION[0] or minor_too_high):
@@ -163,7 +173,8 @@ class ObjectExporter:
             status = self.behaviour.opnum_out_of_range_fault
             return Fault(answers.fault_status("rpc/request/opnum-out-of-range") if status is None else status)
         try:
-            request = dissect_stub(op.request, args, little_endian=call.little_endian)
+            request = dissect_stub(op.request, args, little_endian=call.little_endian,
+                                   compiled=call.interface in _WCCE_INTERFACES)
         except BadStubData:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         self.objects.touch(target.ipid)

@@ -19,6 +19,7 @@ from scapy.packet import Packet, Padding
 
 from conformance.refca import answers
 from conformance.refca.rpc.calls import Call, Fault, Reply
+from conformance.wire.ndrcodec import NdrRecord, codec
 from conformance.wire.rpc import FaultStatus
 
 __all__ = ["Handler", "InterfaceSpec", "InterfaceDispatcher", "BadStubData", "dissect_stub"]
@@ -46,8 +47,14 @@ class InterfaceSpec:
 _SENTINEL = b"\xa5" * 64
 
 
-def dissect_stub(cls: type[NDRPacket], stub: bytes, *, little_endian: bool) -> NDRPacket:
-    """Dissect NDR ``stub`` as ``cls``; raise :class:`BadStubData` when it is not one."""
+def dissect_stub(cls: type[NDRPacket], stub: bytes, *, little_endian: bool,
+                 compiled: bool = False) -> NDRPacket | NdrRecord:
+    """Dissect NDR ``stub`` as ``cls``; raise :class:`BadStubData` when it is not one.
+
+    ``compiled``: read it with the codec compiled from ``cls`` (an :class:`NdrRecord`, read as
+    scapy reads it) when that codec reads it; scapy judges every stub the codec leaves."""
+    if compiled and (fast := codec(cls, little_endian)) is not None and (read := fast.read(stub)) is not None:
+        return read[0]
     try:
         pkt = cls(stub + _SENTINEL, ndr64=False, ndrendian="little" if little_endian else "big")
     except Exception as exc:  # scapy's NDR engine raises many types on garbage
@@ -117,7 +124,9 @@ class InterfaceDispatcher:
         return Reply(encode(result, call.little_endian))
 
 
-def encode(pkt: NDRPacket, little_endian: bool) -> bytes:
+def encode(pkt: NDRPacket | NdrRecord, little_endian: bool) -> bytes:
+    if isinstance(pkt, NdrRecord):
+        return codec(pkt.cls, little_endian).write(pkt)
     pkt.ndr64 = False
     pkt.ndrendian = "little" if little_endian else "big"
     return bytes(pkt)

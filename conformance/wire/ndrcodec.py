@@ -1,0 +1,395 @@
+"""NDR 2.0 codecs compiled from scapy's NDR field lists (sans-IO).
+
+scapy declares each stub once (``conformance.wire.wcce``, ``ms_dcom``); dissecting and
+building through its packets costs a millisecond or more a stub, most of it packet
+objects.  :func:`codec` walks a declaration once and returns a codec of plain functions
+that read into, and write from, :class:`NdrRecord` — field values as scapy's ``valueof``
+gives them — in one byte order, aligned from the stream's start as scapy aligns
+([C706] 14.2.2), with embedded pointers' referents deferred to the end of the outermost
+constructed parameter as scapy defers them ([C706] 14.3.12.3).
+
+It compiles the kinds the WCCE and ORPC headers use: integers (``_NDRField``, the 3264
+and enum integers of NDR 2.0), fixed byte strings, nested structures, and unique
+pointers (top-level or embedded) to a conformant varying UTF-16 string or a conformant
+byte array sized by a field of its structure; a pointer to anything else compiles as "NULL
+or not mine".  A declaration with any other kind has no codec (``codec`` returns None).
+
+Reading accepts only what has one meaning: a string whose maximum and actual counts agree,
+with offset 0, one NUL at its end and valid UTF-16; an array whose conformance count is its
+size field.  Anything else — and any stub shorter than its structure — :meth:`NdrCodec.read`
+leaves to scapy (returns None), so the verdict on odd stubs stays scapy's; what it reads it
+reads as scapy does (``tests/unit/wire/test_ndrcodec.py``).  Bytes after the structure are
+returned to the caller.  Writing writes what scapy's packet of the same values builds:
+referent ID 0x00020000 for every non-NULL pointer, zero padding.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from scapy.fields import StrFixedLenField
+from scapy.layers.dcerpc import (
+    NDRConfStrLenField,
+    NDRConfVarStrNullFieldUtf16,
+    NDRFullEmbPointerField,
+    NDRFullPointerField,
+    NDRInt3264EnumField,
+    NDRInt3264Field,
+    NDRPacket,
+    NDRPacketField,
+    NDRRefEmbPointerField,
+    _NDRField,
+)
+
+__all__ = ["NdrRecord", "NdrCodec", "codec", "record"]
+
+_REFERENT = 0x00020000  # scapy's referent ID for a pointer built from a plain value
+
+
+class NdrRecord:
+    """One NDR structure's values: reads like the scapy packet it stands for (``rec.dwFlags``,
+    ``rec.valueof("pwszAuthority")``); nested structures are records, strings UTF-8 bytes
+    without their NUL (scapy's ``valueof``), NULL pointers None."""
+
+    __slots__ = ("cls", "values")
+
+    def __init__(self, cls: type[NDRPacket], values: dict[str, Any]) -> None:
+        self.cls = cls
+        self.values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(f"{self.cls.__name__} has no field {name!r}") from None
+
+    def valueof(self, name: str) -> Any:
+        value: Any = self
+        for part in name.split("."):
+            value = value.values[part]
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NdrRecord) and (self.cls, self.values) == (other.cls, other.values)
+
+    def __repr__(self) -> str:
+        return f"NdrRecord({self.cls.__name__}, {self.values!r})"
+
+
+def record(cls: type[NDRPacket], **values: Any) -> NdrRecord:
+    """A record of ``cls`` to write; fields not given take their declared default."""
+    return NdrRecord(cls, values)
+
+
+class _Refuse(Exception):
+    """This stub is not one the codec reads unambiguously: scapy decides."""
+
+
+# A reader: (buf, pos, deferred) -> (value, pos); ``deferred`` collects (store, reader) of
+# embedded pointers' referents.  A writer: (out, value, deferred) -> None.
+Reader = Callable[[bytes, int, list], tuple[Any, int]]
+Writer = Callable[[bytearray, Any, list], None]
+
+
+class NdrCodec:
+    """Read and write one NDR structure (a stub's parameters) in one byte order."""
+
+    __slots__ = ("cls", "little_endian", "_read", "_write")
+
+    def __init__(self, cls: type[NDRPacket], little_endian: bool, read: Reader, write: Writer) -> None:
+        self.cls = cls
+        self.little_endian = little_endian
+        self._read = read
+        self._write = write
+
+    def read(self, stub: bytes) -> tuple[NdrRecord, bytes] | None:
+        """The record and the bytes after it, or None: scapy's to read."""
+        try:
+            value, pos = self._read(stub, 0, [])
+        except (_Refuse, struct.error, UnicodeDecodeError):
+            return None
+        return value, stub[pos:]
+
+    def write(self, rec: NdrRecord) -> bytes:
+        out = bytearray()
+        self._write(out, rec, [])
+        return bytes(out)
+
+
+@functools.cache
+def codec(cls: type[NDRPacket], little_endian: bool = True) -> NdrCodec | None:
+    """The compiled codec of ``cls``, or None when its fields include a kind not compiled."""
+    try:
+        read, write = _struct(cls, "<" if little_endian else ">", outermost=True)
+    except _Unsupported:
+        return None
+    return NdrCodec(cls, little_endian, read, write)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _pad(pos: int, align: int) -> int:
+    return pos + (-pos % align)
+
+
+def _scalar(fmt: str, align: int, default: Any) -> tuple[Reader, Writer]:
+    codec_ = struct.Struct(fmt)
+    size, unpack_from, pack = codec_.size, codec_.unpack_from, codec_.pack
+
+    def read(buf, pos, deferred):
+        pos += -pos % align
+        if pos + size > len(buf):
+            raise _Refuse
+        return unpack_from(buf, pos)[0], pos + size
+
+    def write(out, value, deferred):
+        out += b"\0" * (-len(out) % align)
+        out += pack(default if value is None else value)
+
+    return read, write
+
+
+def _fixed_bytes(length: int, default: bytes) -> tuple[Reader, Writer]:
+    def read(buf, pos, deferred):
+        if pos + length > len(buf):
+            raise _Refuse
+        return bytes(buf[pos:pos + length]), pos + length
+
+    def write(out, value, deferred):
+        value = default if value is None else value
+        out += value[:length].ljust(length, b"\0")
+
+    return read, write
+
+
+def _utf16_string(e: str) -> tuple[Reader, Writer]:
+    """[string] wchar_t*: max_count, offset, actual_count (code units, the NUL counted), units."""
+    counts = struct.Struct(e + "III")
+    # scapy writes and reads the units little-endian whatever the stream's byte order
+    # (StrFieldUtf16 comes first in the field's MRO); NDR would have them in the stream's
+    encoding = "utf-16-le"
+
+    def read(buf, pos, deferred):
+        pos += -pos % 4
+        if pos + 12 > len(buf):
+            raise _Refuse
+        max_count, offset, actual = counts.unpack_from(buf, pos)
+        pos += 12
+        end = pos + 2 * actual
+        if max_count != actual or offset or not actual or end > len(buf):
+            raise _Refuse
+        text = buf[pos:end].decode(encoding)  # strict: scapy would replace what does not decode
+        if text[-1] != "\0" or "\0" in text[:-1]:
+            raise _Refuse
+        return text[:-1].encode("utf-8"), end
+
+    def write(out, value, deferred):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        units = (value + "\0").encode(encoding, errors="replace")
+        count = len(units) // 2
+        out += b"\0" * (-len(out) % 4)
+        out += counts.pack(count, 0, count)
+        out += units
+
+    return read, write
+
+
+def _byte_array(e: str, size_is: Callable[[Any], int]) -> tuple[Callable, Writer]:
+    """[size_is(n)] BYTE*: max_count, then n bytes (n read from the enclosing structure)."""
+    count = struct.Struct(e + "I")
+
+    def read_in(owner):
+        def read(buf, pos, deferred):
+            pos += -pos % 4
+            if pos + 4 > len(buf):
+                raise _Refuse
+            (max_count,) = count.unpack_from(buf, pos)
+            pos += 4
+            if max_count != size_is(owner) or pos + max_count > len(buf):
+                raise _Refuse
+            return bytes(buf[pos:pos + max_count]), pos + max_count
+        return read
+
+    def write(out, value, deferred):
+        out += b"\0" * (-len(out) % 4)
+        out += count.pack(len(value))
+        out += value
+
+    return read_in, write
+
+
+def _pointer(field: NDRFullPointerField, e: str) -> tuple[Callable, Writer]:
+    """A unique pointer: its referent ID, then (top-level) its referent or (embedded) a
+    deferred read of it.  Returns (reader factory taking the owner record's values, writer)."""
+    if isinstance(field, NDRRefEmbPointerField):
+        raise _Unsupported
+    embedded = isinstance(field, NDRFullEmbPointerField)
+    inner = field.fld
+    referent = struct.Struct(e + "I")
+    if isinstance(inner, NDRConfVarStrNullFieldUtf16):
+        read_target, write_target = _utf16_string(e)
+        read_factory = lambda owner: read_target  # noqa: E731
+    elif isinstance(inner, NDRConfStrLenField) and getattr(inner, "length_from", None):
+        read_factory, write_target = _byte_array(e, inner.length_from)
+    else:
+        read_factory, write_target = None, None  # "NULL or not mine"
+
+    def reader(owner: dict) -> Reader:
+        read_target = read_factory(NdrRecord(NDRPacket, owner)) if read_factory else None
+
+        def read(buf, pos, deferred):
+            pos += -pos % 4
+            if pos + 4 > len(buf):
+                raise _Refuse
+            (ref,) = referent.unpack_from(buf, pos)
+            pos += 4
+            if not ref:
+                return None, pos
+            if read_target is None:
+                raise _Refuse
+            if embedded:
+                deferred.append(read_target)
+                return _Deferred, pos
+            return read_target(buf, pos, deferred)
+        return read
+
+    def write(out, value, deferred):
+        out += b"\0" * (-len(out) % 4)
+        if value is None:
+            out += referent.pack(0)
+            return
+        if write_target is None:
+            raise ValueError(f"{inner.name}: the compiled codec writes only NULL here")
+        out += referent.pack(_REFERENT)
+        if embedded:
+            deferred.append(lambda out_: write_target(out_, value, deferred))
+        else:
+            write_target(out, value, deferred)
+
+    return reader, write
+
+
+_Deferred = object()  # placeholder of an embedded pointer's referent until it is read
+
+
+def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, Writer]:
+    """A structure's fields in order.  As scapy's NDRConstructedType: the stub itself and each
+    structure that is a parameter of it read and write the deferred referents of the embedded
+    pointers inside them after themselves; a structure within a structure leaves them to its
+    parent."""
+    if cls.DEPORTED_CONFORMANTS:
+        raise _Unsupported
+    plan: list[tuple[str, Any, Any, Any]] = []  # (name, reader or reader factory, writer, kind)
+    for field in cls.fields_desc:
+        if isinstance(field, NDRPacketField):
+            sub_read, sub_write = _struct(field.fld.cls, e, outermost=False)
+            sub_align = field.fld.cls.ALIGNMENT[0]
+            sub_read, sub_write = _aligned(sub_read, sub_align), _aligned_w(sub_write, sub_align)
+            if outermost:
+                sub_read, sub_write = _flushing(sub_read), _flushing_w(sub_write)
+            plan.append((field.name, sub_read, sub_write, "struct"))
+        elif isinstance(field, NDRFullPointerField):
+            factory, write = _pointer(field, e)
+            plan.append((field.fld.name, factory, write, "pointer"))
+        elif isinstance(field, NDRInt3264EnumField):
+            read, write = _scalar(e + "H", 2, field.default or 0)
+            plan.append((field.name, read, write, "scalar"))
+        elif isinstance(field, NDRInt3264Field):
+            read, write = _scalar(e + "I", 4, field.default or 0)
+            plan.append((field.name, read, write, ("sized", field.size_of, field.adjust) if field.size_of
+                         else "scalar"))
+        elif isinstance(field, _NDRField):
+            read, write = _scalar(e + field.FMT, field.ALIGN[0], field.default or 0)
+            plan.append((field.name, read, write, ("sized", field.size_of, field.adjust) if field.size_of
+                         else "scalar"))
+        elif type(field) is StrFixedLenField and isinstance(field.length_from(None), int):
+            read, write = _fixed_bytes(field.length_from(None), field.default or b"")
+            plan.append((field.name, read, write, "scalar"))
+        else:
+            raise _Unsupported(type(field).__name__)
+    defaults = {name: _default(cls, name) for name, *_ in plan}
+    byte_arrays = {field.fld.name for field in cls.fields_desc
+                   if isinstance(field, NDRFullPointerField) and isinstance(field.fld, NDRConfStrLenField)}
+    if any(isinstance(kind, tuple) and kind[1] not in byte_arrays for *_, kind in plan):
+        raise _Unsupported("a size field of something other than a byte array")
+
+    def read(buf, pos, deferred):
+        values: dict[str, Any] = {}
+        for name, reader, _, kind in plan:
+            if kind == "pointer":
+                before = len(deferred)
+                value, pos = reader(values)(buf, pos, deferred)
+                if len(deferred) > before:  # an embedded referent, read later into values[name]
+                    deferred[-1] = (values, name, deferred[-1])
+            else:
+                value, pos = reader(buf, pos, deferred)
+            values[name] = value
+        return NdrRecord(cls, values), pos
+
+    def write(out, rec, deferred):
+        values = rec.values if isinstance(rec, NdrRecord) else rec
+        for name, _, writer, kind in plan:
+            value = values.get(name, defaults[name])
+            if isinstance(kind, tuple) and value is None:  # a size field: the size of its array
+                value = kind[2](None, _length(values.get(kind[1])))
+            writer(out, value, deferred)
+
+    if outermost:
+        return _flushing(read), _flushing_w(write)
+    return read, write
+
+
+def _flushing(read: Reader) -> Reader:
+    def flushing(buf, pos, deferred):
+        mine: list = []
+        value, pos = read(buf, pos, mine)
+        for owner, name, target in mine:  # in order; referents here defer nothing further
+            owner[name], pos = target(buf, pos, mine)
+        return value, pos
+    return flushing
+
+
+def _flushing_w(write: Writer) -> Writer:
+    def flushing(out, value, deferred):
+        mine: list = []
+        write(out, value, mine)
+        for emit in mine:
+            emit(out)
+    return flushing
+
+
+def _length(value: Any) -> int:
+    return 0 if value is None else len(value)
+
+
+def _aligned(read: Reader, align: int) -> Reader:
+    def aligned(buf, pos, deferred):
+        return read(buf, pos + (-pos % align), deferred)
+    return aligned
+
+
+def _aligned_w(write: Writer, align: int) -> Writer:
+    def aligned(out, value, deferred):
+        out += b"\0" * (-len(out) % align)
+        write(out, value, deferred)
+    return aligned
+
+
+def _default(cls: type[NDRPacket], name: str) -> Any:
+    value = None
+    for field in cls.fields_desc:
+        fname = field.fld.name if isinstance(field, NDRFullPointerField) else field.name
+        if fname != name:
+            continue
+        if isinstance(field, NDRFullPointerField):
+            return None
+        if isinstance(field, NDRPacketField):
+            return NdrRecord(field.fld.cls, {})
+        value = field.default
+    return value
