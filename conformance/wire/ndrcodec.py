@@ -42,6 +42,7 @@ from scapy.layers.dcerpc import (
     NDRPacketField,
     NDRRefEmbPointerField,
     _NDRField,
+    _VirtualField,
 )
 
 __all__ = ["NdrRecord", "NdrCodec", "codec", "record"]
@@ -237,8 +238,14 @@ def _pointer(field: NDRFullPointerField, e: str) -> tuple[Callable, Writer]:
         read_factory = lambda owner: read_target  # noqa: E731
     elif isinstance(inner, NDRConfStrLenField) and getattr(inner, "length_from", None):
         read_factory, write_target = _byte_array(e, inner.length_from)
+    elif isinstance(inner, NDRPacketField):
+        try:  # a structure that reads and writes its own deferred referents after itself
+            read_struct, write_target = _struct_field(inner, e, flushing=True)
+            read_factory = lambda owner: read_struct  # noqa: E731
+        except _Unsupported:
+            read_factory, write_target = None, None  # "NULL or not mine"
     else:
-        read_factory, write_target = None, None  # "NULL or not mine"
+        read_factory, write_target = None, None
 
     def reader(owner: dict) -> Reader:
         read_target = read_factory(NdrRecord(NDRPacket, owner)) if read_factory else None
@@ -283,16 +290,13 @@ def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, W
     structure that is a parameter of it read and write the deferred referents of the embedded
     pointers inside them after themselves; a structure within a structure leaves them to its
     parent."""
-    if cls.DEPORTED_CONFORMANTS:
-        raise _Unsupported
+    conformant = _conformant_array(cls)
     plan: list[tuple[str, Any, Any, Any]] = []  # (name, reader or reader factory, writer, kind)
     for field in cls.fields_desc:
+        if isinstance(field, _VirtualField):
+            continue  # the deported conformance count scapy keeps on the structure: _counted's
         if isinstance(field, NDRPacketField):
-            sub_read, sub_write = _struct(field.fld.cls, e, outermost=False)
-            sub_align = field.fld.cls.ALIGNMENT[0]
-            sub_read, sub_write = _aligned(sub_read, sub_align), _aligned_w(sub_write, sub_align)
-            if outermost:
-                sub_read, sub_write = _flushing(sub_read), _flushing_w(sub_write)
+            sub_read, sub_write = _struct_field(field, e, flushing=outermost)
             plan.append((field.name, sub_read, sub_write, "struct"))
         elif isinstance(field, NDRFullPointerField):
             factory, write = _pointer(field, e)
@@ -308,6 +312,8 @@ def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, W
             read, write = _scalar(e + field.FMT, field.ALIGN[0], field.default or 0)
             plan.append((field.name, read, write, ("sized", field.size_of, field.adjust) if field.size_of
                          else "scalar"))
+        elif conformant is not None and field is conformant:
+            plan.append((field.name, *_in_struct_bytes(conformant, cls.ALIGNMENT[0]), "owned"))
         elif type(field) is StrFixedLenField and isinstance(field.length_from(None), int):
             read, write = _fixed_bytes(field.length_from(None), field.default or b"")
             plan.append((field.name, read, write, "scalar"))
@@ -316,6 +322,8 @@ def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, W
     defaults = {name: _default(cls, name) for name, *_ in plan}
     byte_arrays = {field.fld.name for field in cls.fields_desc
                    if isinstance(field, NDRFullPointerField) and isinstance(field.fld, NDRConfStrLenField)}
+    if conformant is not None:
+        byte_arrays.add(conformant.name)
     if any(isinstance(kind, tuple) and kind[1] not in byte_arrays for *_, kind in plan):
         raise _Unsupported("a size field of something other than a byte array")
 
@@ -327,6 +335,8 @@ def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, W
                 value, pos = reader(values)(buf, pos, deferred)
                 if len(deferred) > before:  # an embedded referent, read later into values[name]
                     deferred[-1] = (values, name, deferred[-1])
+            elif kind == "owned":  # its size is an earlier field's
+                value, pos = reader(values)(buf, pos, deferred)
             else:
                 value, pos = reader(buf, pos, deferred)
             values[name] = value
@@ -343,6 +353,80 @@ def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, W
     if outermost:
         return _flushing(read), _flushing_w(write)
     return read, write
+
+
+def _struct_field(field: NDRPacketField, e: str, *, flushing: bool) -> tuple[Reader, Writer]:
+    """A structure as a field: its conformance count first when it ends in a conformant array
+    ("the size information precedes the structure", [C706] 14.3.7.1), then its alignment and
+    fields."""
+    cls = field.fld.cls
+    read, write = _struct(cls, e, outermost=False)
+    align = cls.ALIGNMENT[0]
+    read, write = _aligned(read, align), _aligned_w(write, align)
+    conformant = _conformant_array(cls)
+    if conformant is not None:
+        read, write = _counted(read, write, conformant.name, e)
+    if flushing:
+        read, write = _flushing(read), _flushing_w(write)
+    return read, write
+
+
+def _conformant_array(cls: type[NDRPacket]):
+    """The structure's conformant byte array (``conformant_in_struct``), or None; any other
+    deported conformance does not compile."""
+    if not cls.DEPORTED_CONFORMANTS:
+        return None
+    named = {getattr(f, "name", None): f for f in cls.fields_desc}
+    field = named.get(cls.DEPORTED_CONFORMANTS[0]) if len(cls.DEPORTED_CONFORMANTS) == 1 else None
+    if not (isinstance(field, NDRConfStrLenField) and field.conformant_in_struct
+            and field is cls.fields_desc[-1] and getattr(field, "length_from", None)):
+        raise _Unsupported("deported conformance")
+    return field
+
+
+def _in_struct_bytes(field, align: int) -> tuple[Callable, Writer]:
+    """The conformant byte array ending a structure, aligned as the structure, as long as its
+    size field says (scapy's length); the count before the structure must agree (_counted).
+    Returns (reader factory taking the owner record's values, writer)."""
+    length_from = field.length_from
+
+    def reader(owner: dict) -> Reader:
+        def read(buf, pos, deferred):
+            pos += -pos % align
+            size = length_from(NdrRecord(NDRPacket, owner))
+            if pos + size > len(buf):
+                raise _Refuse
+            return bytes(buf[pos:pos + size]), pos + size
+        return read
+
+    def write(out, value, deferred):
+        out += b"\0" * (-len(out) % align)
+        out += value or b""
+
+    return reader, write
+
+
+def _counted(read: Reader, write: Writer, name: str, e: str) -> tuple[Reader, Writer]:
+    """The conformance count of a structure's conformant array, before the structure."""
+    count = struct.Struct(e + "I")
+
+    def counted_read(buf, pos, deferred):
+        pos += -pos % 4
+        if pos + 4 > len(buf):
+            raise _Refuse
+        (max_count,) = count.unpack_from(buf, pos)
+        value, pos = read(buf, pos + 4, deferred)
+        if len(value.values[name]) != max_count:
+            raise _Refuse
+        return value, pos
+
+    def counted_write(out, value, deferred):
+        values = value.values if isinstance(value, NdrRecord) else value
+        out += b"\0" * (-len(out) % 4)
+        out += count.pack(len(values.get(name) or b""))
+        write(out, value, deferred)
+
+    return counted_read, counted_write
 
 
 def _flushing(read: Reader) -> Reader:

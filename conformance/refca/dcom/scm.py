@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import secrets
+import uuid
 from collections.abc import Callable
 
 from scapy.layers.msrpce.msdcom import (
@@ -28,6 +30,7 @@ from conformance.refca.rpc.calls import Call, Fault
 from conformance.refca.rpc.dispatch import InterfaceSpec
 from conformance.wire import wcce
 from conformance.wire.activation import activation_objref
+from conformance.wire.ndrcodec import record
 from conformance.wire.dcom import (
     COM_VERSION, IID_IACTIVATION_PROPERTIES_OUT, IID_IOBJECT_EXPORTER,
     IID_IREMOTE_SCM_ACTIVATOR, IID_IUNKNOWN, HResult, DualStringArray, ObjectExporterOpnum, RemoteActivatorOpnum,
@@ -107,7 +110,9 @@ class ScmServices:
             InterfaceSpec(name="IRemoteSCMActivator", uuid=IID_IREMOTE_SCM_ACTIVATOR, version=0,
                           opnums=ms_dcom.IREMOTESCMACTIVATOR_OPNUMS, handlers={
                               RemoteActivatorOpnum.REMOTE_GET_CLASS_OBJECT: self.remote_get_class_object,
-                              RemoteActivatorOpnum.REMOTE_CREATE_INSTANCE: self.remote_create_instance}),
+                              RemoteActivatorOpnum.REMOTE_CREATE_INSTANCE: self.remote_create_instance},
+                          compiled=frozenset({RemoteActivatorOpnum.REMOTE_GET_CLASS_OBJECT,
+                                              RemoteActivatorOpnum.REMOTE_CREATE_INSTANCE})),
         ]
 
     # -- IObjectExporter -----------------------------------------------------------------
@@ -214,8 +219,7 @@ class ScmServices:
         return self._activation_error(req, ms_dcom.RemoteGetClassObject_Response, HResult.E_NOINTERFACE)
 
     def _activation_error(self, req, response_cls, hresult: int):
-        return response_cls(orpcthat=ORPCTHAT(flags=0, extensions=None), ppActProperties=None,
-                            status=hresult, ndr64=False)
+        return record(response_cls, orpcthat=_NO_ORPCTHAT, ppActProperties=None, status=hresult)
 
     def remote_create_instance(self, call: Call, req):
         response = ms_dcom.RemoteCreateInstance_Response
@@ -227,17 +231,14 @@ class ScmServices:
             return Fault(answers.fault_status("dcom/activation/below-integrity"))
         # pUnkOuter "MUST be NULL and MUST be ignored by the recipient" (3.1.2.5.2.3.2)
         try:
-            blob = OBJREF(req.valueof("pActProperties").abData)
-            props = blob.pObjectData.Property
-            inst = next((p[InstantiationInfoData] for p in props if InstantiationInfoData in p), None)
-            scm_req = next((p[ScmRequestInfoData] for p in props if ScmRequestInfoData in p), None)
-            # the properties are dissected as they are read: a pIID array that claims more
-            # GUIDs than it holds, or a NULL one, surfaces here, not at OBJREF()
-            clsid = guid_uuid(inst.classId) if inst is not None else None
-            iids = [guid_uuid(g) for g in inst.valueof("pIID") or ()] if inst is not None else []
-        except Exception:
+            properties = req.valueof("pActProperties").abData
+        except AttributeError:  # a NULL pActProperties
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
-        if inst is None or scm_req is None:
+        read = _activation_request(bytes(properties))
+        if read is None:
+            return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
+        clsid, iids, complete = read
+        if not complete:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
         if clsid not in _REGISTERED_CLASSES and not self.behaviour.activate_unknown_classes:
             self._log("activation_refused", clsid=str(clsid), why="class not registered")
@@ -246,36 +247,111 @@ class ScmServices:
             return self._activation_error(req, response, HResult.E_INVALIDARG)
         wanted = [iid for iid in iids if iid in _ACTIVATABLE]
         oid, made = self.objects.create_object(clsid, wanted, refs=_REFS, owner=call.auth.user)
-        bindings = self._exporter_bindings(call)
-        hresults, pointers = [], []
-        for iid in iids:
-            entry = made.get(iid)
-            if entry is None:
-                hresults.append(signed_hresult(HResult.E_NOINTERFACE))
-                pointers.append(None)  # "NULL where phresults is a failure"
-                continue
-            hresults.append(0)
-            pointers.append(MInterfacePointer(abData=objref_standard(
-                iid=iid, oxid=self.objects.oxid, oid=oid, ipid=entry.ipid, public_refs=_REFS,
-                bindings=bindings), ndr64=False))
         self._log("activated", clsid=str(clsid), iids=[str(i) for i in iids], oid=hex(oid),
                   user=call.auth.user, auth_level=call.auth.auth_level)
         status = HResult.S_OK if made else HResult.E_NOINTERFACE
-        out = self._properties_out(iids, hresults, pointers, bindings)
-        return response(
-            orpcthat=ORPCTHAT(flags=0, extensions=None, ndr64=False),
-            ppActProperties=MInterfacePointer(abData=out, ndr64=False),
-            status=status, ndr64=False)
+        ipids = tuple(made[iid].ipid if iid in made else None for iid in iids)
+        out = properties_out(ActivationReply(iids=tuple(iids), made=tuple(i is not None for i in ipids),
+                                             oxid=self.objects.oxid, bindings=self._exporter_bindings(call),
+                                             ipid_remunknown=self.objects.ipid_remunknown,
+                                             authn_hint=self._authn_hint),
+                             oid=oid, ipids=tuple(i for i in ipids if i is not None))
+        return record(response, orpcthat=_NO_ORPCTHAT, ppActProperties=record(MInterfacePointer, abData=out),
+                      status=status)
 
-    def _properties_out(self, iids, hresults, pointers, bindings: DualStringArray) -> bytes:
-        props_out = PropsOutInfo(piid=[guid_bytes(i) for i in iids], phresults=hresults,
-                                 ppIntfData=pointers, ndr64=False)
-        scm_reply = _scm_reply(self.objects.oxid, bindings, self.objects.ipid_remunknown, self._authn_hint)
-        return activation_objref(iid=IID_IACTIVATION_PROPERTIES_OUT,
-                                 clsid=CLSID_ActivationPropertiesOut,
-                                 property_clsids=[CLSID_PropsOutInfo, CLSID_ScmReplyInfo],
-                                 properties=[props_out, scm_reply])
 
+
+_NO_ORPCTHAT = record(ORPCTHAT, flags=0, extensions=None)
+
+
+@functools.lru_cache(maxsize=256)
+def _activation_request(properties: bytes) -> tuple[uuid.UUID, tuple[uuid.UUID, ...], bool] | None:
+    """(CLSID, IIDs, whether both InstantiationInfo and ScmRequestInfo are there) of an
+    ActivationPropertiesIn blob; None when it does not dissect.  A function of the bytes alone,
+    so a client that activates again with the same blob is answered from the cache (scapy's
+    dissection of the blob is most of an activation's reading)."""
+    try:
+        props = OBJREF(properties).pObjectData.Property
+        inst = next((p[InstantiationInfoData] for p in props if InstantiationInfoData in p), None)
+        scm_req = next((p[ScmRequestInfoData] for p in props if ScmRequestInfoData in p), None)
+        # the properties are dissected as they are read: a pIID array that claims more
+        # GUIDs than it holds, or a NULL one, surfaces here, not at OBJREF()
+        clsid = guid_uuid(inst.classId) if inst is not None else None
+        iids = tuple(guid_uuid(g) for g in inst.valueof("pIID") or ()) if inst is not None else ()
+    except Exception:
+        return None
+    return clsid, iids, inst is not None and scm_req is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ActivationReply:
+    """What an ActivationPropertiesOut blob says apart from the object's OID and IPIDs."""
+
+    iids: tuple[uuid.UUID, ...]
+    made: tuple[bool, ...]  # per IID: an interface pointer (else E_NOINTERFACE, NULL)
+    oxid: int
+    bindings: DualStringArray
+    ipid_remunknown: uuid.UUID
+    authn_hint: int
+
+
+def properties_out_scapy(reply: ActivationReply, *, oid: int, ipids: tuple[uuid.UUID, ...]) -> bytes:
+    """The ActivationPropertiesOut OBJREF, built by scapy: PropsOutInfo then ScmReplyInfoData."""
+    hresults, pointers, left = [], [], iter(ipids)
+    for iid, made in zip(reply.iids, reply.made):
+        if not made:
+            hresults.append(signed_hresult(HResult.E_NOINTERFACE))
+            pointers.append(None)  # "NULL where phresults is a failure"
+            continue
+        hresults.append(0)
+        pointers.append(MInterfacePointer(abData=objref_standard(
+            iid=iid, oxid=reply.oxid, oid=oid, ipid=next(left), public_refs=_REFS, bindings=reply.bindings),
+            ndr64=False))
+    props_out = PropsOutInfo(piid=[guid_bytes(i) for i in reply.iids], phresults=hresults, ppIntfData=pointers,
+                             ndr64=False)
+    return activation_objref(iid=IID_IACTIVATION_PROPERTIES_OUT, clsid=CLSID_ActivationPropertiesOut,
+                             property_clsids=[CLSID_PropsOutInfo, CLSID_ScmReplyInfo],
+                             properties=[props_out, _scm_reply(reply.oxid, reply.bindings, reply.ipid_remunknown,
+                                                               reply.authn_hint)])
+
+
+def properties_out(reply: ActivationReply, *, oid: int, ipids: tuple[uuid.UUID, ...]) -> bytes:
+    """``properties_out_scapy``'s bytes, from a template scapy built once per reply shape with
+    marker OID and IPIDs, the activation's own written where the markers were."""
+    template = _properties_template(reply)
+    if template is None:
+        return properties_out_scapy(reply, oid=oid, ipids=ipids)
+    blob, oid_at, ipid_at = template
+    out = bytearray(blob)
+    oid_bytes = oid.to_bytes(8, "little")
+    for at in oid_at:
+        out[at:at + 8] = oid_bytes
+    for at, ipid in zip(ipid_at, ipids):
+        out[at:at + 16] = ipid.bytes_le
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=64)
+def _properties_template(reply: ActivationReply) -> tuple[bytes, tuple[int, ...], tuple[int, ...]] | None:
+    """(blob, where the OID is, where each IPID is), or None when a marker is not found exactly
+    where it should be (then scapy builds each reply)."""
+    count = sum(reply.made)
+    marker_oid = int.from_bytes(secrets.token_bytes(8), "little") | 1
+    marker_ipids = tuple(uuid.UUID(bytes=secrets.token_bytes(16)) for _ in range(count))
+    blob = properties_out_scapy(reply, oid=marker_oid, ipids=marker_ipids)
+    oid_at = _all_at(blob, marker_oid.to_bytes(8, "little"))
+    ipid_at = [_all_at(blob, ipid.bytes_le) for ipid in marker_ipids]
+    if len(oid_at) != count or any(len(at) != 1 for at in ipid_at):
+        return None
+    return blob, oid_at, tuple(at[0] for at in ipid_at)
+
+
+def _all_at(data: bytes, needle: bytes) -> tuple[int, ...]:
+    found, start = [], data.find(needle)
+    while start >= 0:
+        found.append(start)
+        start = data.find(needle, start + 1)
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=64)

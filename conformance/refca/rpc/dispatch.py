@@ -38,6 +38,8 @@ class InterfaceSpec:
     version: int  # wire if_version: minor << 16 | major
     opnums: Mapping[int, DceRpcOp]
     handlers: Mapping[int, Handler]
+    #: Opnums whose requests are read by the compiled codecs (their handlers take NdrRecords)
+    compiled: frozenset[int] = frozenset()
 
 
 #: Appended to every stub before dissection.  scapy reads a count that runs past the
@@ -115,7 +117,8 @@ class InterfaceDispatcher:
         if op is None or handler is None:
             return Fault(answers.fault_status("rpc/request/opnum-out-of-range"))
         try:
-            request = dissect_stub(op.request, call.stub, little_endian=call.little_endian)
+            request = dissect_stub(op.request, call.stub, little_endian=call.little_endian,
+                                   compiled=call.opnum in spec.compiled)
         except BadStubData:
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         result = handler(call, request)

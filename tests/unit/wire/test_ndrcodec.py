@@ -10,7 +10,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scapy.layers.dcerpc import NDRFullPointerField, NDRPacketField, NDRSignedIntField
+from scapy.fields import StrFixedLenField
+from scapy.layers.dcerpc import (
+    NDRConfStrLenField, NDRConfVarStrNullFieldUtf16, NDRFullPointerField, NDRInt3264EnumField, NDRPacketField,
+    NDRShortField, NDRSignedIntField, _VirtualField,
+)
+from scapy.layers.msrpce.raw import ms_dcom
 from scapy.layers.msrpce.raw.ms_dcom import COMVERSION, GUID, ORPCTHAT, ORPCTHIS
 
 from conformance.refca.rpc.dispatch import BadStubData, dissect_stub
@@ -18,57 +23,92 @@ from conformance.wire import wcce
 from conformance.wire.ndrcodec import NdrRecord, codec, record
 
 METHODS = [getattr(wcce, name) for name in wcce.__all__ if name.endswith(("_Request", "_Response"))]
-u32, s32 = st.integers(0, 0xFFFFFFFF), st.integers(-(2**31), 2**31 - 1)
+ACTIVATION = [ms_dcom.RemoteCreateInstance_Request, ms_dcom.RemoteCreateInstance_Response,
+              ms_dcom.RemoteGetClassObject_Request, ms_dcom.RemoteGetClassObject_Response]
+u16, u32, s32 = st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF), st.integers(-(2**31), 2**31 - 1)
 # wchar_t strings: no NUL (it ends the string), no lone surrogates (scapy replaces them)
 texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=40)
 # scapy counts a string's UTF-8 bytes, not its UTF-16 units: its own bytes are NDR only for ASCII
 ascii_texts = st.text(st.characters(min_codepoint=1, max_codepoint=127), max_size=40)
-blobs = st.none() | st.binary(min_size=1, max_size=300)
 
 
 def _values(cls, texts=texts):
-    """A strategy of plain values for ``cls``'s fields."""
+    """A strategy of plain values for ``cls``'s fields (nested structures as dicts; a size
+    field left None: both scapy and the codec take it from its array)."""
     fields = {}
     for field in cls.fields_desc:
+        if isinstance(field, _VirtualField) or getattr(field, "size_of", None):
+            continue
         if isinstance(field, NDRPacketField):
-            fields[field.name] = blobs
+            fields[field.name] = _values(field.fld.cls, texts)
         elif isinstance(field, NDRFullPointerField):
-            fields[field.fld.name] = st.none() | texts
+            inner = field.fld
+            if isinstance(inner, NDRConfVarStrNullFieldUtf16):
+                fields[inner.name] = st.none() | texts
+            elif isinstance(inner, NDRConfStrLenField):
+                fields[inner.name] = st.none() | st.binary(min_size=1, max_size=300)
+            elif inner.fld.cls is ms_dcom.MInterfacePointer:
+                fields[inner.name] = st.none() | _values(ms_dcom.MInterfacePointer, texts)
+            else:
+                fields[inner.name] = st.none()  # the ORPC extensions: written NULL only
+        elif isinstance(field, NDRConfStrLenField):
+            fields[field.name] = st.binary(max_size=300)
+        elif isinstance(field, StrFixedLenField):
+            fields[field.name] = st.binary(min_size=8, max_size=8)
+        elif isinstance(field, NDRSignedIntField):
+            fields[field.name] = s32
+        elif isinstance(field, (NDRShortField, NDRInt3264EnumField)):
+            fields[field.name] = u16
         else:
-            fields[field.name] = s32 if isinstance(field, NDRSignedIntField) else u32
+            fields[field.name] = u32
     return st.fixed_dictionaries(fields)
 
 
-def _scapy_packet(cls, values, little):
-    kwargs = {name: wcce.blob(value) if _is_blob(cls, name) else value for name, value in values.items()}
-    return cls(**kwargs, ndr64=False, ndrendian="little" if little else "big")
+def _scapy_packet(cls, values, little=True, top=True):
+    kwargs = {}
+    for name, value in values.items():
+        nested = _nested_class(cls, name)
+        kwargs[name] = _scapy_packet(nested, value, top=False) if nested and value is not None else value
+    if top:
+        return cls(**kwargs, ndr64=False, ndrendian="little" if little else "big")
+    return cls(**kwargs, ndr64=False)
 
 
 def _record(cls, values):
-    return record(cls, **{name: record(wcce.CERTTRANSBLOB, pb=value) if _is_blob(cls, name) else value
+    return record(cls, **{name: _record(_nested_class(cls, name), value)
+                          if _nested_class(cls, name) and value is not None else value
                           for name, value in values.items()})
 
 
-def _is_blob(cls, name):
-    return any(isinstance(f, NDRPacketField) and f.name == name for f in cls.fields_desc)
+def _nested_class(cls, name):
+    for field in cls.fields_desc:
+        inner = field.fld if isinstance(field, NDRFullPointerField) else field
+        if getattr(inner, "name", None) == name and isinstance(inner, NDRPacketField):
+            return inner.fld.cls
+    return None
 
 
 def _agree(rec: NdrRecord, pkt) -> None:
     """Every field of ``rec`` is what scapy's packet gives for it."""
+    assert pkt is not None
     for name, value in rec.values.items():
+        try:
+            theirs = pkt.valueof(name)
+        except AttributeError:  # a plain scapy field (GUID's Data4)
+            theirs = pkt.getfieldval(name)
         if isinstance(value, NdrRecord):
-            _agree(value, pkt.getfieldval(name))
+            _agree(value, theirs)
         else:
-            assert value == pkt.valueof(name), name
+            assert value == theirs, name
 
 
 def test_every_wcce_method_and_the_orpc_headers_compile():
-    for cls in [*METHODS, ORPCTHIS, ORPCTHAT]:
+    for cls in [*METHODS, *ACTIVATION, ORPCTHIS, ORPCTHAT]:
         for little in (True, False):
             assert codec(cls, little) is not None, cls.__name__
 
 
-@pytest.mark.parametrize("cls", METHODS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("cls", METHODS + ACTIVATION, ids=lambda cls: cls.__name__)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), little=st.booleans())
 def test_writes_scapys_bytes_and_reads_them_back(cls, data, little):
@@ -80,7 +120,7 @@ def test_writes_scapys_bytes_and_reads_them_back(cls, data, little):
     _agree(rec, dissect_stub(cls, wire, little_endian=little))
 
 
-@pytest.mark.parametrize("cls", [cls for cls in METHODS if cls.__name__.endswith("_Request")],
+@pytest.mark.parametrize("cls", [cls for cls in METHODS + ACTIVATION if cls.__name__.endswith("_Request")],
                          ids=lambda cls: cls.__name__)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), little=st.booleans())
@@ -95,7 +135,7 @@ def test_any_string_written_is_read_by_both_as_written(cls, data, little):
             assert rec.valueof(name) == value.encode("utf-8")
 
 
-@pytest.mark.parametrize("cls", METHODS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("cls", METHODS + ACTIVATION, ids=lambda cls: cls.__name__)
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), little=st.booleans())
 def test_what_it_reads_of_a_changed_stub_scapy_reads_the_same(cls, data, little):
@@ -135,10 +175,13 @@ def test_orpcthis_without_extensions_reads_as_scapy_reads_it(major, minor, flags
     assert codec(ORPCTHIS).write(rec) == wire
 
 
-def test_orpcthis_with_extensions_is_left_to_scapy():
-    wire = bytearray(bytes(ORPCTHIS(ndr64=False)))
-    wire[28:32] = b"\x00\x00\x02\x00"  # a non-NULL extensions pointer
-    assert codec(ORPCTHIS).read(bytes(wire) + b"\0" * 16) is None
+def test_orpcthis_extensions_are_read_when_empty_and_left_to_scapy_when_not():
+    empty = bytes(ORPCTHIS(extensions=ms_dcom.ORPC_EXTENT_ARRAY(size=0, reserved=7, extent=None), ndr64=False))
+    rec, rest = codec(ORPCTHIS).read(empty + b"args")
+    assert rest == b"args" and rec.extensions.reserved == 7 and rec.extensions.extent is None
+    one = ms_dcom.ORPC_EXTENT(id=GUID(b"\x11" * 16), size=4, data=b"abcd", ndr64=False)
+    carrying = bytes(ORPCTHIS(extensions=ms_dcom.ORPC_EXTENT_ARRAY(size=1, extent=[one]), ndr64=False))
+    assert codec(ORPCTHIS).read(carrying) is None
 
 
 def test_orpcthat_written_is_scapys():
