@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import functools
 import secrets
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -318,7 +319,8 @@ def properties_out_scapy(reply: ActivationReply, *, oid: int, ipids: tuple[uuid.
 def properties_out(reply: ActivationReply, *, oid: int, ipids: tuple[uuid.UUID, ...]) -> bytes:
     """``properties_out_scapy``'s bytes, from a template scapy built once per reply shape with
     marker OID and IPIDs, the activation's own written where the markers were."""
-    template = _properties_template(reply)
+    with _TEMPLATE_LOCK:  # the first activations arrive together: one builds, the others wait for it
+        template = _properties_template(reply)
     if template is None:
         return properties_out_scapy(reply, oid=oid, ipids=ipids)
     blob, oid_at, ipid_at = template
@@ -329,6 +331,9 @@ def properties_out(reply: ActivationReply, *, oid: int, ipids: tuple[uuid.UUID, 
     for at, ipid in zip(ipid_at, ipids):
         out[at:at + 16] = ipid.bytes_le
     return bytes(out)
+
+
+_TEMPLATE_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=64)
