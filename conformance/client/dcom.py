@@ -28,6 +28,7 @@ from scapy.layers.msrpce.raw.ms_dcom import (
 from conformance.client.errors import PARSE_ERRORS, MalformedReply, malformed
 from conformance.wire.activation import activation_objref
 from conformance.wire.dcom import COM_VERSION, IID_IACTIVATION_PROPERTIES_IN, DualStringArray
+from conformance.wire.ndrcodec import NdrRecord, codec, record
 
 __all__ = ["ActivatedInterface", "Activation", "activation_request", "parse_activation",
            "orpc_request_stub", "split_orpc_response"]
@@ -152,13 +153,35 @@ def _activation(stub: bytes) -> Activation:
 
 def orpc_request_stub(args, *, version: tuple[int, int] = COM_VERSION, flags: int = 0,
                       cid: uuid.UUID | None = None) -> bytes:
-    """ORPCTHIS followed by the NDR of ``args`` ([MS-DCOM] 3.2.4.2)."""
-    orpcthis = ORPCTHIS(version=COMVERSION(MajorVersion=version[0], MinorVersion=version[1]),
-                        flags=flags, reserved1=0,
-                        cid=_guid(cid or uuid.UUID(bytes=secrets.token_bytes(16))),
-                        extensions=None, ndr64=False)
+    """ORPCTHIS followed by the NDR of ``args`` ([MS-DCOM] 3.2.4.2): an NdrRecord (the WCCE
+    methods, ``conformance.client.methods``) by its compiled codec, a scapy packet by scapy."""
+    cid_bytes = (cid or uuid.UUID(bytes=secrets.token_bytes(16))).bytes_le
+    orpcthis = record(ORPCTHIS, version=record(COMVERSION, MajorVersion=version[0], MinorVersion=version[1]),
+                      flags=flags, reserved1=0, extensions=None,
+                      cid=record(GUID, Data1=int.from_bytes(cid_bytes[:4], "little"),
+                                 Data2=int.from_bytes(cid_bytes[4:6], "little"),
+                                 Data3=int.from_bytes(cid_bytes[6:8], "little"), Data4=cid_bytes[8:]))
+    head = codec(ORPCTHIS).write(orpcthis)
+    if isinstance(args, NdrRecord):
+        return head + codec(args.cls).write(args)
     args.ndr64 = False
-    return bytes(orpcthis) + bytes(args)
+    return head + bytes(args)
+
+
+def request_class(args) -> type:
+    """The declaration a request is of (an NdrRecord's, or a scapy packet's class)."""
+    return args.cls if isinstance(args, NdrRecord) else type(args)
+
+
+def _split_compiled(stub: bytes, response_cls):
+    """ORPCTHAT and the response read by the compiled codecs, or None: scapy reads (and judges)
+    what they leave, as before."""
+    response_codec = codec(response_cls)
+    head = codec(ORPCTHAT).read(stub)
+    if response_codec is None or head is None or not head[1]:
+        return None
+    body = response_codec.read(head[1])
+    return None if body is None else (head[0], body[0])
 
 
 def split_orpc_response(stub: bytes, response_cls, request=None):
@@ -167,11 +190,15 @@ def split_orpc_response(stub: bytes, response_cls, request=None):
     does not decode as ORPCTHAT and the response, through its final status, raises
     :class:`MalformedReply`."""
     extra = {}
-    if request is not None:
+    if request is not None and not isinstance(request, NdrRecord):
         # sizes computed at build time are None on the object that was sent: use its
         # dissected twin, whose counts are concrete
         extra["request_packet"] = type(request)(bytes(request), ndr64=False)
     what = f"{response_cls.__name__.removesuffix('_Response')} response"
+    if request is None or isinstance(request, NdrRecord):
+        compiled = _split_compiled(stub, response_cls)
+        if compiled is not None:
+            return compiled
     try:
         orpcthat = ORPCTHAT(stub, ndr64=False)
         rest = orpcthat.load if orpcthat.payload else b""

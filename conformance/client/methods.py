@@ -1,5 +1,8 @@
 """The WCCE methods as requests with their parameters, and fresh PKCS#10 requests.
 
+A request is an :class:`~conformance.wire.ndrcodec.NdrRecord` of the method's scapy
+declaration (``conformance.wire.wcce``), written by the codec compiled from it.
+
 Keys are pooled per kind: an RSA-2048 key costs ~45 ms to make, so matrix cases
 reuse one (each CSR is still new: new subject, new signature).
 """
@@ -14,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from conformance.wire import wcce
+from conformance.wire.ndrcodec import NdrRecord, record
 
 __all__ = ["new_pkcs10", "request", "request2", "retrieve", "get_ca_cert", "ping", "ping2",
            "get_ca_property", "get_ca_property_info"]
@@ -40,6 +44,11 @@ def new_pkcs10(common_name: str, *, key="ec-p256", dns_names: tuple[str, ...] = 
     return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
+def _blob(data: bytes | None) -> NdrRecord:
+    """A CERTTRANSBLOB; ``None`` or ``b""`` is the empty blob (cb 0, pb NULL), as ``wcce.blob``."""
+    return record(wcce.CERTTRANSBLOB, pb=data or None)
+
+
 def _attributes(template: str | None, extra: str | None) -> str | None:
     parts = ([f"CertificateTemplate:{template}"] if template else []) + ([extra] if extra else [])
     return "\n".join(parts) if parts else None
@@ -48,43 +57,40 @@ def _attributes(template: str | None, extra: str | None) -> str | None:
 def request(ca_name: str | None, csr: bytes | None, *, template: str | None = "User",
             attributes: str | None = None, flags: int = 0, request_id: int = 0):
     """ICertRequestD::Request ([MS-WCCE] 3.2.1.4.2.1)."""
-    return wcce.Request_Request(dwFlags=flags, pwszAuthority=ca_name, pdwRequestId=request_id,
-                                pwszAttributes=_attributes(template, attributes),
-                                pctbRequest=wcce.blob(csr), ndr64=False)
+    return record(wcce.Request_Request, dwFlags=flags, pwszAuthority=ca_name, pdwRequestId=request_id,
+                  pwszAttributes=_attributes(template, attributes), pctbRequest=_blob(csr))
 
 
 def retrieve(ca_name: str, request_id: int):
     """Status inspection of a request: empty request blob, the ID ([MS-WCCE] 3.1.1.4.3.7)."""
-    return wcce.Request_Request(dwFlags=0, pwszAuthority=ca_name, pdwRequestId=request_id,
-                                pwszAttributes=None, pctbRequest=wcce.blob(b""), ndr64=False)
+    return record(wcce.Request_Request, dwFlags=0, pwszAuthority=ca_name, pdwRequestId=request_id,
+                  pwszAttributes=None, pctbRequest=_blob(b""))
 
 
 def request2(ca_name: str | None, csr: bytes | None, *, template: str | None = "User",
              attributes: str | None = None, flags: int = 0, request_id: int = 0,
              serial: str | None = None):
     """ICertRequestD2::Request2 ([MS-WCCE] 3.2.1.4.3.1)."""
-    return wcce.Request2_Request(pwszAuthority=ca_name, dwFlags=flags, pwszSerialNumber=serial,
-                                 pdwRequestId=request_id,
-                                 pwszAttributes=_attributes(template, attributes),
-                                 pctbRequest=wcce.blob(csr), ndr64=False)
+    return record(wcce.Request2_Request, pwszAuthority=ca_name, dwFlags=flags, pwszSerialNumber=serial,
+                  pdwRequestId=request_id, pwszAttributes=_attributes(template, attributes), pctbRequest=_blob(csr))
 
 
 def get_ca_cert(ca_name: str | None, fchain: int = wcce.GetCACertSelector.CASIGCERT):
-    return wcce.GetCACert_Request(fchain=fchain, pwszAuthority=ca_name, ndr64=False)
+    return record(wcce.GetCACert_Request, fchain=fchain, pwszAuthority=ca_name)
 
 
 def ping(ca_name: str | None = None):
-    return wcce.Ping_Request(pwszAuthority=ca_name, ndr64=False)
+    return record(wcce.Ping_Request, pwszAuthority=ca_name)
 
 
 def ping2(ca_name: str | None = None):
-    return wcce.Ping2_Request(pwszAuthority=ca_name, ndr64=False)
+    return record(wcce.Ping2_Request, pwszAuthority=ca_name)
 
 
 def get_ca_property(ca_name: str | None, prop_id: int, prop_type: int, index: int = 0):
-    return wcce.GetCAProperty_Request(pwszAuthority=ca_name, PropID=prop_id, PropIndex=index,
-                                      PropType=prop_type, ndr64=False)
+    return record(wcce.GetCAProperty_Request, pwszAuthority=ca_name, PropID=prop_id, PropIndex=index,
+                  PropType=prop_type)
 
 
 def get_ca_property_info(ca_name: str | None):
-    return wcce.GetCAPropertyInfo_Request(pwszAuthority=ca_name, ndr64=False)
+    return record(wcce.GetCAPropertyInfo_Request, pwszAuthority=ca_name)

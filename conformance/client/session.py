@@ -16,7 +16,7 @@ from conformance.client.bindings import (
     CONNECT_TIMEOUT, AddressPolicy, Candidate, Resolver, candidates, connect_in_order, quoted,
 )
 from conformance.client.dcom import (
-    Activation, activation_request, orpc_request_stub, parse_activation, split_orpc_response,
+    Activation, activation_request, orpc_request_stub, parse_activation, request_class, split_orpc_response,
 )
 from conformance.client.errors import BindingProblem, NoUsableBinding
 from conformance.client.rpc import Outcome, RpcConnection, Security
@@ -229,7 +229,8 @@ class WcceSession:
             if interface not in self.exporter.contexts:
                 return CallResult(outcome=bound, response=None)
         opnums = _OPNUMS[interface]
-        opnum = next(int(o) for o, op in opnums.items() if isinstance(request, op.request))
+        declared = request_class(request)
+        opnum = next(int(o) for o, op in opnums.items() if issubclass(declared, op.request))
         if ipid is None:
             ipid = (self.activation.ipid_remunknown if interface in _REMUNKNOWN
                     else self.activation.ipid(interface))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
 import pathlib
 
 __all__ = ["ServiceKeys", "GssFlag", "ApReqFacts", "find_ap_req", "inspect_ap_req", "keytab_entries",
@@ -162,6 +163,23 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _open_ticket(enc_part, key):
+    """The ticket's EncTicketPart (key usage 2, RFC 4120 7.5.1, as scapy's own ``decrypt``
+    takes it for a ticket)."""
+    return _ticket_part(bytes(enc_part.cipher.val), key.etype, bytes(key.key))
+
+
+@functools.lru_cache(maxsize=32)
+def _ticket_part(cipher: bytes, key_etype: int, key: bytes):
+    """A session presents the same ticket in every AP-REQ: its decryption, and scapy's
+    dissection of the PAC inside, is a function of the ciphertext and the key, made once
+    (callers only read the result)."""
+    from scapy.layers.kerberos import EncTicketPart
+    from scapy.libs.rfc3961 import Key
+
+    return EncTicketPart(Key(key_etype, key=key).decrypt(2, cipher))
+
+
 def inspect_ap_req(ap_req, keys: ServiceKeys | None) -> ApReqFacts:
     ticket = ap_req.ticket
     sname = "/".join(_text(s) for s in ticket.sname.nameString)
@@ -173,7 +191,7 @@ def inspect_ap_req(ap_req, keys: ServiceKeys | None) -> ApReqFacts:
     if key is None:
         return ApReqFacts(**base)
     try:
-        enc = ticket.encPart.decrypt(key)
+        enc = _open_ticket(ticket.encPart, key)
         session = enc.key.toKey()
         authenticator = ap_req.authenticator.decrypt(session)
     except Exception:  # wrong key or a damaged ticket

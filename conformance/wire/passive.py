@@ -103,6 +103,7 @@ class PassiveContext:
         self._service_keys = service_keys
         self._kerberos = None  # the passive KerberosSSP (or SPNEGO around it), once an AP-REQ is seen
         self._ctx = None
+        self._blob = None  # the last SPNEGO token, dissected
         self._facts: dict = {}
         self._protection: dict[Direction, ProtectionContext] = {}
         self._header_sign = False
@@ -114,9 +115,11 @@ class PassiveContext:
             self._header_sign = True
         if self.auth_type == RPC_C_AUTHN.GSS_KERBEROS or self._kerberos is not None or (
                 direction is Direction.TO_SERVER and "kerberos" not in self._facts and find_ap_req(token)):
+            blob = None
             if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
                 self._spnego(token, direction)
-            self._kerberos_token(token, direction)
+                blob = self._blob  # the SSP takes the same dissection (token_packet's GSSAPI_BLOB)
+            self._kerberos_token(token, direction, blob)
             return
         inner = self._spnego(token, direction) if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE else token
         if inner is not None:
@@ -128,8 +131,9 @@ class PassiveContext:
 
     def _spnego(self, token: bytes, direction: Direction):
         """Record the SPNEGO facts; return the inner mechanism token (bytes or packet)."""
+        self._blob = None
         try:
-            body = GSSAPI_BLOB(token)
+            body = self._blob = GSSAPI_BLOB(token)
             body = getattr(body, "innerToken", body)  # NegTokenInit has the GSS-API header
             body = getattr(body, "token", body)
         except Exception:  # garbage: nothing to learn
@@ -168,7 +172,7 @@ class PassiveContext:
         except Exception:  # a malformed message: keep what was read so far
             return
 
-    def _kerberos_token(self, token: bytes, direction: Direction) -> None:
+    def _kerberos_token(self, token: bytes, direction: Direction, blob=None) -> None:
         from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_FLAGS
         from scapy.layers.kerberos import KerberosSSP
         from scapy.layers.spnego import SPNEGOSSP
@@ -192,8 +196,8 @@ class PassiveContext:
             return
         flags = GSS_S_FLAGS.GSS_S_ALLOW_MISSING_BINDINGS | GSS_C_FLAGS.GSS_C_DCE_STYLE
         try:
-            self._ctx, status = self._kerberos.GSS_Passive(self._ctx, token_packet(self.auth_type, token),
-                                                           req_flags=flags)
+            packet = blob if blob is not None else token_packet(self.auth_type, token)
+            self._ctx, status = self._kerberos.GSS_Passive(self._ctx, packet, req_flags=flags)
         except Exception:  # a token scapy cannot follow: no keys for this context
             self._kerberos = None
             return
