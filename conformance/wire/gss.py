@@ -6,7 +6,7 @@ from scapy.layers.dcerpc import RPC_C_AUTHN
 from scapy.layers.gssapi import GSSAPI_BLOB
 from scapy.layers.ntlm import MD4le, NTLM_AUTHENTICATE_V2, NTLM_Header
 
-__all__ = ["token_packet", "ntlm_user", "anonymous_ntlm_keys", "nt_hash"]
+__all__ = ["token_packet", "ntlm_user", "ntlm_user_of", "anonymous_ntlm_keys", "nt_hash"]
 
 _NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
 
@@ -38,6 +38,25 @@ def token_packet(auth_type: int, token: bytes):
     from scapy.layers.kerberos import Kerberos
 
     return Kerberos(token)
+
+
+def ntlm_user_of(packet) -> str | None:
+    """``ntlm_user`` of a token already dissected by :func:`token_packet` (raw NTLM, or the
+    mechanism token of a SPNEGO one): the same reading without dissecting the message again."""
+    message = packet
+    for step in ("innerToken", "token"):  # NegTokenInit carries the GSS-API header
+        message = getattr(message, step, message)
+    carrier = getattr(message, "mechToken", None) or getattr(message, "responseToken", None)
+    if carrier is not None:
+        message = carrier.value
+    if not isinstance(message, NTLM_AUTHENTICATE_V2):
+        return None
+    try:
+        user = message.UserName or ""
+        domain = message.DomainName or ""
+    except Exception:  # an empty payload field: as ntlm_user, no user
+        return None
+    return f"{domain}\\{user}" if domain else user
 
 
 def ntlm_user(token: bytes) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
 
-from conformance.wire.gss import ntlm_user, token_packet
+from conformance.wire.gss import ntlm_user_of, token_packet
 from conformance.wire.protection import Mechanism, ProtectionContext, mechanism_of
 
 __all__ = ["ContextState", "SecurityContext", "AcceptorFactory", "SecurityContexts", "GssFailure"]
@@ -58,9 +58,8 @@ class SecurityContext:
         """
         self.legs += 1
         try:
-            self.gss_context, output, status = self.ssp.GSS_Accept_sec_context(
-                self.gss_context, token_packet(self.ssp.auth_type, token)
-            )
+            packet = token_packet(self.ssp.auth_type, token)
+            self.gss_context, output, status = self.ssp.GSS_Accept_sec_context(self.gss_context, packet)
         except Exception as exc:  # scapy raises on tokens it cannot parse
             self.state = ContextState.FAILED
             raise GssFailure(f"{type(exc).__name__}: {exc}") from exc
@@ -68,7 +67,7 @@ class SecurityContext:
             self.state = ContextState.FAILED
             why = next((s.refusal for s in _mechanisms(self.ssp) if getattr(s, "refusal", None)), None)
             raise GssFailure(f"GSS status 0x{status:08x}" + (f": {why}" if why else ""))
-        user = ntlm_user(token) or _kerberos_user(self.ssp)
+        user = ntlm_user_of(packet) or _kerberos_user(self.ssp)
         if user is not None:
             self.user = user
         out = bytes(output) if output is not None else None
