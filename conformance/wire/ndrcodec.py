@@ -8,11 +8,18 @@ gives them — in one byte order, aligned from the stream's start as scapy align
 ([C706] 14.2.2), with embedded pointers' referents deferred to the end of the outermost
 constructed parameter as scapy defers them ([C706] 14.3.12.3).
 
-It compiles the kinds the WCCE and ORPC headers use: integers (``_NDRField``, the 3264
-and enum integers of NDR 2.0), fixed byte strings, nested structures, and unique
-pointers (top-level or embedded) to a conformant varying UTF-16 string or a conformant
-byte array sized by a field of its structure; a pointer to anything else compiles as "NULL
-or not mine".  A declaration with any other kind has no codec (``codec`` returns None).
+It compiles the kinds the WCCE methods, the ORPC headers and the activation calls use:
+integers (``_NDRField``, the 3264 and enum integers of NDR 2.0), fixed byte strings,
+nested structures (one ending in a conformant byte array with its count before it, as
+MInterfacePointer), and unique pointers (top-level or embedded) to a conformant varying
+UTF-16 string, a conformant byte array sized by a field of its structure, or a structure
+that compiles; a pointer to anything else compiles as "NULL or not mine".  A declaration
+with any other kind has no codec (``codec`` returns None).
+
+Where scapy is not NDR, the codec follows scapy, so that its bytes are scapy's: UTF-16
+units are little-endian in either byte order, and ORPCTHIS.flags is an NDR 2.0 enum (two
+octets and two of padding).  One exception: a string's counts are its UTF-16 units, as
+NDR has them; scapy counts its UTF-8 bytes, which differ for non-ASCII text.
 
 Reading accepts only what has one meaning: a string whose maximum and actual counts agree,
 with offset 0, one NUL at its end and valid UTF-16; an array whose conformance count is its
