@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE
-from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLMSSP
+from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLM_CHALLENGE, NTLM_Header, NTLMSSP
 
 from conformance.wire.gss import anonymous_ntlm_keys
 
@@ -45,7 +45,14 @@ class NtlmAcceptor(NTLMSSP):
             anonymous_ntlm_keys(Context, auth.NegotiateFlags, initiator=False)
             Context.flags |= GSS_C_FLAGS.GSS_C_INTEG_FLAG | GSS_C_FLAGS.GSS_C_CONF_FLAG
             return Context, None, GSS_S_COMPLETE
-        return super().GSS_Accept_sec_context(Context, input_token, **kwargs)
+        Context, token, status = super().GSS_Accept_sec_context(Context, input_token, **kwargs)
+        if isinstance(token, NTLM_CHALLENGE) and token is Context.chall_tok:
+            # The CHALLENGE is serialized for the wire and again for the AUTHENTICATE's MIC
+            # (scapy rebuilds a built packet each time it is asked for its bytes, ~2 ms): it
+            # is serialized once, and the message sent and kept is its dissection, whose
+            # bytes are those.
+            token = Context.chall_tok = NTLM_Header(bytes(token))
+        return Context, token, status
 
     def _anonymous_authenticate(self, context, token) -> bool:
         """Whether ``token`` is an AUTHENTICATE without user name and NT response."""
