@@ -141,8 +141,17 @@ class _Unsupported(Exception):
     pass
 
 
-def _pad(pos: int, align: int) -> int:
-    return pos + (-pos % align)
+def _read_u32(unpack_from, buf, pos: int) -> tuple[int, int]:
+    """A 4-aligned unsigned long (a count, a referent ID) and the position after it."""
+    pos += -pos % 4
+    if pos + 4 > len(buf):
+        raise _Refuse
+    return unpack_from(buf, pos)[0], pos + 4
+
+
+def _write_u32(out: bytearray, pack, value: int) -> None:
+    out += b"\0" * (-len(out) % 4)
+    out += pack(value)
 
 
 def _scalar(fmt: str, align: int, default: Any) -> tuple[Reader, Writer]:
@@ -214,19 +223,14 @@ def _byte_array(e: str, size_is: Callable[[Any], int]) -> tuple[Callable, Writer
 
     def read_in(owner):
         def read(buf, pos, deferred):
-            pos += -pos % 4
-            if pos + 4 > len(buf):
-                raise _Refuse
-            (max_count,) = count.unpack_from(buf, pos)
-            pos += 4
+            max_count, pos = _read_u32(count.unpack_from, buf, pos)
             if max_count != size_is(owner) or pos + max_count > len(buf):
                 raise _Refuse
             return bytes(buf[pos:pos + max_count]), pos + max_count
         return read
 
     def write(out, value, deferred):
-        out += b"\0" * (-len(out) % 4)
-        out += count.pack(len(value))
+        _write_u32(out, count.pack, len(value))
         out += value
 
     return read_in, write
@@ -258,11 +262,7 @@ def _pointer(field: NDRFullPointerField, e: str) -> tuple[Callable, Writer]:
         read_target = read_factory(NdrRecord(NDRPacket, owner)) if read_factory else None
 
         def read(buf, pos, deferred):
-            pos += -pos % 4
-            if pos + 4 > len(buf):
-                raise _Refuse
-            (ref,) = referent.unpack_from(buf, pos)
-            pos += 4
+            ref, pos = _read_u32(referent.unpack_from, buf, pos)
             if not ref:
                 return None, pos
             if read_target is None:
@@ -274,13 +274,12 @@ def _pointer(field: NDRFullPointerField, e: str) -> tuple[Callable, Writer]:
         return read
 
     def write(out, value, deferred):
-        out += b"\0" * (-len(out) % 4)
         if value is None:
-            out += referent.pack(0)
+            _write_u32(out, referent.pack, 0)
             return
         if write_target is None:
             raise ValueError(f"{inner.name}: the compiled codec writes only NULL here")
-        out += referent.pack(_REFERENT)
+        _write_u32(out, referent.pack, _REFERENT)
         if embedded:
             deferred.append(lambda out_: write_target(out_, value, deferred))
         else:
@@ -418,19 +417,15 @@ def _counted(read: Reader, write: Writer, name: str, e: str) -> tuple[Reader, Wr
     count = struct.Struct(e + "I")
 
     def counted_read(buf, pos, deferred):
-        pos += -pos % 4
-        if pos + 4 > len(buf):
-            raise _Refuse
-        (max_count,) = count.unpack_from(buf, pos)
-        value, pos = read(buf, pos + 4, deferred)
+        max_count, pos = _read_u32(count.unpack_from, buf, pos)
+        value, pos = read(buf, pos, deferred)
         if len(value.values[name]) != max_count:
             raise _Refuse
         return value, pos
 
     def counted_write(out, value, deferred):
         values = value.values if isinstance(value, NdrRecord) else value
-        out += b"\0" * (-len(out) % 4)
-        out += count.pack(len(values.get(name) or b""))
+        _write_u32(out, count.pack, len(values.get(name) or b""))
         write(out, value, deferred)
 
     return counted_read, counted_write
