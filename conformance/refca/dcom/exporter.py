@@ -23,11 +23,11 @@ from conformance.refca.dcom.objects import ObjectTable
 from conformance.refca.rpc.calls import Call, Fault, Reply
 from conformance.refca.rpc.dispatch import BadStubData, dissect_stub, encode
 from conformance.wire import wcce
-from conformance.wire.ndrcodec import codec
 from conformance.wire.dcom import (
     COM_VERSION, IID_IREMUNKNOWN, IID_IREMUNKNOWN2, IID_IUNKNOWN, IREMUNKNOWN2_OPNUMS,
     IREMUNKNOWN_OPNUMS, HResult, DualStringArray, RemQueryInterface_Response, objref_standard,
 )
+from conformance.wire.ndrcodec import codec
 from conformance.wire.rpc import FaultStatus
 
 #: Every response's ORPCTHAT: no flags, no extensions — the same bytes each time (scapy built
@@ -35,7 +35,7 @@ from conformance.wire.rpc import FaultStatus
 _ORPCTHAT = bytes(ORPCTHAT(flags=0, extensions=None, ndr64=False))
 #: ORPCTHIS read by the codec compiled from scapy's declaration; one with extensions is scapy's
 _ORPCTHIS_CODEC = codec(ORPCTHIS)
-#: Their requests are read by the compiled codecs (``dispatch_stub(compiled=True)``); their
+#: Their requests are read by the compiled codecs (``dissect_stub(compiled=True)``); their
 #: handlers take NdrRecords and answer with them
 _WCCE_INTERFACES = frozenset({wcce.IID_ICERTREQUESTD, wcce.IID_ICERTREQUESTD2})
 

@@ -31,13 +31,13 @@ from conformance.refca.rpc.calls import Call, Fault
 from conformance.refca.rpc.dispatch import InterfaceSpec
 from conformance.wire import wcce
 from conformance.wire.activation import activation_objref
-from conformance.wire.ndrcodec import record
 from conformance.wire.dcom import (
     COM_VERSION, IID_IACTIVATION_PROPERTIES_OUT, IID_IOBJECT_EXPORTER,
     IID_IREMOTE_SCM_ACTIVATOR, IID_IUNKNOWN, HResult, DualStringArray, ObjectExporterOpnum, RemoteActivatorOpnum,
     StringBinding,
     TowerId, objref_standard, parse_network_address,
 )
+from conformance.wire.ndrcodec import record
 from conformance.wire.rpc import FaultStatus
 
 __all__ = ["ExporterBindings", "ScmBehaviour", "ScmServices"]
@@ -233,7 +233,7 @@ class ScmServices:
         # pUnkOuter "MUST be NULL and MUST be ignored by the recipient" (3.1.2.5.2.3.2)
         try:
             properties = req.valueof("pActProperties").abData
-        except AttributeError:  # a NULL pActProperties
+        except Exception:  # a NULL pActProperties (or one scapy could not make sense of)
             return Fault(FaultStatus.RPC_X_BAD_STUB_DATA)
         read = _activation_request(bytes(properties))
         if read is None:
@@ -259,7 +259,6 @@ class ScmServices:
                              oid=oid, ipids=tuple(i for i in ipids if i is not None))
         return record(response, orpcthat=_NO_ORPCTHAT, ppActProperties=record(MInterfacePointer, abData=out),
                       status=status)
-
 
 
 _NO_ORPCTHAT = record(ORPCTHAT, flags=0, extensions=None)
