@@ -96,8 +96,9 @@ class _Refuse(Exception):
     """This stub is not one the codec reads unambiguously: scapy decides."""
 
 
-# A reader: (buf, pos, deferred) -> (value, pos); ``deferred`` collects (store, reader) of
-# embedded pointers' referents.  A writer: (out, value, deferred) -> None.
+# A reader: (buf, pos, deferred) -> (value, pos); ``deferred`` collects (owner's values, field
+# name, reader) of embedded pointers' referents.  A writer: (out, value, deferred) -> None;
+# ``deferred`` collects the writers of the referents.
 Reader = Callable[[bytes, int, list], tuple[Any, int]]
 Writer = Callable[[bytearray, Any, list], None]
 
