@@ -155,12 +155,9 @@ def orpc_request_stub(args, *, version: tuple[int, int] = COM_VERSION, flags: in
                       cid: uuid.UUID | None = None) -> bytes:
     """ORPCTHIS followed by the NDR of ``args`` ([MS-DCOM] 3.2.4.2): an NdrRecord (the WCCE
     methods, ``conformance.client.methods``) by its compiled codec, a scapy packet by scapy."""
-    cid_bytes = (cid or uuid.UUID(bytes=secrets.token_bytes(16))).bytes_le
+    guid, _ = codec(GUID).read((cid or uuid.UUID(bytes=secrets.token_bytes(16))).bytes_le)
     orpcthis = record(ORPCTHIS, version=record(COMVERSION, MajorVersion=version[0], MinorVersion=version[1]),
-                      flags=flags, reserved1=0, extensions=None,
-                      cid=record(GUID, Data1=int.from_bytes(cid_bytes[:4], "little"),
-                                 Data2=int.from_bytes(cid_bytes[4:6], "little"),
-                                 Data3=int.from_bytes(cid_bytes[6:8], "little"), Data4=cid_bytes[8:]))
+                      flags=flags, reserved1=0, cid=guid, extensions=None)
     head = codec(ORPCTHIS).write(orpcthis)
     if isinstance(args, NdrRecord):
         return head + codec(args.cls).write(args)

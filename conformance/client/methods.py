@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from conformance.wire import wcce
-from conformance.wire.ndrcodec import NdrRecord, record
+from conformance.wire.ndrcodec import record
+from conformance.wire.wcce import blob_record
 
 __all__ = ["new_pkcs10", "request", "request2", "retrieve", "get_ca_cert", "ping", "ping2",
            "get_ca_property", "get_ca_property_info"]
@@ -44,11 +45,6 @@ def new_pkcs10(common_name: str, *, key="ec-p256", dns_names: tuple[str, ...] = 
     return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
-def _blob(data: bytes | None) -> NdrRecord:
-    """A CERTTRANSBLOB; ``None`` or ``b""`` is the empty blob (cb 0, pb NULL), as ``wcce.blob``."""
-    return record(wcce.CERTTRANSBLOB, pb=data or None)
-
-
 def _attributes(template: str | None, extra: str | None) -> str | None:
     parts = ([f"CertificateTemplate:{template}"] if template else []) + ([extra] if extra else [])
     return "\n".join(parts) if parts else None
@@ -58,13 +54,13 @@ def request(ca_name: str | None, csr: bytes | None, *, template: str | None = "U
             attributes: str | None = None, flags: int = 0, request_id: int = 0):
     """ICertRequestD::Request ([MS-WCCE] 3.2.1.4.2.1)."""
     return record(wcce.Request_Request, dwFlags=flags, pwszAuthority=ca_name, pdwRequestId=request_id,
-                  pwszAttributes=_attributes(template, attributes), pctbRequest=_blob(csr))
+                  pwszAttributes=_attributes(template, attributes), pctbRequest=blob_record(csr))
 
 
 def retrieve(ca_name: str, request_id: int):
     """Status inspection of a request: empty request blob, the ID ([MS-WCCE] 3.1.1.4.3.7)."""
     return record(wcce.Request_Request, dwFlags=0, pwszAuthority=ca_name, pdwRequestId=request_id,
-                  pwszAttributes=None, pctbRequest=_blob(b""))
+                  pwszAttributes=None, pctbRequest=blob_record(b""))
 
 
 def request2(ca_name: str | None, csr: bytes | None, *, template: str | None = "User",
@@ -72,7 +68,8 @@ def request2(ca_name: str | None, csr: bytes | None, *, template: str | None = "
              serial: str | None = None):
     """ICertRequestD2::Request2 ([MS-WCCE] 3.2.1.4.3.1)."""
     return record(wcce.Request2_Request, pwszAuthority=ca_name, dwFlags=flags, pwszSerialNumber=serial,
-                  pdwRequestId=request_id, pwszAttributes=_attributes(template, attributes), pctbRequest=_blob(csr))
+                  pdwRequestId=request_id, pwszAttributes=_attributes(template, attributes),
+                  pctbRequest=blob_record(csr))
 
 
 def get_ca_cert(ca_name: str | None, fchain: int = wcce.GetCACertSelector.CASIGCERT):

@@ -32,9 +32,9 @@ from conformance.refca.templates import IssuePolicy, Template, templates_propert
 from conformance.wire import wcce
 from conformance.wire.rpc import FaultStatus
 from conformance.wire.wcce import (
-    CAINFO, Disposition, HResult, InterfaceFlag, Opnum, RequestFlag, blob_bytes, utf16z,
+    CAINFO, Disposition, HResult, InterfaceFlag, Opnum, RequestFlag, blob_bytes, blob_record, utf16z,
 )
-from conformance.wire.ndrcodec import NdrRecord, record
+from conformance.wire.ndrcodec import record
 
 __all__ = ["WcceBehaviour", "RequestErrorCarrier", "UnpublishedTemplate", "WcceService", "Outcome"]
 
@@ -46,12 +46,6 @@ MSG_PENDING = "Taken Under Submission"
 MSG_DENIED = "Denied by Policy Module"
 #: The template an UnpublishedTemplate.ISSUE_AS_USER request is issued under.
 _FALLBACK_TEMPLATE = "user"
-
-
-def _blob(data: bytes | None) -> NdrRecord:
-    """A CERTTRANSBLOB to write (``conformance.wire.ndrcodec``): empty is cb 0 with a NULL pb,
-    as ``wcce.blob`` builds it."""
-    return record(wcce.CERTTRANSBLOB, pb=data or None)
 
 
 class RequestErrorCarrier(enum.Enum):
@@ -230,8 +224,8 @@ class WcceService:
         def make(o: Outcome):
             return record(
                 wcce.Request_Response, pdwRequestId=o.request_id, pdwDisposition=o.disposition,
-                pctbCertChain=_blob(o.chain), pctbEncodedCert=_blob(o.certificate),
-                pctbDispositionMessage=_blob(utf16z(o.message) if o.message else b""),
+                pctbCertChain=blob_record(o.chain), pctbEncodedCert=blob_record(o.certificate),
+                pctbDispositionMessage=blob_record(utf16z(o.message) if o.message else b""),
                 status=o.status)
 
         return self._enroll(call, req, make, serial=None)
@@ -240,8 +234,8 @@ class WcceService:
         def make(o: Outcome):
             return record(
                 wcce.Request2_Response, pdwRequestId=o.request_id, pdwDisposition=o.disposition,
-                pctbFullResponse=_blob(o.chain), pctbEncodedCert=_blob(o.certificate),
-                pctbDispositionMessage=_blob(utf16z(o.message) if o.message else b""),
+                pctbFullResponse=blob_record(o.chain), pctbEncodedCert=blob_record(o.certificate),
+                pctbDispositionMessage=blob_record(utf16z(o.message) if o.message else b""),
                 status=o.status)
 
         # CR_IN_FULLRESPONSE (CMC full PKI response) is not built yet: the certs-only
@@ -391,7 +385,7 @@ class WcceService:
 
     def get_ca_cert(self, call: Call, req):
         def make(value: bytes = b"", status: int = HResult.S_OK):
-            return record(wcce.GetCACert_Response, pctbOut=_blob(value), status=status)
+            return record(wcce.GetCACert_Response, pctbOut=blob_record(value), status=status)
 
         fchain = int(req.fchain)
         try:
@@ -406,7 +400,7 @@ class WcceService:
 
     def get_ca_property(self, call: Call, req):
         def make(value: bytes = b"", status: int = HResult.S_OK):
-            return record(wcce.GetCAProperty_Response, pctbPropertyValue=_blob(value), status=status)
+            return record(wcce.GetCAProperty_Response, pctbPropertyValue=blob_record(value), status=status)
 
         try:
             self._admit(call)
@@ -426,10 +420,10 @@ class WcceService:
         except _Refused as refused:
             if refused.fault is not None:
                 return Fault(refused.fault)
-            return record(wcce.GetCAPropertyInfo_Response, pcProperty=0, pctbPropInfo=_blob(b""),
+            return record(wcce.GetCAPropertyInfo_Response, pcProperty=0, pctbPropInfo=blob_record(b""),
                           status=refused.hresult)
         count, info = property_info()
-        return record(wcce.GetCAPropertyInfo_Response, pcProperty=count, pctbPropInfo=_blob(info),
+        return record(wcce.GetCAPropertyInfo_Response, pcProperty=count, pctbPropInfo=blob_record(info),
                       status=HResult.S_OK)
 
     def _ping(self, call: Call, req, response_cls):

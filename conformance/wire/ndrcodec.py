@@ -96,10 +96,11 @@ class _Refuse(Exception):
     """This stub is not one the codec reads unambiguously: scapy decides."""
 
 
-# A reader: (buf, pos, deferred) -> (value, pos); ``deferred`` collects (owner's values, field
-# name, reader) of embedded pointers' referents.  A writer: (out, value, deferred) -> None;
-# ``deferred`` collects the writers of the referents.
-Reader = Callable[[bytes, int, list], tuple[Any, int]]
+# A reader: (buf, pos, deferred, owner) -> (value, pos), ``owner`` the values read so far of the
+# structure it is a field of (a size_is reads them); ``deferred`` collects (owner, field name,
+# reader) of embedded pointers' referents.  A writer: (out, value, deferred) -> None; ``deferred``
+# collects the writers of the referents.
+Reader = Callable[[bytes, int, list, dict], tuple[Any, int]]
 Writer = Callable[[bytearray, Any, list], None]
 
 
@@ -117,7 +118,7 @@ class NdrCodec:
     def read(self, stub: bytes) -> tuple[NdrRecord, bytes] | None:
         """The record and the bytes after it, or None: scapy's to read."""
         try:
-            value, pos = self._read(stub, 0, [])
+            value, pos = self._read(stub, 0, [], {})
         except (_Refuse, struct.error, UnicodeDecodeError):
             return None
         return value, stub[pos:]
@@ -159,7 +160,7 @@ def _scalar(fmt: str, align: int, default: Any) -> tuple[Reader, Writer]:
     codec_ = struct.Struct(fmt)
     size, unpack_from, pack = codec_.size, codec_.unpack_from, codec_.pack
 
-    def read(buf, pos, deferred):
+    def read(buf, pos, deferred, owner):
         pos += -pos % align
         if pos + size > len(buf):
             raise _Refuse
@@ -173,7 +174,7 @@ def _scalar(fmt: str, align: int, default: Any) -> tuple[Reader, Writer]:
 
 
 def _fixed_bytes(length: int, default: bytes) -> tuple[Reader, Writer]:
-    def read(buf, pos, deferred):
+    def read(buf, pos, deferred, owner):
         if pos + length > len(buf):
             raise _Refuse
         return bytes(buf[pos:pos + length]), pos + length
@@ -192,7 +193,7 @@ def _utf16_string(e: str) -> tuple[Reader, Writer]:
     # (StrFieldUtf16 comes first in the field's MRO); NDR would have them in the stream's
     encoding = "utf-16-le"
 
-    def read(buf, pos, deferred):
+    def read(buf, pos, deferred, owner):
         pos += -pos % 4
         if pos + 12 > len(buf):
             raise _Refuse
@@ -218,61 +219,53 @@ def _utf16_string(e: str) -> tuple[Reader, Writer]:
     return read, write
 
 
-def _byte_array(e: str, size_is: Callable[[Any], int]) -> tuple[Callable, Writer]:
+def _byte_array(e: str, size_is: Callable[[Any], int]) -> tuple[Reader, Writer]:
     """[size_is(n)] BYTE*: max_count, then n bytes (n read from the enclosing structure)."""
     count = struct.Struct(e + "I")
 
-    def read_in(owner):
-        def read(buf, pos, deferred):
-            max_count, pos = _read_u32(count.unpack_from, buf, pos)
-            if max_count != size_is(owner) or pos + max_count > len(buf):
-                raise _Refuse
-            return bytes(buf[pos:pos + max_count]), pos + max_count
-        return read
+    def read(buf, pos, deferred, owner):
+        max_count, pos = _read_u32(count.unpack_from, buf, pos)
+        if max_count != size_is(NdrRecord(NDRPacket, owner)) or pos + max_count > len(buf):
+            raise _Refuse
+        return bytes(buf[pos:pos + max_count]), pos + max_count
 
     def write(out, value, deferred):
         _write_u32(out, count.pack, len(value))
         out += value
 
-    return read_in, write
+    return read, write
 
 
-def _pointer(field: NDRFullPointerField, e: str) -> tuple[Callable, Writer]:
+def _pointer(field: NDRFullPointerField, e: str) -> tuple[Reader, Writer]:
     """A unique pointer: its referent ID, then (top-level) its referent or (embedded) a
-    deferred read of it.  Returns (reader factory taking the owner record's values, writer)."""
+    deferred read of it."""
     if isinstance(field, NDRRefEmbPointerField):
         raise _Unsupported
     embedded = isinstance(field, NDRFullEmbPointerField)
     inner = field.fld
     referent = struct.Struct(e + "I")
+    name = inner.name
+    read_target = write_target = None  # "NULL or not mine"
     if isinstance(inner, NDRConfVarStrNullFieldUtf16):
         read_target, write_target = _utf16_string(e)
-        read_factory = lambda owner: read_target  # noqa: E731
     elif isinstance(inner, NDRConfStrLenField) and getattr(inner, "length_from", None):
-        read_factory, write_target = _byte_array(e, inner.length_from)
+        read_target, write_target = _byte_array(e, inner.length_from)
     elif isinstance(inner, NDRPacketField):
         try:  # a structure that reads and writes its own deferred referents after itself
-            read_struct, write_target = _struct_field(inner, e, flushing=True)
-            read_factory = lambda owner: read_struct  # noqa: E731
+            read_target, write_target = _struct_field(inner, e, flushing=True)
         except _Unsupported:
-            read_factory, write_target = None, None  # "NULL or not mine"
-    else:
-        read_factory, write_target = None, None
+            pass
 
-    def reader(owner: dict) -> Reader:
-        read_target = read_factory(NdrRecord(NDRPacket, owner)) if read_factory else None
-
-        def read(buf, pos, deferred):
-            ref, pos = _read_u32(referent.unpack_from, buf, pos)
-            if not ref:
-                return None, pos
-            if read_target is None:
-                raise _Refuse
-            if embedded:
-                deferred.append(read_target)
-                return _Deferred, pos
-            return read_target(buf, pos, deferred)
-        return read
+    def read(buf, pos, deferred, owner):
+        ref, pos = _read_u32(referent.unpack_from, buf, pos)
+        if not ref:
+            return None, pos
+        if read_target is None:
+            raise _Refuse
+        if embedded:  # read into owner[name] after the outermost structure
+            deferred.append((owner, name, read_target))
+            return None, pos
+        return read_target(buf, pos, deferred, owner)
 
     def write(out, value, deferred):
         if value is None:
@@ -286,10 +279,7 @@ def _pointer(field: NDRFullPointerField, e: str) -> tuple[Callable, Writer]:
         else:
             write_target(out, value, deferred)
 
-    return reader, write
-
-
-_Deferred = object()  # placeholder of an embedded pointer's referent until it is read
+    return read, write
 
 
 def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, Writer]:
@@ -298,32 +288,27 @@ def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, W
     pointers inside them after themselves; a structure within a structure leaves them to its
     parent."""
     conformant = _conformant_array(cls)
-    plan: list[tuple[str, Any, Any, Any]] = []  # (name, reader or reader factory, writer, kind)
+    # (name, reader, writer, sized): sized is (the array's name, scapy's adjust) for a size field
+    plan: list[tuple[str, Reader, Writer, tuple | None]] = []
     for field in cls.fields_desc:
         if isinstance(field, _VirtualField):
             continue  # the deported conformance count scapy keeps on the structure: _counted's
         if isinstance(field, NDRPacketField):
             sub_read, sub_write = _struct_field(field, e, flushing=outermost)
-            plan.append((field.name, sub_read, sub_write, "struct"))
+            plan.append((field.name, sub_read, sub_write, None))
         elif isinstance(field, NDRFullPointerField):
-            factory, write = _pointer(field, e)
-            plan.append((field.fld.name, factory, write, "pointer"))
+            plan.append((field.fld.name, *_pointer(field, e), None))
         elif isinstance(field, NDRInt3264EnumField):
-            read, write = _scalar(e + "H", 2, field.default or 0)
-            plan.append((field.name, read, write, "scalar"))
-        elif isinstance(field, NDRInt3264Field):
-            read, write = _scalar(e + "I", 4, field.default or 0)
-            plan.append((field.name, read, write, ("sized", field.size_of, field.adjust) if field.size_of
-                         else "scalar"))
-        elif isinstance(field, _NDRField):
-            read, write = _scalar(e + field.FMT, field.ALIGN[0], field.default or 0)
-            plan.append((field.name, read, write, ("sized", field.size_of, field.adjust) if field.size_of
-                         else "scalar"))
+            plan.append((field.name, *_scalar(e + "H", 2, field.default or 0), None))
+        elif isinstance(field, (NDRInt3264Field, _NDRField)):
+            fmt, align = ("I", 4) if isinstance(field, NDRInt3264Field) else (field.FMT, field.ALIGN[0])
+            plan.append((field.name, *_scalar(e + fmt, align, field.default or 0),
+                         (field.size_of, field.adjust) if field.size_of else None))
         elif conformant is not None and field is conformant:
-            plan.append((field.name, *_in_struct_bytes(conformant, cls.ALIGNMENT[0]), "owned"))
+            plan.append((field.name, *_in_struct_bytes(conformant, cls.ALIGNMENT[0]), None))
         elif type(field) is StrFixedLenField and isinstance(field.length_from(None), int):
             read, write = _fixed_bytes(field.length_from(None), field.default or b"")
-            plan.append((field.name, read, write, "scalar"))
+            plan.append((field.name, read, write, None))
         else:
             raise _Unsupported(type(field).__name__)
     defaults = {name: _default(cls, name) for name, *_ in plan}
@@ -331,30 +316,22 @@ def _struct(cls: type[NDRPacket], e: str, *, outermost: bool) -> tuple[Reader, W
                    if isinstance(field, NDRFullPointerField) and isinstance(field.fld, NDRConfStrLenField)}
     if conformant is not None:
         byte_arrays.add(conformant.name)
-    if any(isinstance(kind, tuple) and kind[1] not in byte_arrays for *_, kind in plan):
+    if any(sized and sized[0] not in byte_arrays for *_, sized in plan):
         raise _Unsupported("a size field of something other than a byte array")
 
-    def read(buf, pos, deferred):
+    def read(buf, pos, deferred, owner):
         values: dict[str, Any] = {}
-        for name, reader, _, kind in plan:
-            if kind == "pointer":
-                before = len(deferred)
-                value, pos = reader(values)(buf, pos, deferred)
-                if len(deferred) > before:  # an embedded referent, read later into values[name]
-                    deferred[-1] = (values, name, deferred[-1])
-            elif kind == "owned":  # its size is an earlier field's
-                value, pos = reader(values)(buf, pos, deferred)
-            else:
-                value, pos = reader(buf, pos, deferred)
-            values[name] = value
+        for name, reader, _, _ in plan:
+            values[name], pos = reader(buf, pos, deferred, values)
         return NdrRecord(cls, values), pos
 
     def write(out, rec, deferred):
         values = rec.values if isinstance(rec, NdrRecord) else rec
-        for name, _, writer, kind in plan:
+        for name, _, writer, sized in plan:
             value = values.get(name, defaults[name])
-            if isinstance(kind, tuple) and value is None:  # a size field: the size of its array
-                value = kind[2](None, _length(values.get(kind[1])))
+            if sized and value is None:  # a size field: the size of its array
+                array, adjust = sized
+                value = adjust(None, _length(values.get(array)))
             writer(out, value, deferred)
 
     if outermost:
@@ -391,35 +368,32 @@ def _conformant_array(cls: type[NDRPacket]):
     return field
 
 
-def _in_struct_bytes(field, align: int) -> tuple[Callable, Writer]:
+def _in_struct_bytes(field, align: int) -> tuple[Reader, Writer]:
     """The conformant byte array ending a structure, aligned as the structure, as long as its
-    size field says (scapy's length); the count before the structure must agree (_counted).
-    Returns (reader factory taking the owner record's values, writer)."""
+    size field says (scapy's length); the count before the structure must agree (_counted)."""
     length_from = field.length_from
 
-    def reader(owner: dict) -> Reader:
-        def read(buf, pos, deferred):
-            pos += -pos % align
-            size = length_from(NdrRecord(NDRPacket, owner))
-            if pos + size > len(buf):
-                raise _Refuse
-            return bytes(buf[pos:pos + size]), pos + size
-        return read
+    def read(buf, pos, deferred, owner):
+        pos += -pos % align
+        size = length_from(NdrRecord(NDRPacket, owner))
+        if pos + size > len(buf):
+            raise _Refuse
+        return bytes(buf[pos:pos + size]), pos + size
 
     def write(out, value, deferred):
         out += b"\0" * (-len(out) % align)
         out += value or b""
 
-    return reader, write
+    return read, write
 
 
 def _counted(read: Reader, write: Writer, name: str, e: str) -> tuple[Reader, Writer]:
     """The conformance count of a structure's conformant array, before the structure."""
     count = struct.Struct(e + "I")
 
-    def counted_read(buf, pos, deferred):
+    def counted_read(buf, pos, deferred, owner):
         max_count, pos = _read_u32(count.unpack_from, buf, pos)
-        value, pos = read(buf, pos, deferred)
+        value, pos = read(buf, pos, deferred, owner)
         if len(value.values[name]) != max_count:
             raise _Refuse
         return value, pos
@@ -433,11 +407,11 @@ def _counted(read: Reader, write: Writer, name: str, e: str) -> tuple[Reader, Wr
 
 
 def _flushing(read: Reader) -> Reader:
-    def flushing(buf, pos, deferred):
+    def flushing(buf, pos, deferred, owner):
         mine: list = []
-        value, pos = read(buf, pos, mine)
-        for owner, name, target in mine:  # in order; referents here defer nothing further
-            owner[name], pos = target(buf, pos, mine)
+        value, pos = read(buf, pos, mine, owner)
+        for referent_owner, name, target in mine:  # in order, as scapy reads them
+            referent_owner[name], pos = target(buf, pos, mine, referent_owner)
         return value, pos
     return flushing
 
@@ -456,8 +430,8 @@ def _length(value: Any) -> int:
 
 
 def _aligned(read: Reader, align: int) -> Reader:
-    def aligned(buf, pos, deferred):
-        return read(buf, pos + (-pos % align), deferred)
+    def aligned(buf, pos, deferred, owner):
+        return read(buf, pos + (-pos % align), deferred, owner)
     return aligned
 
 

@@ -103,7 +103,6 @@ class PassiveContext:
         self._service_keys = service_keys
         self._kerberos = None  # the passive KerberosSSP (or SPNEGO around it), once an AP-REQ is seen
         self._ctx = None
-        self._blob = None  # the last SPNEGO token, dissected
         self._facts: dict = {}
         self._protection: dict[Direction, ProtectionContext] = {}
         self._header_sign = False
@@ -117,11 +116,11 @@ class PassiveContext:
                 direction is Direction.TO_SERVER and "kerberos" not in self._facts and find_ap_req(token)):
             blob = None
             if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
-                self._spnego(token, direction)
-                blob = self._blob  # the SSP takes the same dissection (token_packet's GSSAPI_BLOB)
+                # the SSP takes the same dissection (token_packet's GSSAPI_BLOB)
+                _, blob = self._spnego(token, direction)
             self._kerberos_token(token, direction, blob)
             return
-        inner = self._spnego(token, direction) if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE else token
+        inner = self._spnego(token, direction)[0] if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE else token
         if inner is not None:
             self._ntlm_token(inner, direction)
         elif self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
@@ -130,14 +129,14 @@ class PassiveContext:
                 self._ntlm_token(message, direction, facts_only=True)
 
     def _spnego(self, token: bytes, direction: Direction):
-        """Record the SPNEGO facts; return the inner mechanism token (bytes or packet)."""
-        self._blob = None
+        """Record the SPNEGO facts; return the inner mechanism token (bytes or packet) and the
+        token's dissection (None for both when it does not dissect)."""
         try:
-            body = self._blob = GSSAPI_BLOB(token)
+            blob = body = GSSAPI_BLOB(token)
             body = getattr(body, "innerToken", body)  # NegTokenInit has the GSS-API header
             body = getattr(body, "token", body)
         except Exception:  # garbage: nothing to learn
-            return None
+            return None, None
         mech_types = getattr(body, "mechTypes", None)
         if direction is Direction.TO_SERVER and mech_types:
             self._facts["mechanisms_offered"] = tuple(str(m.oid.val) for m in mech_types)
@@ -149,7 +148,7 @@ class PassiveContext:
             mics[0 if direction is Direction.TO_SERVER else 1] = True
             self._facts["mech_list_mic"] = tuple(mics)
         carrier = getattr(body, "mechToken", None) or getattr(body, "responseToken", None)
-        return carrier.value if carrier is not None else None
+        return (carrier.value if carrier is not None else None), blob
 
     def _ntlm_token(self, message, direction: Direction, *, facts_only: bool = False) -> None:
         """``message``: the exact NTLM message (bytes or scapy's dissection of it)."""

@@ -36,6 +36,7 @@ from scapy.layers.dcerpc import (
 from scapy.packet import Packet
 
 from conformance.wire.hresult import HResult
+from conformance.wire.ndrcodec import NdrRecord, record
 
 __all__ = [
     "IID_ICERTREQUESTD",
@@ -71,6 +72,7 @@ __all__ = [
     "ICERTREQUESTD_OPNUMS",
     "ICERTREQUESTD2_OPNUMS",
     "blob",
+    "blob_record",
     "blob_bytes",
     "utf16z",
 ]
@@ -420,6 +422,11 @@ def blob(data: bytes | None) -> CERTTRANSBLOB:
     if not data:
         return CERTTRANSBLOB(cb=0, pb=None, ndr64=False)
     return CERTTRANSBLOB(cb=len(data), pb=data, ndr64=False)
+
+
+def blob_record(data: bytes | None) -> NdrRecord:
+    """``blob`` as a record for the compiled codec (``conformance.wire.ndrcodec``)."""
+    return record(CERTTRANSBLOB, pb=data or None)
 
 
 def blob_bytes(value: CERTTRANSBLOB) -> bytes:
