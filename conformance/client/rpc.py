@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import struct
 import uuid
 
 from scapy.layers.dcerpc import (
@@ -169,9 +170,9 @@ class Outcome:
     def ptype(self) -> int | None:
         return CommonHeader.parse(self.last).ptype if self.pdus else None
 
-    def packet(self) -> DceRpc5 | None:
-        """The last PDU dissected; the fields the client and judge read of its type are
-        there, or :class:`MalformedReply` says what is not."""
+    def packet(self):
+        """The last PDU dissected (:func:`dissected`); the fields the client and judge read of
+        its type are there, or :class:`MalformedReply` says what is not."""
         return dissected(self.last) if self.pdus else None
 
     @property
@@ -191,19 +192,27 @@ _READ_FIELDS = {
 }
 
 
-def dissected(pdu: bytes) -> DceRpc5:
+def dissected(pdu: bytes):
     """``pdu`` dissected, with the fields of its type that are read checked to be there (scapy
-    leaves what it cannot dissect as Raw, or as defaults, without saying so).  The auth token
-    is left out of the dissection (``_auth_token`` reads it; scapy's dissecting it was the
-    costly part) unless the sec_trailer itself does not parse."""
+    leaves what it cannot dissect as Raw, or as defaults, without saying so).  A fault,
+    bind_nak, bind_ack or alter_context_resp that the compiled layouts read with one meaning
+    is their record (``wire.pdu.read_reply``: scapy's attribute names); anything else is scapy's
+    ``DceRpc5``.  The auth token is left out of the dissection (``_auth_token`` reads it;
+    scapy's dissecting it was the costly part) unless the sec_trailer itself does not parse."""
     try:
         header = CommonHeader.parse(pdu)
+        expected = _READ_FIELDS.get(header.ptype)
         try:
             body = without_verifier(pdu, header, SecTrailer.parse(pdu, header))
         except ProtectionError:
             body = pdu
+        else:
+            if expected is not None:
+                try:  # the compiled reading of what has one meaning; scapy reads (and judges) the rest
+                    return build.read_reply(body, little_endian=header.little_endian)
+                except (ValueError, struct.error):
+                    pass
         pkt = DceRpc5(body)
-        expected = _READ_FIELDS.get(header.ptype)
         if expected is None:
             return pkt
         layer, fields, name = expected

@@ -191,6 +191,7 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
     names: list[str] = []
     bits: list = []
     pending_bits: list[tuple[str, int]] = []
+    pending_reversed = False  # a field of the bit group is little-endian (scapy's negative size)
     defaults: dict[str, int] = {}
     fields: list[str] = []
     endian_of_run: str | None = None
@@ -218,14 +219,16 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
         except CompileError:
             break
         if code is None:
-            if leaf.size < 0 or getattr(leaf, "tot_size", 0) < 0 or getattr(leaf, "end_tot_size", 0) < 0:
-                raise CompileError(f"{leaf.name}: little-endian bit groups are not compiled")
             pending_bits.append((leaf.name, leaf.size))
+            pending_reversed = pending_reversed or getattr(leaf, "rev", False)
             width = sum(w for _, w in pending_bits)
             if width % 8 == 0:
                 code = {1: "=B", 2: ">H", 4: ">I", 8: ">Q"}.get(width // 8)
                 if code is None:
                     raise CompileError(f"{leaf.name}: a bit group of {width} bits")
+                if pending_reversed and width > 8:  # scapy reverses the group's octets: one octet is as is
+                    raise CompileError(f"{leaf.name}: little-endian bit groups wider than an octet are not compiled")
+                pending_reversed = False
                 add(code, pending_bits[0][0], tuple(pending_bits))
                 pending_bits = []
         else:

@@ -63,6 +63,12 @@ __all__ = [
     "BindBody",
     "read_bind",
     "bind_body",
+    "ResultElem",
+    "AckBody",
+    "NakBody",
+    "FaultBody",
+    "read_reply",
+    "reply_body",
     "read_call_head",
 ]
 
@@ -331,6 +337,117 @@ def bind_body(raw: bytes, header: CommonHeader, trailer: SecTrailer | None, *, a
     except (ValueError, struct.error):
         pkt = DceRpc5(stripped)
         return pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
+
+
+# -- reading the answers to a bind and a call: bind_ack, alter_context_resp, bind_nak, fault ----
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResultElem:
+    """A p_result_t, with scapy's ``DceRpc5Result`` attribute names."""
+
+    result: int
+    reason: int
+    transfer_syntax: Syntax
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AckBody:
+    """A bind_ack's or alter_context_resp's body, with scapy's ``DceRpc5BindAck`` names."""
+
+    max_xmit_frag: int
+    max_recv_frag: int
+    assoc_group_id: int
+    port_spec: bytes  # sec_addr's
+    n_results: int
+    results: tuple[ResultElem, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NakBody:
+    """What is read of a bind_nak: scapy's ``DceRpc5BindNak.provider_reject_reason``."""
+
+    provider_reject_reason: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FaultBody:
+    """A fault's fixed fields, with scapy's ``DceRpc5Fault`` names."""
+
+    alloc_hint: int
+    cont_id: int
+    cancel_count: int
+    status: int
+
+
+def _read_ack(pdu: bytes, little_endian: bool, end: int) -> AckBody:
+    head = layout(DceRpc5BindAck, little_endian=little_endian)
+    port = layout(DceRpc5PortAny, little_endian=little_endian)
+    tail = layout(DceRpc5BindAck, little_endian=little_endian, start="n_results")
+    result = layout(DceRpc5Result, little_endian=little_endian)
+    syntax = layout(DceRpc5TransferSyntax, little_endian=little_endian)
+    at = 16
+    if at + head.size + port.size > end:
+        raise ValueError("a bind_ack body shorter than its fixed fields")
+    fields = head.unpack(pdu, at)
+    length = port.unpack(pdu, at + head.size)["length"]
+    at += head.size + port.size
+    spec = pdu[at:at + length]
+    at += length + (-(port.size + length)) % 4  # sec_addr is padded to 4 octets (scapy's PadField)
+    if at + tail.size > end:
+        raise ValueError("a secondary address longer than the body, or no p_result_list")
+    count = tail.unpack(pdu, at)["n_results"]
+    at += tail.size
+    if at + count * (result.size + syntax.size) > end:
+        raise ValueError("a p_result_list shorter than n_results says")
+    results = []
+    for _ in range(count):
+        answer = result.unpack(pdu, at)
+        results.append(ResultElem(result=answer["result"], reason=answer["reason"],
+                                  transfer_syntax=Syntax(**syntax.unpack(pdu, at + result.size))))
+        at += result.size + syntax.size
+    return AckBody(max_xmit_frag=fields["max_xmit_frag"], max_recv_frag=fields["max_recv_frag"],
+                   assoc_group_id=fields["assoc_group_id"], port_spec=spec, n_results=count,
+                   results=tuple(results))
+
+
+def read_reply(pdu: bytes, *, little_endian: bool, end: int | None = None):
+    """The body of a bind_ack, alter_context_resp, bind_nak or fault ``pdu`` (its common header
+    first; up to ``end``, where the auth padding starts) read with the compiled layouts: an
+    :class:`AckBody`, :class:`NakBody` or :class:`FaultBody`.  ValueError for another type or a
+    body that does not hold what it counts: what scapy makes of that is the caller's fallback."""
+    end = len(pdu) if end is None else end
+    ptype = pdu[2] if len(pdu) > 2 else None
+    if ptype in (PType.BIND_ACK, PType.ALTER_CONTEXT_RESP):
+        return _read_ack(pdu, little_endian, end)
+    if ptype == PType.BIND_NAK:
+        nak = layout(DceRpc5BindNak, little_endian=little_endian)
+        if 16 + nak.size > end:
+            raise ValueError("a bind_nak body shorter than its fixed fields")
+        return NakBody(provider_reject_reason=nak.unpack(pdu, 16)["provider_reject_reason"])
+    if ptype == PType.FAULT:
+        fault_head = layout(DceRpc5Fault, little_endian=little_endian)
+        if 16 + fault_head.size > end:
+            raise ValueError("a fault body shorter than its fixed fields")
+        fields = fault_head.unpack(pdu, 16)
+        return FaultBody(alloc_hint=fields["alloc_hint"], cont_id=fields["cont_id"],
+                         cancel_count=fields["cancel_count"], status=fields["status"])
+    raise ValueError(f"ptype {ptype} is not an answer read here")
+
+
+_REPLY_LAYERS = {PType.BIND_ACK: DceRpc5BindAck, PType.ALTER_CONTEXT_RESP: DceRpc5AlterContextResp,
+                 PType.BIND_NAK: DceRpc5BindNak, PType.FAULT: DceRpc5Fault}
+
+
+def reply_body(raw: bytes, header: CommonHeader, trailer: SecTrailer | None):
+    """A bind_ack's, alter_context_resp's, bind_nak's or fault's body without its auth token:
+    :func:`read_reply`'s; one it refuses, scapy's layer of ``DceRpc5`` (IndexError when scapy
+    does not find it), which decides what a malformed body is, as it always has."""
+    stripped = without_verifier(raw, header, trailer)
+    try:
+        return read_reply(stripped, little_endian=header.little_endian)
+    except (ValueError, struct.error):
+        return DceRpc5(stripped)[_REPLY_LAYERS[header.ptype]]
 
 
 def read_call_head(raw: bytes, header: CommonHeader) -> dict:

@@ -17,14 +17,11 @@ import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 
-from scapy.layers.dcerpc import (
-    DceRpc5, DceRpc5AlterContextResp, DceRpc5BindAck,
-    DceRpc5BindNak, DceRpc5Fault, RPC_C_AUTHN_LEVEL,
-)
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.kerberos import ServiceKeys
-from conformance.wire.pdu import bind_body, read_call_head
+from conformance.wire.pdu import bind_body, read_call_head, reply_body
 from conformance.wire.passive import Direction, PassiveContext, SecurityFacts
 from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer, without_verifier
 from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
@@ -279,7 +276,7 @@ def _record(index: int, chunk: Chunk, raw: bytes, state: _ConnState) -> PduRecor
 
 def _bind_family(raw, header, direction, state: _ConnState, index, trailer, token) -> dict:
     out: dict = {}
-    pkt = None if header.ptype in _BINDS else DceRpc5(without_verifier(raw, header, trailer))
+    pkt = None if header.ptype in _BINDS + (PType.AUTH3,) else reply_body(raw, header, trailer)
     if header.ptype in _BINDS:
         body = bind_body(raw, header, trailer, alter=header.ptype == PType.ALTER_CONTEXT)
         proposals = tuple(ContextProposal(
@@ -291,20 +288,18 @@ def _bind_family(raw, header, direction, state: _ConnState, index, trailer, toke
         state.pending_bind = proposals
         state.proposed.update({p.cont_id: p for p in proposals})
     elif header.ptype in _ACKS:
-        body = pkt[DceRpc5BindAck] if header.ptype == PType.BIND_ACK else pkt[DceRpc5AlterContextResp]
         results = tuple(ContextAnswer(result=int(r.result), reason=int(r.reason),
                                       transfer_syntax=_uuid(r.transfer_syntax.if_uuid),
                                       transfer_version=int(r.transfer_syntax.if_version))
-                        for r in body.results)
-        out.update(results=results, assoc_group_id=int(body.assoc_group_id))
+                        for r in pkt.results)
+        out.update(results=results, assoc_group_id=int(pkt.assoc_group_id))
         for proposal, result in zip(state.pending_bind, results):
             if result.result == 0:
                 state.accepted[proposal.cont_id] = proposal
     elif header.ptype == PType.BIND_NAK:
-        out["nak_reason"] = int(pkt[DceRpc5BindNak].provider_reject_reason)
+        out["nak_reason"] = int(pkt.provider_reject_reason)
     elif header.ptype == PType.FAULT:
-        fault = pkt[DceRpc5Fault]
-        out.update(fault_status=int(fault.status), cont_id=int(fault.cont_id))
+        out.update(fault_status=int(pkt.status), cont_id=int(pkt.cont_id))
         request = state.calls.get(header.call_id)
         if request is not None:
             out.update(opnum=request[0], interface=request[1])

@@ -80,6 +80,33 @@ def test_a_field_that_is_not_a_fixed_scalar_ends_the_head():
         layout(Named, start="nothing")
 
 
+def test_a_little_endian_bit_group_compiles_only_when_it_is_one_octet():
+    from scapy.fields import BitField, FlagsField
+
+    class Wide(Packet):
+        fields_desc = [BitField("a", 0, -4, tot_size=-2), BitField("b", 0, 12, end_tot_size=-2)]
+
+    class Narrow(Packet):
+        fields_desc = [FlagsField("flags", 0, -8, ["x", "y"]), BitField("c", 0, 8)]
+
+    with pytest.raises(CompileError, match="little-endian bit groups"):
+        layout(Wide)
+    for value in (0x01, 0x80, 0xA5):
+        assert layout(Narrow).pack({"flags": value, "c": 7}) == bytes(Narrow(flags=value, c=7))
+        assert layout(Narrow).unpack(bytes(Narrow(flags=value, c=7))) == {"flags": value, "c": 7}
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.fixed_dictionaries({"alloc_hint": u32, "cont_id": u16, "cancel_count": u8, "reserved": u8,
+                                     "status": u32, "reserved2": u32}), little=st.booleans())
+def test_the_fault_head_is_scapys(values, little):
+    from scapy.layers.dcerpc import DceRpc5Fault
+
+    wire = bytes(DceRpc5(endian="little" if little else "big") / DceRpc5Fault(**values))[16:32]
+    assert layout(DceRpc5Fault, little_endian=little).pack(values) == wire
+    assert layout(DceRpc5Fault, little_endian=little).unpack(wire) == values
+
+
 def test_a_request_with_an_object_uuid_reads_back_in_scapy():
     object_uuid = uuid.UUID("d99e6e74-fc88-11d0-b498-00a0c90312f3")
     wire = pdu.request_bytes(call_id=9, cont_id=1, opnum=3, stub=b"\1" * 8, alloc_hint=8, object_uuid=object_uuid)
@@ -159,3 +186,51 @@ def test_read_bind_reads_what_scapy_reads_or_refuses(alter, frags, group, elems,
         return
     theirs = _scapy_bind_body(wire[:end], alter)
     assert _values(ours) == _values(theirs)
+
+
+def _reply_values(body) -> tuple:
+    if hasattr(body, "results"):
+        return (int(body.max_xmit_frag), int(body.max_recv_frag), int(body.assoc_group_id), int(body.n_results),
+                [(int(r.result), int(r.reason), uuid.UUID(str(r.transfer_syntax.if_uuid)),
+                  int(r.transfer_syntax.if_version)) for r in body.results])
+    if hasattr(body, "provider_reject_reason"):
+        return (int(body.provider_reject_reason),)
+    return int(body.alloc_hint), int(body.cont_id), int(body.cancel_count), int(body.status)
+
+
+replies = st.one_of(
+    st.builds(lambda alter, frags, group, port, results, little: (pdu.bind_ack_bytes(
+        call_id=1, alter=alter, max_xmit_frag=frags[0], max_recv_frag=frags[1], assoc_group_id=group,
+        port_spec=str(port), results=results, little_endian=little), little),
+        st.booleans(), st.tuples(u16, u16), u32, st.integers(0, 65535),
+        st.lists(st.tuples(st.integers(0, 3), u16, st.uuids(), u32), max_size=3), st.booleans()),
+    st.builds(lambda reason, little: (bytes(pdu.bind_nak(call_id=1, reason=reason, little_endian=little)), little),
+              u16, st.booleans()),
+    st.builds(lambda status, cont_id, little: (bytes(pdu.fault(call_id=1, status=status, cont_id=cont_id,
+                                                                little_endian=little)), little),
+              u32, u16, st.booleans()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(reply=replies, cut=st.integers(0, 12), flip=st.none() | st.tuples(st.integers(16, 120), u8))
+def test_read_reply_reads_what_scapy_reads_or_refuses(reply, cut, flip):
+    """A bind_ack, alter_context_resp, bind_nak or fault: on a valid one read_reply and scapy
+    agree; on one cut short or with a byte of its body changed, read_reply refuses (the client
+    and the transcript then let scapy read it) or reads what scapy reads."""
+    wire, little = reply
+    if flip is not None and flip[0] < len(wire):
+        wire = wire[:flip[0]] + bytes([flip[1]]) + wire[flip[0] + 1:]
+    end = len(wire) - cut
+    try:
+        ours = pdu.read_reply(wire, little_endian=little, end=end)
+    except ValueError:
+        assert cut or flip  # a valid answer is always read
+        return
+    theirs = DceRpc5(wire[:end])[pdu._REPLY_LAYERS[wire[2]]]
+    assert _reply_values(ours) == _reply_values(theirs)
+
+
+def test_read_reply_refuses_what_it_does_not_read():
+    request = pdu.request_bytes(call_id=1, cont_id=0, opnum=0, stub=b"", alloc_hint=0)
+    with pytest.raises(ValueError, match="not an answer"):
+        pdu.read_reply(request, little_endian=True)
