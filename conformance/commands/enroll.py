@@ -44,6 +44,16 @@ def add_arguments(parser) -> None:
 
 
 def enroll_command(args) -> int:
+    if args.password_env not in os.environ:  # before the imports: a usage error is said at once
+        print(f"wcce-conformance: error: environment variable {args.password_env} is not set", file=sys.stderr)
+        return Exit.USAGE
+    from scapy.config import conf
+
+    # The client talks through its own sockets (and scapy's Kerberos client through its own):
+    # scapy's routing tables, read from the kernel when its routing modules load (~0.1 s of
+    # the start), are never consulted.
+    conf.route_autoload = conf.route6_autoload = False
+
     # imported here: building the CLI's parser must not pay for scapy
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -56,9 +66,6 @@ def enroll_command(args) -> int:
     from conformance.wire import wcce
     from conformance.wire.wcce import Disposition
 
-    if args.password_env not in os.environ:
-        print(f"wcce-conformance: error: environment variable {args.password_env} is not set", file=sys.stderr)
-        return Exit.USAGE
     mode: dict = {}
     if args.client_mode:
         from conformance.mutation.client import CLIENT_MUTANTS

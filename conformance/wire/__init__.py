@@ -2,7 +2,10 @@
 
 Nothing under ``conformance.wire`` opens sockets, starts threads or sleeps; the
 import boundary is enforced by ``tests/unit/wire/test_sans_io.py``.  Importing
-this package registers the MS-WCCE interfaces with scapy exactly once.
+this package registers the MS-WCCE interfaces with scapy exactly once, and has scapy
+remember the Kerberos keys it derives (:mod:`conformance.wire.kdfcache`).
 """
 
-from conformance.wire import wcce  # noqa: F401  (registers ICertRequestD/D2 with scapy)
+from conformance.wire import kdfcache, wcce  # noqa: F401  (wcce registers ICertRequestD/D2 with scapy)
+
+kdfcache.install()

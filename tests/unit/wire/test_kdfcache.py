@@ -1,0 +1,65 @@
+"""The remembered RFC 3961/8009 key derivation gives scapy's own derivation, for every
+encryption type scapy derives keys for, and does not derive twice."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.libs.rfc3961 import EncryptionType, Key, _AESEncryptionType_SHA256_SHA384, _enctypes
+
+import conformance.wire  # noqa: F401  (installs the cache)
+from conformance.wire import kdfcache
+
+DERIVING = [EncryptionType.AES128_CTS_HMAC_SHA1_96, EncryptionType.AES256_CTS_HMAC_SHA1_96,
+            EncryptionType.AES128_CTS_HMAC_SHA256_128, EncryptionType.AES256_CTS_HMAC_SHA384_192,
+            EncryptionType.DES3_CBC_SHA1_KD]
+
+
+def _derive(etype, key_bytes, usage, kind):
+    key = Key(etype, key=key_bytes)
+    profile = key.ep
+    constant = struct.pack(">IB", usage, kind)
+    if issubclass(profile, _AESEncryptionType_SHA256_SHA384):
+        return key, profile, (constant, 128)
+    return key, profile, (constant,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(etype=st.sampled_from(DERIVING), seed=st.binary(min_size=48, max_size=48),
+       usage=st.integers(0, 1 << 32 - 1), kind=st.sampled_from([0x55, 0xAA, 0x99]))
+def test_a_remembered_derivation_is_scapys(etype, seed, usage, kind):
+    key, profile, constant = _derive(etype, seed[:_enctypes[etype].keysize], usage, kind)
+    scapy_derive = profile.derive.__func__.scapy_derive
+    assert profile.derive(key, *constant) == scapy_derive(profile, key, *constant)
+    assert profile.derive(key, *constant) == scapy_derive(profile, key, *constant)  # from the cache
+
+
+def test_kerberos_round_trips_through_the_cache():
+    for etype in DERIVING:
+        key = Key(etype, key=bytes(range(_enctypes[etype].keysize)))
+        for usage in (11, 22, 24):
+            assert key.decrypt(usage, key.encrypt(usage, b"payload!" * 9)) == b"payload!" * 9  # DES3 pads to 8
+
+
+def test_a_derivation_is_made_once_and_the_cache_is_bounded(monkeypatch):
+    key = Key(EncryptionType.AES256_CTS_HMAC_SHA1_96, key=bytes(32))
+    function = key.ep.derive.__func__
+    calls = []
+    original = function.scapy_derive
+    # count scapy's derivations behind the cache (the wrapper holds scapy's function)
+    monkeypatch.setattr(kdfcache, "MAX_ENTRIES", 8)
+    wrapped = kdfcache._cached(lambda cls, k, *c: calls.append(c) or original(cls, k, *c))
+    first = wrapped(key.ep, key, b"\0\0\0\x0bU")
+    assert wrapped(key.ep, key, b"\0\0\0\x0bU") == first and len(calls) == 1
+    for usage in range(20):
+        wrapped(key.ep, key, struct.pack(">IB", usage, 0xAA))
+    assert len(wrapped.memo) <= 8
+
+
+def test_install_twice_wraps_once():
+    kdfcache.install()
+    for profile in kdfcache._DERIVING:
+        function = profile.__dict__["derive"].__func__
+        assert not hasattr(function.scapy_derive, "scapy_derive")
