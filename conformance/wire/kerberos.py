@@ -128,10 +128,19 @@ def keytab_bytes(entries: list[tuple[str, int, bytes]], kvno: int = 1) -> bytes:
     return out
 
 
-def find_ap_req(token: bytes):
-    """The KRB_AP_REQ in ``token`` (any framing), or None."""
+def find_ap_req(token: bytes, dissected=None):
+    """The KRB_AP_REQ in ``token`` (any framing), or None.  ``dissected``: scapy's dissection
+    of the token already made (its GSSAPI_BLOB or Kerberos packet), whose AP-REQ is taken
+    when it has one; otherwise the raw token is searched."""
     from scapy.layers.kerberos import KRB_AP_REQ
 
+    if dissected is not None:
+        try:
+            candidate = dissected[KRB_AP_REQ] if KRB_AP_REQ in dissected else None
+        except Exception:  # a dissection scapy cannot walk: search the bytes
+            candidate = None
+        if candidate is not None and candidate.ticket is not None and candidate.authenticator is not None:
+            return candidate
     at = token.find(bytes([_AP_REQ_TAG]))
     while 0 <= at < len(token):
         try:

@@ -112,15 +112,14 @@ class PassiveContext:
     def feed(self, token: bytes, direction: Direction, *, header_sign: bool = False) -> None:
         if header_sign:
             self._header_sign = True
+        inner, blob = (self._spnego(token, direction) if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE
+                       else (token, None))  # the SSP takes the same dissection (token_packet's GSSAPI_BLOB)
+        ap_req = None
         if self.auth_type == RPC_C_AUTHN.GSS_KERBEROS or self._kerberos is not None or (
-                direction is Direction.TO_SERVER and "kerberos" not in self._facts and find_ap_req(token)):
-            blob = None
-            if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
-                # the SSP takes the same dissection (token_packet's GSSAPI_BLOB)
-                _, blob = self._spnego(token, direction)
-            self._kerberos_token(token, direction, blob)
+                direction is Direction.TO_SERVER and "kerberos" not in self._facts
+                and (ap_req := find_ap_req(token, blob)) is not None):
+            self._kerberos_token(token, direction, blob, ap_req)
             return
-        inner = self._spnego(token, direction)[0] if self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE else token
         if inner is not None:
             self._ntlm_token(inner, direction)
         elif self.auth_type == RPC_C_AUTHN.GSS_NEGOTIATE:
@@ -171,15 +170,23 @@ class PassiveContext:
         except Exception:  # a malformed message: keep what was read so far
             return
 
-    def _kerberos_token(self, token: bytes, direction: Direction, blob=None) -> None:
+    def _kerberos_token(self, token: bytes, direction: Direction, blob=None, ap_req=None) -> None:
+        """``blob``: the token's SPNEGO dissection; ``ap_req``: its AP-REQ, when already found."""
         from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_FLAGS
         from scapy.layers.kerberos import KerberosSSP
         from scapy.layers.spnego import SPNEGOSSP
 
         from conformance.wire.gss import token_packet
 
+        packet = None
         if "kerberos" not in self._facts:
-            ap_req = find_ap_req(token) if direction is Direction.TO_SERVER else None
+            if ap_req is None and direction is Direction.TO_SERVER:
+                if blob is None:  # raw Kerberos: the SSP takes this dissection too
+                    try:
+                        packet = token_packet(self.auth_type, token)
+                    except Exception:  # not a token scapy dissects: the bytes are searched
+                        packet = None
+                ap_req = find_ap_req(token, blob if blob is not None else packet)
             if ap_req is None:
                 return
             facts = inspect_ap_req(ap_req, self._service_keys)
@@ -195,7 +202,8 @@ class PassiveContext:
             return
         flags = GSS_S_FLAGS.GSS_S_ALLOW_MISSING_BINDINGS | GSS_C_FLAGS.GSS_C_DCE_STYLE
         try:
-            packet = blob if blob is not None else token_packet(self.auth_type, token)
+            if packet is None:
+                packet = blob if blob is not None else token_packet(self.auth_type, token)
             self._ctx, status = self._kerberos.GSS_Passive(self._ctx, packet, req_flags=flags)
         except Exception:  # a token scapy cannot follow: no keys for this context
             self._kerberos = None
