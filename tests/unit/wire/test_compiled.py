@@ -162,6 +162,13 @@ def _scapy_bind_body(wire: bytes, alter: bool):
     return pkt[DceRpc5AlterContext] if alter else pkt[DceRpc5Bind]
 
 
+def _changed(wire: bytes, cut: int, flip: tuple[int, int] | None) -> tuple[bytes, int]:
+    """``wire`` with the byte at ``flip[0]`` set to ``flip[1]``, and where it ends ``cut`` short."""
+    if flip is not None and flip[0] < len(wire):
+        wire = wire[:flip[0]] + bytes([flip[1]]) + wire[flip[0] + 1:]
+    return wire, len(wire) - cut
+
+
 def _values(body) -> tuple:
     return (int(body.max_xmit_frag), int(body.max_recv_frag), int(body.assoc_group_id), int(body.n_context_elem),
             [(int(e.cont_id), uuid.UUID(str(e.abstract_syntax.if_uuid)), int(e.abstract_syntax.if_version),
@@ -174,11 +181,8 @@ def _values(body) -> tuple:
 def test_read_bind_reads_what_scapy_reads_or_refuses(alter, frags, group, elems, little, cut, flip):
     """On a valid bind the two agree; on one cut short or with a byte changed, read_bind either
     refuses (the CA then lets scapy read it) or reads what scapy reads."""
-    wire = pdu.bind_bytes(call_id=1, alter=alter, max_xmit_frag=frags[0], max_recv_frag=frags[1],
-                          assoc_group_id=group, contexts=elems, little_endian=little)
-    if flip is not None and flip[0] < len(wire):
-        wire = wire[:flip[0]] + bytes([flip[1]]) + wire[flip[0] + 1:]
-    end = len(wire) - cut
+    wire, end = _changed(pdu.bind_bytes(call_id=1, alter=alter, max_xmit_frag=frags[0], max_recv_frag=frags[1],
+                                        assoc_group_id=group, contexts=elems, little_endian=little), cut, flip)
     try:
         ours = pdu.read_bind(wire, little_endian=little, end=end)
     except ValueError:
@@ -218,9 +222,7 @@ def test_read_reply_reads_what_scapy_reads_or_refuses(reply, cut, flip):
     agree; on one cut short or with a byte of its body changed, read_reply refuses (the client
     and the transcript then let scapy read it) or reads what scapy reads."""
     wire, little = reply
-    if flip is not None and flip[0] < len(wire):
-        wire = wire[:flip[0]] + bytes([flip[1]]) + wire[flip[0] + 1:]
-    end = len(wire) - cut
+    wire, end = _changed(wire, cut, flip)
     try:
         ours = pdu.read_reply(wire, little_endian=little, end=end)
     except ValueError:
