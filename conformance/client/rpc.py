@@ -26,7 +26,6 @@ from scapy.layers.dcerpc import (
 )
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEEDED, SSP
 from scapy.layers.spnego import SPNEGOSSP
-from scapy.packet import Raw
 
 from conformance.client.errors import PARSE_ERRORS, MalformedReply, TargetFault, malformed
 from conformance.wire import pdu as build

@@ -23,7 +23,7 @@ from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.kerberos import ServiceKeys
 from conformance.wire.pdu import bind_body, read_call_head, reply_body
 from conformance.wire.passive import Direction, PassiveContext, SecurityFacts
-from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer, without_verifier
+from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer
 from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
 from conformance.wire.stubs import Decoded, decode_stub, interface_name
 from conformance.wire.vtrailer import split_verification_trailer
