@@ -191,13 +191,14 @@ _READ_FIELDS = {
 }
 
 
-def dissected(pdu: bytes):
+def dissected(pdu: bytes, *, compiled: bool = True):
     """``pdu`` dissected, with the fields of its type that are read checked to be there (scapy
     leaves what it cannot dissect as Raw, or as defaults, without saying so).  A fault,
     bind_nak, bind_ack or alter_context_resp that the compiled layouts read with one meaning
     is their record (``wire.pdu.read_reply``: scapy's attribute names); anything else is scapy's
-    ``DceRpc5``.  The auth token is left out of the dissection (``_auth_token`` reads it;
-    scapy's dissecting it was the costly part) unless the sec_trailer itself does not parse."""
+    ``DceRpc5``; ``compiled=False`` is scapy's reading alone (the tests compare the two).  The
+    auth token is left out of the dissection (``_auth_token`` reads it; scapy's dissecting it
+    was the costly part) unless the sec_trailer itself does not parse."""
     try:
         header = CommonHeader.parse(pdu)
         expected = _READ_FIELDS.get(header.ptype)
@@ -206,7 +207,7 @@ def dissected(pdu: bytes):
         except ProtectionError:
             body = pdu
         else:
-            if expected is not None:
+            if expected is not None and compiled:
                 try:  # the compiled reading of what has one meaning; scapy reads (and judges) the rest
                     return build.read_reply(body, little_endian=header.little_endian)
                 except (ValueError, struct.error):

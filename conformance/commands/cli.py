@@ -180,6 +180,8 @@ def _ca_usage_errors() -> tuple[type, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; ``argv`` None: this process is the command (the console script,
+    ``python -m conformance``) and ends with it."""
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "enroll":
             from conformance.commands.enroll import enroll_command
 
-            return enroll_command(args)
+            return enroll_command(args, whole_process=argv is None)
         if args.command == "ca":
             from conformance.commands import ca
 

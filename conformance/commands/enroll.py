@@ -43,16 +43,20 @@ def add_arguments(parser) -> None:
                              "a wrong client on purpose, to prove probe-client catches it")
 
 
-def enroll_command(args) -> int:
+def enroll_command(args, *, whole_process: bool = False) -> int:
+    """``whole_process``: the command is this process (the console script, ``python -m
+    conformance``), which ends with it — not a caller of ``main([...])`` that goes on."""
     if args.password_env not in os.environ:  # before the imports: a usage error is said at once
         print(f"wcce-conformance: error: environment variable {args.password_env} is not set", file=sys.stderr)
         return Exit.USAGE
-    from scapy.config import conf
+    if whole_process:
+        from scapy.config import conf
 
-    # The client talks through its own sockets (and scapy's Kerberos client through its own):
-    # scapy's routing tables, read from the kernel when its routing modules load (~0.1 s of
-    # the start), are never consulted.
-    conf.route_autoload = conf.route6_autoload = False
+        # The client talks through its own sockets (and scapy's Kerberos client through its
+        # own): scapy's routing tables, read from the kernel when its routing modules load
+        # (~0.1 s of the start), are never consulted.  Only where nothing else in the
+        # process could want them later.
+        conf.route_autoload = conf.route6_autoload = False
 
     # imported here: building the CLI's parser must not pay for scapy
     from cryptography import x509

@@ -191,7 +191,7 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
     names: list[str] = []
     bits: list = []
     pending_bits: list[tuple[str, int]] = []
-    pending_reversed = False  # a field of the bit group is little-endian (scapy's negative size)
+    little_bits = wide_little_bits = False  # a field of the bit group is little-endian; one says the group is wider
     defaults: dict[str, int] = {}
     fields: list[str] = []
     endian_of_run: str | None = None
@@ -220,15 +220,19 @@ def layout(cls: type[Packet], *, little_endian: bool = True, start: str | None =
             break
         if code is None:
             pending_bits.append((leaf.name, leaf.size))
-            pending_reversed = pending_reversed or getattr(leaf, "rev", False)
+            # scapy reverses a little-endian group's octets (tot_size/end_tot_size say how many):
+            # only a group of one octet, so declared, is the same either way
+            if getattr(leaf, "rev", False):
+                little_bits = True
+                wide_little_bits = wide_little_bits or leaf.tot_size > 1 or leaf.end_tot_size > 1
             width = sum(w for _, w in pending_bits)
             if width % 8 == 0:
                 code = {1: "=B", 2: ">H", 4: ">I", 8: ">Q"}.get(width // 8)
                 if code is None:
                     raise CompileError(f"{leaf.name}: a bit group of {width} bits")
-                if pending_reversed and width > 8:  # scapy reverses the group's octets: one octet is as is
+                if wide_little_bits or (little_bits and width > 8):
                     raise CompileError(f"{leaf.name}: little-endian bit groups wider than an octet are not compiled")
-                pending_reversed = False
+                little_bits = wide_little_bits = False
                 add(code, pending_bits[0][0], tuple(pending_bits))
                 pending_bits = []
         else:

@@ -41,7 +41,7 @@ from scapy.packet import Raw
 from conformance.wire.compiled import layout
 from conformance.wire.framing import CommonHeader
 from conformance.wire.protection import SecTrailer, without_verifier
-from conformance.wire.rpc import ContextResult, PfcFlag, ProviderReason, PType
+from conformance.wire.rpc import SEC_VT_MAGIC, ContextResult, PfcFlag, ProviderReason, PType
 
 __all__ = [
     "ContextResultSpec",
@@ -418,13 +418,18 @@ def read_reply(pdu: bytes, *, little_endian: bool, end: int | None = None):
     body that does not hold what it counts: what scapy makes of that is the caller's fallback."""
     end = len(pdu) if end is None else end
     ptype = pdu[2] if len(pdu) > 2 else None
+    if SEC_VT_MAGIC in pdu[:end]:  # scapy takes a verification trailer from wherever it finds one
+        raise ValueError("the verification trailer's signature in the PDU")
     if ptype in (PType.BIND_ACK, PType.ALTER_CONTEXT_RESP):
         return _read_ack(pdu, little_endian, end)
     if ptype == PType.BIND_NAK:
         nak = layout(DceRpc5BindNak, little_endian=little_endian)
         if 16 + nak.size > end:
             raise ValueError("a bind_nak body shorter than its fixed fields")
-        return NakBody(provider_reject_reason=nak.unpack(pdu, 16)["provider_reject_reason"])
+        fields = nak.unpack(pdu, 16)
+        if end != 16 + nak.size + 2 * fields["n_protocols"]:  # more: scapy may look for a signature there
+            raise ValueError("a bind_nak that does not end with its protocol versions")
+        return NakBody(provider_reject_reason=fields["provider_reject_reason"])
     if ptype == PType.FAULT:
         fault_head = layout(DceRpc5Fault, little_endian=little_endian)
         if 16 + fault_head.size > end:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from scapy.packet import Packet, Raw
 
 from conformance.wire import pdu
 from conformance.wire.compiled import CompileError, layout
+from conformance.wire.rpc import SEC_VT_MAGIC
 
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
 verifiers = st.none() | st.builds(pdu.Verifier, auth_type=u8, auth_level=u8, context_id=u32,
@@ -89,8 +91,12 @@ def test_a_little_endian_bit_group_compiles_only_when_it_is_one_octet():
     class Narrow(Packet):
         fields_desc = [FlagsField("flags", 0, -8, ["x", "y"]), BitField("c", 0, 8)]
 
-    with pytest.raises(CompileError, match="little-endian bit groups"):
-        layout(Wide)
+    class Declared(Packet):  # one field of eight bits, but a group of two octets by its declaration
+        fields_desc = [BitField("a", 0, -8, tot_size=-2), BitField("b", 0, 8, end_tot_size=-2)]
+
+    for wide in (Wide, Declared):
+        with pytest.raises(CompileError, match="little-endian bit groups"):
+            layout(wide)
     for value in (0x01, 0x80, 0xA5):
         assert layout(Narrow).pack({"flags": value, "c": 7}) == bytes(Narrow(flags=value, c=7))
         assert layout(Narrow).unpack(bytes(Narrow(flags=value, c=7))) == {"flags": value, "c": 7}
@@ -216,20 +222,41 @@ replies = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(reply=replies, cut=st.integers(0, 12), flip=st.none() | st.tuples(st.integers(16, 120), u8))
-def test_read_reply_reads_what_scapy_reads_or_refuses(reply, cut, flip):
+@given(reply=replies, cut=st.integers(0, 12), flip=st.none() | st.tuples(st.integers(16, 120), u8),
+       grown=st.binary(max_size=48), signature_at=st.none() | st.integers(16, 120))
+def test_read_reply_reads_what_scapy_reads_or_refuses(reply, cut, flip, grown, signature_at):
     """A bind_ack, alter_context_resp, bind_nak or fault: on a valid one read_reply and scapy
-    agree; on one cut short or with a byte of its body changed, read_reply refuses (the client
-    and the transcript then let scapy read it) or reads what scapy reads."""
+    agree; on one cut short, grown, with a byte of its body changed or a verification trailer's
+    signature inside, read_reply refuses (the client and the transcript then let scapy read
+    it) or reads what scapy reads."""
     wire, little = reply
-    wire, end = _changed(wire, cut, flip)
+    changed = bool(cut or flip or grown or signature_at is not None)
+    wire += grown
+    if signature_at is not None:
+        wire = wire[:signature_at] + SEC_VT_MAGIC + wire[signature_at:]
+    wire, end = _changed(_framed(wire), cut, flip)
     try:
         ours = pdu.read_reply(wire, little_endian=little, end=end)
     except ValueError:
-        assert cut or flip  # a valid answer is always read
+        assert changed  # a valid answer is always read
         return
     theirs = DceRpc5(wire[:end])[pdu._REPLY_LAYERS[wire[2]]]
     assert _reply_values(ours) == _reply_values(theirs)
+
+
+def _framed(wire: bytes) -> bytes:
+    """``wire`` with its frag_len saying its length, in its byte order."""
+    order = "<" if wire[4] & 0x10 else ">"
+    return wire[:8] + struct.pack(order + "H", len(wire)) + wire[10:]
+
+
+def test_a_bind_nak_with_room_for_a_signature_is_scapys_to_read():
+    """scapy reads an extended-error signature where the body has room for one, and fails on
+    one that is not there: the compiled reading takes only a bind_nak ending with its versions."""
+    nak = bytes(pdu.bind_nak(call_id=1, reason=9, versions=((5, 0), (5, 0), (5, 0))))
+    with pytest.raises(ValueError, match="does not end with its protocol versions"):
+        pdu.read_reply(_framed(nak + bytes(21)), little_endian=True)
+    assert pdu.read_reply(nak, little_endian=True).provider_reject_reason == 9
 
 
 def test_read_reply_refuses_what_it_does_not_read():

@@ -28,12 +28,34 @@ def _derive(etype, key_bytes, usage, kind):
 
 @settings(max_examples=200, deadline=None)
 @given(etype=st.sampled_from(DERIVING), seed=st.binary(min_size=48, max_size=48),
-       usage=st.integers(0, 1 << 32 - 1), kind=st.sampled_from([0x55, 0xAA, 0x99]))
+       usage=st.integers(0, (1 << 32) - 1), kind=st.sampled_from([0x55, 0xAA, 0x99]))
 def test_a_remembered_derivation_is_scapys(etype, seed, usage, kind):
     key, profile, constant = _derive(etype, seed[:_enctypes[etype].keysize], usage, kind)
     scapy_derive = profile.derive.__func__.scapy_derive
     assert profile.derive(key, *constant) == scapy_derive(profile, key, *constant)
     assert profile.derive(key, *constant) == scapy_derive(profile, key, *constant)  # from the cache
+
+
+def test_the_same_key_bytes_and_constant_under_another_enctype_or_length_are_another_key():
+    """The cache keys by the enctype's class and every constant argument: two enctypes with
+    keys of the same size, and RFC 8009's output length, give scapy's different derivations."""
+    key_bytes, constant = bytes(range(16)), struct.pack(">IB", 24, 0xAA)
+    sha1, sha256 = (Key(etype, key=key_bytes) for etype in (EncryptionType.AES128_CTS_HMAC_SHA1_96,
+                                                             EncryptionType.AES128_CTS_HMAC_SHA256_128))
+    first = sha1.ep.derive(sha1, constant)
+    second = sha256.ep.derive(sha256, constant, 128)
+    assert first == sha1.ep.derive.__func__.scapy_derive(sha1.ep, sha1, constant)
+    assert second == sha256.ep.derive.__func__.scapy_derive(sha256.ep, sha256, constant, 128)
+    assert first != second
+    for bits in (128, 256, 128):
+        assert sha256.ep.derive(sha256, constant, bits) == \
+            sha256.ep.derive.__func__.scapy_derive(sha256.ep, sha256, constant, bits)
+    assert len(sha256.ep.derive(sha256, constant, 256)) == 32
+    # the class itself is part of the key: AES-256's derivation from the same 16 octets is another
+    aes256 = _enctypes[EncryptionType.AES256_CTS_HMAC_SHA1_96]
+    cached = sha1.ep.derive.__func__
+    assert cached(sha1.ep, sha1, constant) == first
+    assert cached(aes256, sha1, constant) == cached.scapy_derive(aes256, sha1, constant) != first
 
 
 def test_kerberos_round_trips_through_the_cache():

@@ -46,3 +46,24 @@ def test_a_valid_looking_header_with_random_body(body):
     header = bytearray(SEEDS[0][:16])
     header[8:10] = (16 + len(body)).to_bytes(2, "little")
     run_all([Chunk(conn=1, direction=Direction.TO_SERVER, time=0.0, data=bytes(header) + body)])
+
+
+def test_an_auth3_whose_padding_is_longer_than_its_body_is_an_error_and_opens_nothing():
+    """scapy's dissection judges an rpc_auth3 (the transcript's reply readers are compiled, its
+    auth3 reading is not): a sec_trailer whose auth_pad_length reaches into the common header
+    makes the PDU an error, and its NTLM AUTHENTICATE gives no keys."""
+    from conformance.wire.protection import SecTrailer
+    from conformance.wire.rpc import PType
+    from tests.support.recorded import load
+
+    for name in ("spnego-auth3", "raw-ntlm"):
+        recording = load(name)
+        auth3 = next(p for p in recording.transcript().pdus if p.ptype == PType.AUTH3)
+        assert auth3.error is None and any(p.verified for p in recording.transcript().pdus)
+        raw = bytearray(auth3.raw)
+        raw[auth3.sec_trailer.offset + 2] = 12  # auth_pad_length: 12 octets of a 4-octet body
+        changed = recording.with_pdu(auth3.index, bytes(raw)).transcript()
+        assert changed.pdus[auth3.index].error, name
+        context = next(s for s in changed.security if s.conn == auth3.conn)
+        assert not context.facts.keys, name
+        assert not any(p.verified for p in changed.pdus if p.conn == auth3.conn), name
