@@ -1,5 +1,5 @@
-"""The remembered RFC 3961/8009 key derivation gives scapy's own derivation, for every
-encryption type scapy derives keys for, and does not derive twice."""
+"""What scapymemo remembers is what scapy computes: the RFC 3961/8009 key derivation for every
+encryption type scapy derives keys for, and an OID's name in the MIB as it is now."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scapy.asn1.asn1 import ASN1_OID
+from scapy.asn1.mib import MIBDict
 from scapy.libs.rfc3961 import EncryptionType, Key, _AESEncryptionType_SHA256_SHA384, _enctypes
 
 import conformance.wire  # noqa: F401  (installs the cache)
-from conformance.wire import kdfcache
+from conformance.wire import scapymemo
 
 DERIVING = [EncryptionType.AES128_CTS_HMAC_SHA1_96, EncryptionType.AES256_CTS_HMAC_SHA1_96,
             EncryptionType.AES128_CTS_HMAC_SHA256_128, EncryptionType.AES256_CTS_HMAC_SHA384_192,
@@ -71,8 +73,8 @@ def test_a_derivation_is_made_once_and_the_cache_is_bounded(monkeypatch):
     calls = []
     original = function.scapy_derive
     # count scapy's derivations behind the cache (the wrapper holds scapy's function)
-    monkeypatch.setattr(kdfcache, "MAX_ENTRIES", 8)
-    wrapped = kdfcache._cached(lambda cls, k, *c: calls.append(c) or original(cls, k, *c))
+    monkeypatch.setattr(scapymemo, "MAX_ENTRIES", 8)
+    wrapped = scapymemo._cached(lambda cls, k, *c: calls.append(c) or original(cls, k, *c))
     first = wrapped(key.ep, key, b"\0\0\0\x0bU")
     assert wrapped(key.ep, key, b"\0\0\0\x0bU") == first and len(calls) == 1
     for usage in range(20):
@@ -81,7 +83,41 @@ def test_a_derivation_is_made_once_and_the_cache_is_bounded(monkeypatch):
 
 
 def test_install_twice_wraps_once():
-    kdfcache.install()
-    for profile in kdfcache._DERIVING:
+    scapymemo.install()
+    assert not hasattr(MIBDict._oidname.scapy_oidname, "scapy_oidname")
+    assert not hasattr(MIBDict.__setitem__.scapy_setitem, "scapy_setitem")
+    for profile in scapymemo._DERIVING:
         function = profile.__dict__["derive"].__func__
         assert not hasattr(function.scapy_derive, "scapy_derive")
+
+
+@settings(max_examples=200, deadline=None)
+@given(arcs=st.lists(st.integers(0, 1 << 20), min_size=0, max_size=6),
+       root=st.sampled_from(["1.2.840.113549.1.1", "1.3.6.1.4.1.311.2.2", "1.3.6.1.5.5.2", "2.5.29", "1.9.9.9"]))
+def test_a_remembered_oid_name_is_scapys(root, arcs):
+    from scapy.config import conf
+
+    oid = ".".join([root, *map(str, arcs)])
+    scapy_oidname = type(conf.mib)._oidname.scapy_oidname
+    assert conf.mib._oidname(oid) == scapy_oidname(conf.mib, oid)
+    assert conf.mib._oidname(oid) == scapy_oidname(conf.mib, oid)  # from the cache
+    assert ASN1_OID(oid).oidname == scapy_oidname(conf.mib, oid)
+
+
+def test_a_name_the_mib_gains_or_changes_is_the_one_given():
+    mib = MIBDict(_name="test", **{"1.2.3": "root"})
+    assert mib._oidname("1.2.3.4.5") == "root.4.5"
+    mib["1.2.3.4"] = "child"  # gained
+    assert mib._oidname("1.2.3.4.5") == "child.5"
+    mib["1.2.3.4"] = "renamed"  # changed, same size
+    assert mib._oidname("1.2.3.4.5") == "renamed.5"
+    mib.d["1.2.3.4.5"] = "leaf"  # behind __setitem__'s back: the size changed
+    assert mib._oidname("1.2.3.4.5") == "leaf"
+
+
+def test_the_oid_names_are_made_once():
+    mib = MIBDict(_name="test", **{"1.2.3": "root"})
+    calls = []
+    scapy_oidname = MIBDict._oidname.scapy_oidname
+    cached = scapymemo._cached_oidname(lambda m, x: calls.append(x) or scapy_oidname(m, x))
+    assert cached(mib, "1.2.3.9") == cached(mib, "1.2.3.9") == "root.9" and calls == ["1.2.3.9"]

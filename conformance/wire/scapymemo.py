@@ -1,0 +1,94 @@
+"""Two of scapy's pure computations, remembered: scapy makes them again on every call.
+
+* **RFC 3961/8009 key derivation.**  Every Kerberos encryption, decryption and checksum
+  scapy makes derives its keys first — DK(key, usage | 0xAA / 0x55 / 0x99), or RFC 8009's
+  KDF-HMAC-SHA2 — two or three AES block encryptions or HMACs, ~0.2 ms a key, twice or
+  three times a call.  A session uses one session key and a handful of key usages for all
+  its PDUs, on each side that follows it (the driven client, the reference CA, the
+  transcript), so nearly every derivation is one already made.  A derivation is a function
+  of the encryption type's class, the key's bytes and the constant (label, length,
+  context); the cache is keyed by exactly those and holds what scapy returns (bytes).
+* **An OID's name.**  Every ``ASN1_OID`` scapy makes (each OID of every SPNEGO and Kerberos
+  token it builds or dissects) looks its name up by scanning the whole MIB (~0.2 ms).  The
+  name is a function of the OID and the MIB's contents; the cache is per MIB and starts again
+  empty whenever the MIB gains or changes an entry.
+
+:func:`install` wraps scapy's functions in bounded caches and returns what scapy returns;
+``tests/unit/wire/test_scapymemo.py`` holds each to scapy's own.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from scapy.asn1.mib import MIBDict
+from scapy.libs import rfc3961
+
+__all__ = ["install", "MAX_ENTRIES"]
+
+#: Entries kept per cache (a derived key, an OID's name); past it a cache starts again empty.
+MAX_ENTRIES = 4096
+
+_DERIVING = (rfc3961._SimplifiedEncryptionProfile, rfc3961._AESEncryptionType_SHA256_SHA384)
+
+
+def _cached(derive):
+    """A ``derive(cls, key, *constant)`` classmethod's function, remembered by value."""
+    memo: dict = {}
+
+    def cached_derive(cls, key, *constant):
+        token = (cls, bytes(key.key), constant)
+        try:
+            return memo[token]
+        except KeyError:
+            pass
+        value = derive(cls, key, *constant)
+        if len(memo) >= MAX_ENTRIES:
+            memo.clear()
+        memo[token] = value
+        return value
+
+    cached_derive.scapy_derive = derive  # scapy's own, for the test that compares them
+    cached_derive.memo = memo
+    return cached_derive
+
+
+#: per MIB: (its size when the names were made, {OID: name})
+_NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cached_oidname(oidname):
+    def cached_oidname(mib, oid):
+        size = len(mib.d)
+        names = _NAMES.get(mib)
+        if names is None or names[0] != size or len(names[1]) >= MAX_ENTRIES:
+            names = _NAMES[mib] = (size, {})
+        try:
+            return names[1][oid]
+        except KeyError:
+            name = names[1][oid] = oidname(mib, oid)
+            return name
+
+    cached_oidname.scapy_oidname = oidname
+    return cached_oidname
+
+
+def _forgetting(setitem):
+    def forgetting_setitem(mib, key, value):
+        _NAMES.pop(mib, None)  # a name changed or added: the names made are made again
+        return setitem(mib, key, value)
+
+    forgetting_setitem.scapy_setitem = setitem
+    return forgetting_setitem
+
+
+def install() -> None:
+    """Wrap scapy's functions (once; a second call changes nothing).  Called when
+    ``conformance.wire`` is imported, under the interpreter's import lock."""
+    for profile in _DERIVING:
+        current = profile.__dict__["derive"].__func__
+        if not hasattr(current, "scapy_derive"):
+            profile.derive = classmethod(_cached(current))
+    if not hasattr(MIBDict._oidname, "scapy_oidname"):
+        MIBDict._oidname = _cached_oidname(MIBDict._oidname)
+        MIBDict.__setitem__ = _forgetting(MIBDict.__setitem__)
