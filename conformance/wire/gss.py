@@ -6,7 +6,8 @@ from scapy.layers.dcerpc import RPC_C_AUTHN
 from scapy.layers.gssapi import GSSAPI_BLOB
 from scapy.layers.ntlm import MD4le, NTLM_AUTHENTICATE_V2, NTLM_Header
 
-__all__ = ["token_packet", "ntlm_user", "ntlm_user_of", "anonymous_ntlm_keys", "nt_hash"]
+__all__ = ["token_packet", "negotiation_token", "mechanism_token", "ntlm_user", "ntlm_user_of", "anonymous_ntlm_keys",
+           "nt_hash"]
 
 _NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
 
@@ -40,15 +41,27 @@ def token_packet(auth_type: int, token: bytes):
     return Kerberos(token)
 
 
+def negotiation_token(blob):
+    """The NegTokenInit or NegTokenResp in scapy's GSSAPI_BLOB dissection of a SPNEGO token (a
+    NegTokenInit carries the GSS-API header); any other packet as it is."""
+    body = getattr(blob, "innerToken", blob)
+    return getattr(body, "token", body)
+
+
+def mechanism_token(body):
+    """The mechanism token a NegTokenInit or NegTokenResp carries (bytes or scapy's dissection
+    of it), or None."""
+    carrier = getattr(body, "mechToken", None) or getattr(body, "responseToken", None)
+    return carrier.value if carrier is not None else None
+
+
 def ntlm_user_of(packet) -> str | None:
     """``ntlm_user`` of a token already dissected by :func:`token_packet` (raw NTLM, or the
     mechanism token of a SPNEGO one): the same reading without dissecting the message again."""
-    message = packet
-    for step in ("innerToken", "token"):  # NegTokenInit carries the GSS-API header
-        message = getattr(message, step, message)
-    carrier = getattr(message, "mechToken", None) or getattr(message, "responseToken", None)
-    if carrier is not None:
-        message = carrier.value
+    body = negotiation_token(packet)
+    message = mechanism_token(body)
+    if message is None:
+        message = body
     if not isinstance(message, NTLM_AUTHENTICATE_V2):
         return None
     try:

@@ -23,6 +23,7 @@ from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
 
 from conformance.model.verdicts import Direction
+from conformance.wire.gss import mechanism_token, negotiation_token, token_packet
 from conformance.wire.kerberos import ApReqFacts, ServiceKeys, find_ap_req, inspect_ap_req
 from conformance.wire.protection import ProtectionContext
 
@@ -131,9 +132,8 @@ class PassiveContext:
         """Record the SPNEGO facts; return the inner mechanism token (bytes or packet) and the
         token's dissection (None for both when it does not dissect)."""
         try:
-            blob = body = GSSAPI_BLOB(token)
-            body = getattr(body, "innerToken", body)  # NegTokenInit has the GSS-API header
-            body = getattr(body, "token", body)
+            blob = GSSAPI_BLOB(token)
+            body = negotiation_token(blob)
         except Exception:  # garbage: nothing to learn
             return None, None
         mech_types = getattr(body, "mechTypes", None)
@@ -146,8 +146,7 @@ class PassiveContext:
             mics = list(self._facts.get("mech_list_mic", (False, False)))
             mics[0 if direction is Direction.TO_SERVER else 1] = True
             self._facts["mech_list_mic"] = tuple(mics)
-        carrier = getattr(body, "mechToken", None) or getattr(body, "responseToken", None)
-        return (carrier.value if carrier is not None else None), blob
+        return mechanism_token(body), blob
 
     def _ntlm_token(self, message, direction: Direction, *, facts_only: bool = False) -> None:
         """``message``: the exact NTLM message (bytes or scapy's dissection of it)."""
@@ -175,8 +174,6 @@ class PassiveContext:
         from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_FLAGS
         from scapy.layers.kerberos import KerberosSSP
         from scapy.layers.spnego import SPNEGOSSP
-
-        from conformance.wire.gss import token_packet
 
         packet = None
         if "kerberos" not in self._facts:

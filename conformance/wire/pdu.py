@@ -447,12 +447,16 @@ _REPLY_LAYERS = {PType.BIND_ACK: DceRpc5BindAck, PType.ALTER_CONTEXT_RESP: DceRp
 def reply_body(raw: bytes, header: CommonHeader, trailer: SecTrailer | None):
     """A bind_ack's, alter_context_resp's, bind_nak's or fault's body without its auth token:
     :func:`read_reply`'s; one it refuses, scapy's layer of ``DceRpc5`` (IndexError when scapy
-    does not find it), which decides what a malformed body is, as it always has."""
+    does not find it), which decides what a malformed body is, as it always has.  Any other
+    PDU (an auth3) is scapy's ``DceRpc5`` of it: nothing is read of it, but scapy's dissection
+    says whether it is malformed (it raises on a pad that reaches into the common header)."""
     stripped = without_verifier(raw, header, trailer)
     try:
         return read_reply(stripped, little_endian=header.little_endian)
     except (ValueError, struct.error):
-        return DceRpc5(stripped)[_REPLY_LAYERS[header.ptype]]
+        pkt = DceRpc5(stripped)
+        layer = _REPLY_LAYERS.get(header.ptype)
+        return pkt if layer is None else pkt[layer]
 
 
 def read_call_head(raw: bytes, header: CommonHeader) -> dict:

@@ -32,7 +32,7 @@ MAX_ENTRIES = 4096
 _DERIVING = (rfc3961._SimplifiedEncryptionProfile, rfc3961._AESEncryptionType_SHA256_SHA384)
 
 
-def _cached(derive):
+def _cached_derive(derive):
     """A ``derive(cls, key, *constant)`` classmethod's function, remembered by value."""
     memo: dict = {}
 
@@ -88,7 +88,7 @@ def install() -> None:
     for profile in _DERIVING:
         current = profile.__dict__["derive"].__func__
         if not hasattr(current, "scapy_derive"):
-            profile.derive = classmethod(_cached(current))
+            profile.derive = classmethod(_cached_derive(current))
     if not hasattr(MIBDict._oidname, "scapy_oidname"):
         MIBDict._oidname = _cached_oidname(MIBDict._oidname)
         MIBDict.__setitem__ = _forgetting(MIBDict.__setitem__)

@@ -17,13 +17,13 @@ import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 
-from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL, DceRpc5
+from scapy.layers.dcerpc import RPC_C_AUTHN_LEVEL
 
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.kerberos import ServiceKeys
 from conformance.wire.pdu import bind_body, read_call_head, reply_body
 from conformance.wire.passive import Direction, PassiveContext, SecurityFacts
-from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer, without_verifier
+from conformance.wire.protection import PduLayout, ProtectionError, SecTrailer
 from conformance.wire.rpc import SEC_TRAILER_LEN, PfcFlag, PType
 from conformance.wire.stubs import Decoded, decode_stub, interface_name
 from conformance.wire.vtrailer import split_verification_trailer
@@ -276,12 +276,7 @@ def _record(index: int, chunk: Chunk, raw: bytes, state: _ConnState) -> PduRecor
 
 def _bind_family(raw, header, direction, state: _ConnState, index, trailer, token) -> dict:
     out: dict = {}
-    if header.ptype in _BINDS:
-        pkt = None
-    elif header.ptype == PType.AUTH3:  # scapy's dissection judges a malformed one (its pad longer than the body)
-        pkt = DceRpc5(without_verifier(raw, header, trailer))
-    else:
-        pkt = reply_body(raw, header, trailer)
+    pkt = None if header.ptype in _BINDS else reply_body(raw, header, trailer)
     if header.ptype in _BINDS:
         body = bind_body(raw, header, trailer, alter=header.ptype == PType.ALTER_CONTEXT)
         proposals = tuple(ContextProposal(

@@ -74,7 +74,7 @@ def test_a_derivation_is_made_once_and_the_cache_is_bounded(monkeypatch):
     original = function.scapy_derive
     # count scapy's derivations behind the cache (the wrapper holds scapy's function)
     monkeypatch.setattr(scapymemo, "MAX_ENTRIES", 8)
-    wrapped = scapymemo._cached(lambda cls, k, *c: calls.append(c) or original(cls, k, *c))
+    wrapped = scapymemo._cached_derive(lambda cls, k, *c: calls.append(c) or original(cls, k, *c))
     first = wrapped(key.ep, key, b"\0\0\0\x0bU")
     assert wrapped(key.ep, key, b"\0\0\0\x0bU") == first and len(calls) == 1
     for usage in range(20):
