@@ -98,20 +98,29 @@ class LabDomain:
     info: DomainInfo | None = dataclasses.field(default=None, init=False)
 
     def start(self) -> DomainInfo:
+        # the join is made before the DC starts, so a kept template holds it too
+        # (conformance.targets.provisions); its name says what it wrote
+        join = (f"join {self.service_host} as {self._computer}$: HOST/ SPNs, a machine password, "
+                f"msDS-SupportedEncryptionTypes 28, its keytab", self._join_ca)
         self.dc = SambaDC(realm=REALM, domain=NETBIOS, hostname="dc1", user_names=USERS,
-                          host=os.environ.get("WCCE_LAB_DOMAIN_HOST", LOOPBACK))
+                          host=os.environ.get("WCCE_LAB_DOMAIN_HOST", LOOPBACK), setup=join)
         self.dc.start()
-        try:
-            self.info = self._join_ca()
-        except BaseException:
-            self.stop()
-            raise
+        dc = self.dc
+        self.info = DomainInfo(realm=dc.realm, netbios=dc.domain, dc_host=dc.host, dc_dns_name=dc.dns_name,
+                               service_host=self.service_host, ca_account=f"{self._computer}$",
+                               keytab=str(self._keytab(dc)), users=dict(dc.users), admin_password=dc.admin_password,
+                               directory=str(dc.directory), owner_pid=os.getpid())
         return self.info
 
-    def _join_ca(self) -> DomainInfo:
-        dc = self.dc
-        short = self.service_host.split(".")[0]
-        computer = short.upper()
+    @property
+    def _computer(self) -> str:
+        return self.service_host.split(".")[0].upper()
+
+    def _keytab(self, dc: SambaDC):
+        return dc.directory / f"{self._computer}$.keytab"
+
+    def _join_ca(self, dc: SambaDC) -> None:
+        short, computer = self.service_host.split(".")[0], self._computer
         # What a domain join writes: the HOST/ SPNs (RPCSS/ resolves to them by AD's sPNMappings),
         # a machine password, and the encryption types a Windows member announces (RC4, AES128,
         # AES256: 0x1C), without which the KDC issues RC4 tickets for the account
@@ -121,12 +130,8 @@ class LabDomain:
                       what=f"user setpassword {computer}$")
         dc.modify(f"CN={computer},CN=Computers,{dc.base_dn}", "msDS-SupportedEncryptionTypes", "28")
         keytab = dc.export_keytab(f"{computer}$")
-        if not keytab.exists():
-            raise SambaError(f"samba-tool domain exportkeytab {computer}$ wrote no keytab")
-        return DomainInfo(realm=dc.realm, netbios=dc.domain, dc_host=dc.host, dc_dns_name=dc.dns_name,
-                          service_host=self.service_host, ca_account=f"{computer}$", keytab=str(keytab),
-                          users=dict(dc.users), admin_password=dc.admin_password, directory=str(dc.directory),
-                          owner_pid=os.getpid())
+        if keytab != self._keytab(dc) or not keytab.exists():
+            raise SambaError(f"samba-tool domain exportkeytab {computer}$ wrote no keytab at {self._keytab(dc)}")
 
     def stop(self) -> None:
         if self.dc is not None:

@@ -5,7 +5,8 @@ Samba against Windows, to calibrate the suite's RPC-layer expectations against.
 Everything lives in a temporary directory: our own ``smb.conf`` (written before
 ``samba-tool domain provision``, which then uses it as is, so ``/etc/samba/smb.conf`` is
 never read), the databases, the pid, ncalrpc and socket directories, a ``krb5.conf`` for
-MIT clients (``KRB5_CONFIG``) and the log.  ``samba -i -M single`` runs as our own
+MIT clients (``KRB5_CONFIG``) and the log.  The provisioned database is made once per shape
+and copied afterwards (:mod:`conformance.targets.provisions`).  ``samba -i -M single`` runs as our own
 non-forking child in its own process group; it dies with its parent twice over (Linux
 prctl PR_SET_PDEATHSIG, and ``-i`` exits when its stdin, a pipe only we hold, closes) and
 is stopped by its PID.
@@ -33,6 +34,9 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+
+from conformance.targets import provisions
 
 __all__ = ["SambaDC", "SambaError", "samba_available", "rpc_answers", "LOOPBACK", "SECOND_DC_HOST"]
 
@@ -133,7 +137,9 @@ class SambaDC:
     """``with SambaDC(user_names=("alice",)) as dc: dc.users["alice"], dc.admin_password``.
 
     ``users`` (name -> password) are created with their passwords, ``user_names`` with
-    random ones; afterwards ``users`` holds them all.
+    random ones; afterwards ``users`` holds them all.  A DC made from a kept template
+    (:mod:`conformance.targets.provisions`) has the template's ``admin_password`` and the
+    passwords its ``user_names`` were made with.
     """
 
     realm: str = "SAMBA.TEST"
@@ -147,6 +153,15 @@ class SambaDC:
     #: the loopback address it serves on: another 127.x.y.z lets a second DC run beside the first
     host: str = LOOPBACK
     epm_port: int = dataclasses.field(default=135, init=False)
+    #: where provisioned domains are kept for the next DC of the same shape (None: provision
+    #: every time); see conformance.targets.provisions
+    templates: pathlib.Path | None = dataclasses.field(default_factory=provisions.template_root, repr=False)
+    #: ``(name, step)``: ``step(dc)`` changes the database after the users are made and before
+    #: the DC starts (samba-tool and :meth:`modify` work on it offline); ``name`` says what it
+    #: does (a template made with one step is another than one made with another)
+    setup: tuple[str, Callable[["SambaDC"], None]] | None = dataclasses.field(default=None, repr=False)
+    #: whether this DC's database is a copy of a kept template rather than a provision of its own
+    from_template: bool = dataclasses.field(default=False, init=False)
     provision_seconds: float | None = dataclasses.field(default=None, init=False)
     start_seconds: float | None = dataclasses.field(default=None, init=False)
     _scratch: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False)
@@ -218,19 +233,55 @@ class SambaDC:
         try:
             self._write_config()
             began = time.monotonic()
-            self._provision()
+            key = self._provisioned()
             for name, password in list(self.users.items()):
-                self.add_user(name, password)
-            for name in self.user_names:
-                self.add_user(name)
+                if name not in self.user_names:
+                    self.add_user(name, password)
             self.provision_seconds = time.monotonic() - began
             began = time.monotonic()
-            self._start_samba()
+            try:
+                self._start_samba()
+            except SambaError:
+                if key is None:
+                    raise
+                # a template that does not start: forget it, and provision as if it had never been
+                provisions.discard(self.templates, key)
+                self.stop()
+                self.from_template = False
+                return self.start()
             self.start_seconds = time.monotonic() - began
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _provisioned(self) -> str | None:
+        """Provision the domain and create ``user_names`` (from a template of the same shape
+        when one was kept, see :mod:`conformance.targets.provisions`); returns the template's
+        key when the DC came from one."""
+        key = None
+        if self.templates is not None:
+            masked = str(self.directory)
+            key = provisions.template_key(
+                samba_version=subprocess.run([_tool("samba"), "-V"], capture_output=True, text=True).stdout,
+                provision_args=[a.replace(masked, "{dir}") for a in self._provision_args("{password}")],
+                config=self.smb_conf.read_text().replace(masked, "{dir}"), user_names=self.user_names,
+                setup=self.setup[0] if self.setup is not None else "")
+            meta = provisions.restore(self.templates, key, self.directory)
+            if meta is not None:
+                self.from_template = True
+                self.admin_password = meta["admin_password"]
+                self.users.update({name: meta["users"][name] for name in self.user_names})
+                return key
+        self._provision()
+        for name in self.user_names:
+            self.add_user(name)
+        if self.setup is not None:
+            self.setup[1](self)
+        if self.templates is not None:
+            provisions.keep(self.templates, key, self.directory, admin_password=self.admin_password,
+                            users={name: self.users[name] for name in self.user_names})
+        return None
 
     def add_user(self, name: str, password: str | None = None) -> str:
         """Create a domain user (with a random password unless given); returns the password.
@@ -335,11 +386,13 @@ class SambaDC:
             raise SambaError(f"samba-tool {what} failed (status {result.returncode}): {_one_line(output)}")
         return output
 
+    def _provision_args(self, password: str) -> list[str]:
+        return ["domain", "provision", f"--realm={self.realm}", f"--domain={self.domain}",
+                f"--host-name={self.hostname}", "--server-role=dc", "--dns-backend=NONE",
+                f"--adminpass={password}", f"--targetdir={self.directory}"]
+
     def _provision(self) -> None:
-        self.samba_tool("domain", "provision", f"--realm={self.realm}", f"--domain={self.domain}",
-                         f"--host-name={self.hostname}", "--server-role=dc", "--dns-backend=NONE",
-                         f"--adminpass={self.admin_password}", f"--targetdir={self.directory}",
-                         what="domain provision")
+        self.samba_tool(*self._provision_args(self.admin_password), what="domain provision")
 
     def _start_samba(self) -> None:
         argv = [_tool("samba"), "-i", "-M", "single", "-s", str(self.smb_conf), f"--debuglevel={self.log_level}"]

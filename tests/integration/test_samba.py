@@ -23,7 +23,7 @@ import pytest
 from impacket.dcerpc.v5 import epm, rpcrt, transport
 
 from conformance.client.rpc import Credentials, RpcConnection, Security
-from conformance.targets.samba import SECOND_DC_HOST, SambaDC, samba_available
+from conformance.targets.samba import SECOND_DC_HOST, SambaDC, SambaError, samba_available
 from conformance.wire.rpc import PType
 
 # one worker with the other Samba tests: their DCs share an address (tests/conftest.py SHARED_WORKER)
@@ -254,6 +254,34 @@ def test_a_killed_run_leaves_no_samba_behind():
             pytest.fail(f"{SECOND_DC_HOST}:135 still accepts connections")
     finally:
         shutil.rmtree(directory, ignore_errors=True)  # a SIGKILLed run cannot clean up after itself
+
+
+def test_the_next_dc_of_a_shape_starts_from_a_kept_provision_and_has_its_own_copy(tmp_path):
+    """conformance.targets.provisions: the first DC provisions and keeps its provision; the
+    next one of the same shape is a copy of it (same passwords, Kerberos works), and what
+    one DC wrote is not in the next; a kept provision that does not start is dropped."""
+    if not shutil.which("kinit"):
+        pytest.skip("MIT kinit not installed (krb5-user)")
+    root = tmp_path / "templates"
+    with SambaDC(user_names=(USER,), host=SECOND_DC_HOST, templates=root) as first:
+        assert not first.from_template
+        first.add_user("only-in-first")
+        passwords = first.admin_password, first.users[USER]
+    with SambaDC(user_names=(USER,), host=SECOND_DC_HOST, templates=root) as second:
+        assert second.from_template and second.provision_seconds < first.provision_seconds / 3
+        assert (second.admin_password, second.users[USER]) == passwords
+        for name, password in (("Administrator", second.admin_password), (USER, second.users[USER])):
+            kinit = subprocess.run(["kinit", f"{name}@{second.realm}"], input=password + "\n", text=True,
+                                   env={**os.environ, **second.env, "KRB5CCNAME": f"FILE:{tmp_path / name}"},
+                                   capture_output=True, timeout=30)
+            assert kinit.returncode == 0, kinit.stderr
+        with pytest.raises(SambaError, match="user show only-in-first failed"):
+            second.samba_tool("user", "show", "only-in-first", what="user show only-in-first")
+    (kept,) = [p for p in root.iterdir() if not p.name.startswith(".")]
+    (kept / "private" / "sam.ldb").write_bytes(b"not a database")
+    with SambaDC(user_names=(USER,), host=SECOND_DC_HOST, templates=root) as third:
+        assert not third.from_template and third.running()
+    assert (root / kept.name / "private" / "sam.ldb").read_bytes() != b"not a database"  # kept afresh
 
 
 # -- helpers --------------------------------------------------------------------------
