@@ -30,6 +30,7 @@ class Tap:
 
     def connect(self, host: str, port: int, *, timeout: float | None = None) -> "TappedSocket":
         sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the client's own (client.rpc._connect)
         local, remote = sock.getsockname(), sock.getpeername()
         with self._lock:
             self._next += 1

@@ -115,6 +115,12 @@ class Engine:
         self._bindings_fault: NoUsableBinding | None = None  # an activation case's unusable bindings
         self._probe = EffectProbe(target, self.tickets) if target.kind == "ca" else None
 
+    @property
+    def drop_wait(self) -> float:
+        """How long after its answer the target has to close a connection for the close to be
+        seen (the profile's ``drop_wait``): a connection still open then has stayed."""
+        return self.target.drop_wait
+
     # -- what a case's params stand for --------------------------------------------------
 
     def settings(self, case: Case) -> ClientSettings:
@@ -339,7 +345,7 @@ class Engine:
             interface, version = _INTERFACES[case.params.interface], settings.if_version
         with endpoint.connection() as conn:
             outcome = conn.bind(interface, version, transfer_syntaxes=syntaxes)
-            return of_reply(outcome), dropped(case, conn)
+            return of_reply(outcome), dropped(case, conn, self.drop_wait)
 
     def method_call(self, case: Case, method: str | None = None):
         """The case's WCCE method (or ``method``) as a request and the interface it is on."""
@@ -365,11 +371,11 @@ class Engine:
     def _call_case(self, case: Case, session: WcceSession) -> tuple[str, bool | None]:
         bound = session.connect_exporter()
         if wcce.IID_ICERTREQUESTD not in session.exporter.contexts:
-            return of_reply(bound), dropped(case, session.exporter)
+            return of_reply(bound), dropped(case, session.exporter, self.drop_wait)
         request, interface = self.method_call(case)
         ipid = uuid.uuid4() if case.params.ipid == "unknown" else None
         result = session.call(request, interface=interface, ipid=ipid)
-        return of_call(result), dropped(case, session.exporter)
+        return of_call(result), dropped(case, session.exporter, self.drop_wait)
 
     def _flow_case(self, case: Case, session: WcceSession) -> tuple[str, bool | None]:
         """pending -> retrieve: disposition 5 with an ID, then 5 again for that ID."""

@@ -14,17 +14,19 @@ from conformance.wire.rpc import PfcFlag
 __all__ = ["answer", "dropped"]
 
 
-def dropped(case: Case, conn: RpcConnection) -> bool | None:
-    """Whether the server closed the connection; only waited for when the case asks."""
-    return None if case.connection_drops is None else not conn.is_connected()
+def dropped(case: Case, conn: RpcConnection, wait: float) -> bool | None:
+    """Whether the server closed the connection within ``wait`` seconds (the target's
+    ``drop_wait``); only waited for when the case asks."""
+    return None if case.connection_drops is None else not conn.is_connected(wait)
 
 
-def answer(conn: RpcConnection) -> tuple[str, bool]:
-    """The server's answer to the PDUs just sent, and whether it then closed the connection."""
+def answer(conn: RpcConnection, wait: float) -> tuple[str, bool]:
+    """The server's answer to the PDUs just sent, and whether it then closed the connection
+    (within ``wait`` seconds of it)."""
     pdu = conn.recv_pdu()
     text = of_reply(Outcome(pdus=(pdu,) if pdu else (), closed=conn.closed_by_peer, malformed=conn.malformed))
     if text == outcomes.ACCEPT:
         # a whole response: drain its fragments
         while pdu is not None and not CommonHeader.parse(pdu).pfc_flags & PfcFlag.LAST_FRAG:
             pdu = conn.recv_pdu()
-    return text, not conn.is_connected()
+    return text, not conn.is_connected(wait)

@@ -43,7 +43,7 @@ def pfc_flags(extra: int):
         conn, ipid, cont = endpoint.bound()
         _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid,
                                      pfc_flags=FIRST | LAST | extra))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
     return action
 
 
@@ -65,7 +65,7 @@ def fragments(shape: str):
             _send(conn, frag(stub[half:], LAST))
         elif shape == "new-call-inside":
             _send(conn, frag(stub[:half], FIRST), frag(stub, FIRST | LAST, conn.next_call_id()))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
     return action
 
 
@@ -75,7 +75,7 @@ def trailer(**fields: int):
         conn, ipid, cont = endpoint.bound()
         pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
         _send(conn, SecTrailer.patched(pdu, **fields))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
     return action
 
 
@@ -87,7 +87,7 @@ def signed_trailer(**fields: int):
         conn, ipid, cont = endpoint.bound()
         _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid,
                                      trailer=fields))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
     return action
 
 
@@ -97,18 +97,18 @@ def tamper_signature(engine, case, settings, endpoint, tap):
     conn, ipid, cont = endpoint.bound()
     pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     _send(conn, pdu[:-3] + bytes([pdu[-3] ^ 0x40]) + pdu[-2:])
-    return answer(conn)
+    return answer(conn, engine.drop_wait)
 
 
 def replay(engine, case, settings, endpoint, tap):
     conn, ipid, cont = endpoint.bound()
     pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     _send(conn, pdu)
-    first, _ = answer(conn)
+    first, _ = answer(conn, engine.drop_wait)
     if first != "accept":
-        return f"first call: {first}", not conn.is_connected()
+        return f"first call: {first}", not conn.is_connected(engine.drop_wait)
     _send(conn, pdu)
-    return answer(conn)
+    return answer(conn, engine.drop_wait)
 
 
 def missing_verifier(engine, case, settings, endpoint, tap):
@@ -117,7 +117,7 @@ def missing_verifier(engine, case, settings, endpoint, tap):
     pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     conn.protection = protection
     _send(conn, pdu)
-    return answer(conn)
+    return answer(conn, engine.drop_wait)
 
 
 def downgrade_signed(engine, case, settings, endpoint, tap):
@@ -131,7 +131,7 @@ def downgrade_signed(engine, case, settings, endpoint, tap):
     finally:
         conn.security = sealed
     _send(conn, pdu)
-    return answer(conn)
+    return answer(conn, engine.drop_wait)
 
 
 def second_context(engine, case, settings, endpoint, tap):
@@ -159,7 +159,7 @@ def second_context(engine, case, settings, endpoint, tap):
                            f"second context at PKT_INTEGRITY ({of_reply(bound)})")
     # the call goes on the presentation context just bound, under the new auth context
     request, interface = engine.method_call(case, "Request")
-    return of_call(session.call(request, interface=interface)), dropped(case, conn)
+    return of_call(session.call(request, interface=interface)), dropped(case, conn, engine.drop_wait)
 
 
 def foreign_ipid(engine, case, settings, endpoint, tap):
@@ -178,21 +178,21 @@ def foreign_ipid(engine, case, settings, endpoint, tap):
         if own == victim:
             return "both clients were given the same IPID", None
         _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=victim))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
 
 
 def opnum(number: int):
     def action(engine, case, settings, endpoint, tap):
         conn, ipid, cont = endpoint.bound()
         _send(conn, conn.request_pdu(number, endpoint.stub(), cont_id=cont, object_uuid=ipid))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
     return action
 
 
 def unknown_context(engine, case, settings, endpoint, tap):
     conn, ipid, _ = endpoint.bound()
     _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=0x77, object_uuid=ipid))
-    return answer(conn)
+    return answer(conn, engine.drop_wait)
 
 
 def unknown_assoc_group(engine, case, settings, endpoint, tap):
@@ -201,7 +201,7 @@ def unknown_assoc_group(engine, case, settings, endpoint, tap):
         elems = conn.contexts_for(endpoint.interface, endpoint.if_version)
         conn.send(bytes(DceRpc5(call_id=conn.next_call_id())
                         / DceRpc5Bind(assoc_group_id=0x7EADBEEF, context_elem=elems)))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
 
 
 def bind_auth_none(level: int):
@@ -216,7 +216,7 @@ def bind_auth_none(level: int):
             pkt.auth_verifier.auth_pad_length = None
             conn.send(bytes(pkt / DceRpc5Bind(max_xmit_frag=conn.max_frag, max_recv_frag=conn.max_frag,
                                               context_elem=conn.contexts_for(endpoint.interface, endpoint.if_version))))
-            return answer(conn)
+            return answer(conn, engine.drop_wait)
     return action
 
 
@@ -229,7 +229,7 @@ def alter_change(**changed):
         with endpoint.connection() as conn:
             conn.next_leg = dict(changed)
             outcome = conn.bind(endpoint.interface, endpoint.if_version)
-            return of_reply(outcome), not conn.is_connected()
+            return of_reply(outcome), not conn.is_connected(engine.drop_wait)
     return action
 
 
@@ -258,7 +258,7 @@ def _served_call(endpoint, conn, ipid):
     return IID_IREMUNKNOWN2, _REM_ADD_REF, stub, endpoint.session.activation.ipid_remunknown
 
 
-def _calls(case, conn, call, contexts):
+def _calls(engine, case, conn, call, contexts):
     """:data:`CALLS_PER_CONTEXT` rounds of ``call``, one on each of ``contexts`` (security,
     protection) per round, each response verified by the client.  The first answer that
     is not a verified response is the outcome; a refusal of a context's first call means
@@ -275,8 +275,8 @@ def _calls(case, conn, call, contexts):
                 raise Inconclusive(f"the first call on security context {security.context_id} was answered "
                                    f"{observed}: the target does not serve it at level {security.level}, so "
                                    f"there is no protected response to verify")
-            return observed, dropped(case, conn)
-    return outcomes.ACCEPT, dropped(case, conn)
+            return observed, dropped(case, conn, engine.drop_wait)
+    return outcomes.ACCEPT, dropped(case, conn, engine.drop_wait)
 
 
 def responses_one_context(engine, case, settings, endpoint, tap):
@@ -284,7 +284,7 @@ def responses_one_context(engine, case, settings, endpoint, tap):
     with the next sequence number of the context."""
     conn, ipid, _ = endpoint.bound()
     call = _served_call(endpoint, conn, ipid)
-    return _calls(case, conn, call, [(conn.security, conn.protection)])
+    return _calls(engine, case, conn, call, [(conn.security, conn.protection)])
 
 
 def responses_two_contexts(engine, case, settings, endpoint, tap):
@@ -308,14 +308,14 @@ def responses_two_contexts(engine, case, settings, endpoint, tap):
                            f"context ({of_reply(bound)}): nothing to alternate between")
     second = (conn.security, conn.protection)
     call = _served_call(endpoint, conn, ipid)
-    return _calls(case, conn, call, [first, second])
+    return _calls(engine, case, conn, call, [first, second])
 
 
 def request_before_bind(engine, case, settings, endpoint, tap):
     host, port = endpoint.address()
     with RpcConnection(host, port, tap=tap) as conn:
         conn.send(conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=0, object_uuid=endpoint.object_uuid()))
-        return answer(conn)
+        return answer(conn, engine.drop_wait)
 
 
 RAW_ACTIONS = {

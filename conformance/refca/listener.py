@@ -94,6 +94,9 @@ class Listener:
                              name=f"{self.name}-{peer[1]}").start()
 
     def _serve(self, conn: socket.socket, peer) -> None:
+        # each PDU leaves when written: a response's fragments are not held back for the
+        # client's delayed ACK (Nagle's rule)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         local = conn.getsockname()
         info = ConnectionInfo(local_host=local[0], local_port=local[1], peer_host=peer[0],
                               peer_port=peer[1])

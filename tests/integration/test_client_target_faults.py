@@ -8,12 +8,15 @@ import contextlib
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
 from conformance.client.errors import TargetFault
 from conformance.client.rpc import RpcConnection
+from conformance.judge import flows
 from conformance.judge.outcome import of_reply
+from conformance.model import outcomes
 from conformance.wire import wcce
 from tests.support.recorded import read
 
@@ -79,3 +82,31 @@ def test_a_reply_to_another_call_is_a_target_fault():
         conn.contexts.setdefault(wcce.IID_ICERTREQUESTD, 0)
         with pytest.raises(TargetFault, match="reply to another call"):
             conn.call(wcce.IID_ICERTREQUESTD, 5, b"")
+
+
+@pytest.mark.parametrize("wait, seen_to_drop", [(0.02, False), (1.0, True)])
+def test_a_close_counts_when_it_comes_within_the_targets_drop_wait(wait, seen_to_drop):
+    """The judge looks for the server's close for the target's ``drop_wait`` after the answer:
+    a server that answers and closes 0.3 s later has dropped the connection for a 1 s wait and
+    kept it for a 20 ms one."""
+    fault = framed(next(p for p in REPLIES if p[2] == 3))
+    status = struct.unpack_from("<I", fault, 24)[0]
+
+    def fault_then_close_later(conn):
+        conn.sendall(fault)
+        time.sleep(0.3)
+
+    with server(fault_then_close_later) as port, RpcConnection("127.0.0.1", port, timeout=2) as conn:
+        conn.send(conn.request_pdu(0, b"", cont_id=0))
+        assert flows.answer(conn, wait) == (outcomes.fault(status), seen_to_drop)
+
+
+@pytest.mark.parametrize("tapped", [False, True])
+def test_the_client_sends_each_pdu_when_it_is_written(tapped):
+    """TCP_NODELAY: no PDU waits behind an unanswered one for the server's delayed ACK."""
+    from conformance.capture.tap import Tap
+
+    with server(lambda c: None) as port, \
+            RpcConnection("127.0.0.1", port, timeout=2, tap=Tap() if tapped else None) as conn:
+        sock = conn.sock._sock if tapped else conn.sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -22,6 +22,7 @@ from scapy.layers.dcerpc import (
 from scapy.packet import Raw
 
 from conformance.client.rpc import RpcConnection
+from conformance.model.profile import DEFAULT_DROP_WAIT
 from conformance.wire import wcce
 from conformance.wire.dcom import IID_IOBJECT_EXPORTER
 from conformance.wire.pdu import auth_verifier
@@ -159,7 +160,7 @@ def test_malformed_pdu(ca, case):
             # "the connection must drop" is an assertion of its own
             assert conn.recv_pdu(timeout=5) is None and conn.closed_by_peer
         else:
-            assert conn.is_connected()
+            assert conn.is_connected(DEFAULT_DROP_WAIT)
     assert_still_serving(ca)
 
 
@@ -261,7 +262,7 @@ def test_request_without_verifier_on_a_privacy_context(ca):
             alloc_hint=len(stub), cont_id=conn.contexts[wcce.IID_ICERTREQUESTD], opnum=wcce.Opnum.REQUEST,
             object=session.activation.ipid(wcce.IID_ICERTREQUESTD)) / Raw(stub)))
         assert _answer(conn) == f"fault:{FaultStatus.ACCESS_DENIED}"
-        assert conn.is_connected()
+        assert conn.is_connected(DEFAULT_DROP_WAIT)
         assert ca.store.count() == 0
         assert session.call(request()).response.pdwDisposition == wcce.Disposition.ISSUED
     finally:

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from conformance.model.profile import ProfileError, load_profile
+from conformance.model.profile import DEFAULT_DROP_WAIT, ProfileError, load_profile
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[3] / "examples"
 GOOD = '''
@@ -33,6 +33,13 @@ def test_minimal_profile_and_defaults(tmp_path):
     assert t.claims.enforce_privacy is None  # unknown: its cases are N/A
     assert t.issue_template == "User" and not t.claims.pending_template
     assert "s3cret" not in repr(t)
+    assert t.drop_wait == DEFAULT_DROP_WAIT == 0.2  # a close is looked for 0.2 s after an answer
+
+
+def test_drop_wait_is_read(tmp_path):
+    t = load_profile(write(tmp_path, GOOD.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\ndrop_wait = 1')),
+                     environ={"PW": "x"})
+    assert t.drop_wait == 1.0 and isinstance(t.drop_wait, float)
 
 
 def test_claims_templates_and_quirks(tmp_path):
@@ -65,6 +72,9 @@ expires = 2027-01-31
     (GOOD + "[target.x]\n", "unknown key(s) in [target]: x"),
     (GOOD.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\nactivation_port = 70000'), "not a TCP port"),
     (GOOD.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\nactivation_port = true'), "not a TCP port"),
+    (GOOD.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\ndrop_wait = 0'), "target.drop_wait 0: seconds"),
+    (GOOD.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\ndrop_wait = "1s"'), "target.drop_wait '1s'"),
+    (GOOD.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\ndrop_wait = 11'), "0.01 to 10"),
     (GOOD + "[claims]\nenforce_privacy = \"yes\"\n", "claims.enforce_privacy must be true or false"),
     (GOOD + "[claims]\nflying = true\n", "unknown key(s) in [claims]: flying"),
     (GOOD + "[[quirk]]\ncase = \"x\"\n", "quirk #1: needs exactly case, reason and expires"),
