@@ -1,4 +1,4 @@
-"""Two of scapy's pure computations, remembered: scapy makes them again on every call.
+"""Three of scapy's pure computations, remembered: scapy makes them again on every call.
 
 * **RFC 3961/8009 key derivation.**  Every Kerberos encryption, decryption and checksum
   scapy makes derives its keys first — DK(key, usage | 0xAA / 0x55 / 0x99), or RFC 8009's
@@ -8,6 +8,10 @@
   transcript), so nearly every derivation is one already made.  A derivation is a function
   of the encryption type's class, the key's bytes and the constant (label, length,
   context); the cache is keyed by exactly those and holds what scapy returns (bytes).
+* **A built packet's bytes** (:func:`remember_bytes`).  scapy builds a packet again each time
+  its bytes are asked for — for the wire, and again for a MIC over the messages sent (~1 ms an
+  NTLM CHALLENGE).  A packet that will not change is given its bytes once; changing a field
+  of it afterwards makes scapy build it again, as before.
 * **An OID's name.**  Every ``ASN1_OID`` scapy makes (each OID of every SPNEGO and Kerberos
   token it builds or dissects) looks its name up by scanning the whole MIB (~0.2 ms).  The
   name is a function of the OID and the MIB's contents; the cache is per MIB and starts again
@@ -23,8 +27,9 @@ import weakref
 
 from scapy.asn1.mib import MIBDict
 from scapy.libs import rfc3961
+from scapy.packet import NoPayload
 
-__all__ = ["install", "MAX_ENTRIES"]
+__all__ = ["install", "remember_bytes", "MAX_ENTRIES"]
 
 #: Entries kept per cache (a derived key, an OID's name); past it a cache starts again empty.
 MAX_ENTRIES = 4096
@@ -51,6 +56,17 @@ def _cached_derive(derive):
     cached_derive.scapy_derive = derive  # scapy's own, for the test that compares them
     cached_derive.memo = memo
     return cached_derive
+
+
+def remember_bytes(packet, data: bytes):
+    """``packet`` (one layer, built by scapy from its fields) answers ``data`` — what it builds
+    to — when asked for its bytes, without building itself again (scapy's own cache for a
+    dissected packet); a field set afterwards drops it.  Returns ``packet``."""
+    if not isinstance(packet.payload, NoPayload):
+        raise ValueError("remember_bytes takes one layer")
+    packet.raw_packet_cache = data
+    packet.raw_packet_cache_fields = {}
+    return packet
 
 
 #: per MIB: (its size when the names were made, {OID: name})

@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE
-from scapy.layers.ntlm import NTLM_AUTHENTICATE_V2, NTLM_CHALLENGE, NTLM_Header, NTLMSSP
+from scapy.layers.ntlm import AV_PAIR, NTLM_AUTHENTICATE_V2, NTLM_CHALLENGE, NTLMSSP
 
 from conformance.wire.gss import anonymous_ntlm_keys
+from conformance.wire.scapymemo import remember_bytes
 
-__all__ = ["NtlmBehaviour", "NtlmAcceptor"]
+__all__ = ["NtlmBehaviour", "NtlmAcceptor", "ChallengeTemplates"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,11 +48,10 @@ class NtlmAcceptor(NTLMSSP):
             return Context, None, GSS_S_COMPLETE
         Context, token, status = super().GSS_Accept_sec_context(Context, input_token, **kwargs)
         if isinstance(token, NTLM_CHALLENGE) and token is Context.chall_tok:
-            # The CHALLENGE is serialized for the wire and again for the AUTHENTICATE's MIC
-            # (scapy rebuilds a built packet each time it is asked for its bytes, ~2 ms): it
-            # is serialized once, and the message sent and kept is its dissection, whose
-            # bytes are those.
-            token = Context.chall_tok = NTLM_Header(bytes(token))
+            # The CHALLENGE is serialized for the wire and again for the AUTHENTICATE's MIC, and
+            # scapy builds a packet again each time (~1 ms): the one scapy made is given its
+            # bytes once, written from this acceptor's template (see ChallengeTemplates).
+            remember_bytes(token, _TEMPLATES.bytes_of(self, token))
         return Context, token, status
 
     def _anonymous_authenticate(self, context, token) -> bool:
@@ -64,3 +64,56 @@ class NtlmAcceptor(NTLMSSP):
         if not self.behaviour.verify_mech_list_mic:
             return None  # SPNEGO's downgrade protection switched off
         return super().VerifyMechListMIC(Context, otherMIC, input)
+
+
+class ChallengeTemplates:
+    """An acceptor's CHALLENGE, built by scapy once per shape and written afterwards.
+
+    scapy's NTLMSSP builds every CHALLENGE from the acceptor's names, variant and
+    ``NTLM_VALUES`` and the NEGOTIATE's SIGN and SEAL flags (its NegotiateFlags), with a
+    random ServerChallenge and the current time in MsvAvTimestamp.  The first CHALLENGE of
+    a shape is built by scapy and kept; the next ones are its bytes with their own
+    ServerChallenge (offset 24, [MS-NLMP] 2.2.1.2) and timestamp AV pair (built by scapy)
+    put in.  ``tests/unit/refca/test_ntlm_challenge.py`` holds them to scapy's own build.
+    """
+
+    _LIMIT = 64  # shapes kept; one acceptor configuration makes at most four
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, tuple[bytes, int | None]] = {}
+
+    @staticmethod
+    def shape(acceptor: NTLMSSP, token: NTLM_CHALLENGE) -> tuple:
+        return (type(acceptor), acceptor.VARIANT, acceptor.COMPUTER_NB_NAME, acceptor.COMPUTER_FQDN,
+                acceptor.DOMAIN_NB_NAME, acceptor.DOMAIN_FQDN, repr(sorted((acceptor.NTLM_VALUES or {}).items())),
+                int(token.NegotiateFlags))
+
+    def bytes_of(self, acceptor: NTLMSSP, token: NTLM_CHALLENGE) -> bytes:
+        """The bytes scapy builds ``token`` to."""
+        shape = self.shape(acceptor, token)
+        stamp = _timestamp_pair(token)
+        kept = self._kept.get(shape)
+        if kept is None:
+            data = bytes(token)
+            at = data.find(stamp) if stamp is not None else None
+            if data[24:32] != bytes(token.ServerChallenge) or (stamp is not None and data.count(stamp) != 1):
+                return data  # not the layout this template writes: scapy's bytes, not kept
+            if len(self._kept) >= self._LIMIT:
+                self._kept.clear()
+            self._kept[shape] = (data, at)
+            return data
+        data, at = kept
+        out = bytearray(data)
+        out[24:32] = bytes(token.ServerChallenge)
+        if at is not None:
+            out[at:at + len(stamp)] = stamp
+        return bytes(out)
+
+
+def _timestamp_pair(token: NTLM_CHALLENGE) -> bytes | None:
+    """The CHALLENGE's MsvAvTimestamp AV pair as scapy builds it, or None when it has none."""
+    pair = next((av for av in token.TargetInfo or () if av.AvId == 7), None)
+    return bytes(AV_PAIR(AvId=7, Value=pair.Value)) if pair is not None else None
+
+
+_TEMPLATES = ChallengeTemplates()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.asn1.asn1 import ASN1_OID
@@ -121,3 +122,18 @@ def test_the_oid_names_are_made_once():
     scapy_oidname = MIBDict._oidname.scapy_oidname
     cached = scapymemo._cached_oidname(lambda m, x: calls.append(x) or scapy_oidname(m, x))
     assert cached(mib, "1.2.3.9") == cached(mib, "1.2.3.9") == "root.9" and calls == ["1.2.3.9"]
+
+
+def test_a_remembered_packet_answers_its_bytes_until_a_field_changes():
+    from scapy.layers.dcerpc import DceRpc5, DceRpc5Bind
+    from scapy.layers.ntlm import NTLM_NEGOTIATE
+
+    packet = NTLM_NEGOTIATE(NegotiateFlags=0x62088215, ProductBuild=26100)
+    built = bytes(packet)
+    assert scapymemo.remember_bytes(packet, b"remembered") is packet
+    assert bytes(packet) == b"remembered"  # not built again
+    packet.ProductBuild = 1
+    assert bytes(packet) != b"remembered" and bytes(packet) == bytes(NTLM_NEGOTIATE(
+        NegotiateFlags=0x62088215, ProductBuild=1)) != built
+    with pytest.raises(ValueError, match="one layer"):
+        scapymemo.remember_bytes(DceRpc5() / DceRpc5Bind(), b"x")
