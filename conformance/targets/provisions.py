@@ -10,6 +10,7 @@ copy: a fresh, private database each time, made in a fraction of a second.
 A template is keyed by what went into it: Samba's version, the provision's arguments (the
 directory and the password masked), our ``smb.conf`` (the directory masked) and the users
 created and the setup step run before the DC started; a change to any of them makes another template.  Templates
+are made again after a week (the passwords in them would expire after AD's 42 days), and
 live in ``$WCCE_SAMBA_TEMPLATES`` (default ``~/.cache/wcce-conformance/samba``, mode 0700,
 with the lab accounts' passwords in each template's ``template.json``, mode 0600); set it to
 ``off`` to provision every DC afresh.
@@ -23,6 +24,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 
 __all__ = ["TEMPLATES_ENV", "template_root", "template_key", "restore", "keep", "discard"]
@@ -31,6 +33,9 @@ TEMPLATES_ENV = "WCCE_SAMBA_TEMPLATES"
 #: bumped when what a template holds, or how it is restored, changes
 FORMAT = 1
 _META = "template.json"
+#: a template older than this is made again: AD's default maxPwdAge (42 days) would expire the
+#: passwords it was provisioned with (the KDC then answers KDC_ERR_KEY_EXPIRED)
+MAX_AGE_SECONDS = 7 * 24 * 3600
 #: files a DC writes for itself (its configuration names its directory) or logs: never kept
 _OWN = ("etc/smb.conf", "krb5.conf", "samba-tool.log", "samba.log")
 
@@ -67,7 +72,11 @@ def restore(root: pathlib.Path, key: str, directory: pathlib.Path) -> dict | Non
     source = root / key
     try:
         meta = json.loads((source / _META).read_text())
+        age = time.time() - (source / _META).stat().st_mtime
     except (OSError, ValueError):
+        return None
+    if not 0 <= age <= MAX_AGE_SECONDS:
+        discard(root, key)
         return None
     # copy2 keeps the NT ACLs provisioning wrote in security.* extended attributes (as root)
     shutil.copytree(source, directory, dirs_exist_ok=True, symlinks=True, copy_function=shutil.copy2,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 import pytest
 
@@ -90,3 +91,13 @@ def test_templates_are_kept_where_the_environment_says_or_not_at_all(monkeypatch
     monkeypatch.delenv(provisions.TEMPLATES_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert provisions.template_root() == tmp_path / "cache" / "wcce-conformance" / "samba"
+
+
+def test_a_template_older_than_a_week_is_made_again(tmp_path):
+    """Its accounts' passwords would expire (AD's maxPwdAge, 42 days): it is dropped."""
+    root = tmp_path / "templates"
+    provisions.keep(root, "k", provisioned(tmp_path / "one"), admin_password="x", users={})
+    old = time.time() - provisions.MAX_AGE_SECONDS - 60
+    os.utime(root / "k" / "template.json", (old, old))
+    assert provisions.restore(root, "k", tmp_path / "dc") is None
+    assert not (root / "k").exists()
