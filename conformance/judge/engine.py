@@ -57,7 +57,7 @@ from conformance.model import outcomes
 from conformance.model.cases import Case
 from conformance.model.catalogue import Requirement
 from conformance.model.ledger import shipped_ledger
-from conformance.model.profile import Target
+from conformance.model.profile import DEFAULT_DROP_WAIT, Target
 from conformance.model.results import CaseResult, CheckResult
 from conformance.model.verdicts import Verdict, strongest
 from conformance.wire import wcce
@@ -115,10 +115,15 @@ class Engine:
         self._bindings_fault: NoUsableBinding | None = None  # an activation case's unusable bindings
         self._probe = EffectProbe(target, self.tickets) if target.kind == "ca" else None
 
-    @property
-    def drop_wait(self) -> float:
+    def drop_wait_for(self, case: Case) -> float:
         """How long after its answer the target has to close a connection for the close to be
-        seen (the profile's ``drop_wait``): a connection still open then has stayed."""
+        seen: the profile's ``drop_wait``, a connection still open then has stayed.  A case
+        that expects the drop looks for it at least DEFAULT_DROP_WAIT, as every case did
+        before targets had their own: the wait ends at the close, so a target that drops as
+        expected costs nothing, and a CA slowed by its machine's load is not taken for one
+        that kept the connection."""
+        if case.connection_drops:
+            return max(self.target.drop_wait, DEFAULT_DROP_WAIT)
         return self.target.drop_wait
 
     # -- what a case's params stand for --------------------------------------------------
@@ -345,7 +350,7 @@ class Engine:
             interface, version = _INTERFACES[case.params.interface], settings.if_version
         with endpoint.connection() as conn:
             outcome = conn.bind(interface, version, transfer_syntaxes=syntaxes)
-            return of_reply(outcome), dropped(case, conn, self.drop_wait)
+            return of_reply(outcome), dropped(case, conn, self.drop_wait_for(case))
 
     def method_call(self, case: Case, method: str | None = None):
         """The case's WCCE method (or ``method``) as a request and the interface it is on."""
@@ -371,11 +376,11 @@ class Engine:
     def _call_case(self, case: Case, session: WcceSession) -> tuple[str, bool | None]:
         bound = session.connect_exporter()
         if wcce.IID_ICERTREQUESTD not in session.exporter.contexts:
-            return of_reply(bound), dropped(case, session.exporter, self.drop_wait)
+            return of_reply(bound), dropped(case, session.exporter, self.drop_wait_for(case))
         request, interface = self.method_call(case)
         ipid = uuid.uuid4() if case.params.ipid == "unknown" else None
         result = session.call(request, interface=interface, ipid=ipid)
-        return of_call(result), dropped(case, session.exporter, self.drop_wait)
+        return of_call(result), dropped(case, session.exporter, self.drop_wait_for(case))
 
     def _flow_case(self, case: Case, session: WcceSession) -> tuple[str, bool | None]:
         """pending -> retrieve: disposition 5 with an ID, then 5 again for that ID."""

@@ -10,8 +10,8 @@ copy: a fresh, private database each time, made in a fraction of a second.
 A template is keyed by what went into it: Samba's version, the provision's arguments (the
 directory and the password masked), our ``smb.conf`` (the directory masked) and the users
 created and the setup step run before the DC started; a change to any of them makes another template.  Templates
-are made again after a week (the passwords in them would expire after AD's 42 days), and
-live in ``$WCCE_SAMBA_TEMPLATES`` (default ``~/.cache/wcce-conformance/samba``, mode 0700,
+are made again after a week (the passwords in them would expire after AD's 42 days; keeping a
+template sweeps expired ones and copies left by a killed process away), and live in ``$WCCE_SAMBA_TEMPLATES`` (default ``~/.cache/wcce-conformance/samba``, mode 0700,
 with the lab accounts' passwords in each template's ``template.json``, mode 0600); set it to
 ``off`` to provision every DC afresh.
 """
@@ -36,6 +36,10 @@ _META = "template.json"
 #: a template older than this is made again: AD's default maxPwdAge (42 days) would expire the
 #: passwords it was provisioned with (the KDC then answers KDC_ERR_KEY_EXPIRED)
 MAX_AGE_SECONDS = 7 * 24 * 3600
+_STAGING, _DISCARDED = ".new-", ".old-"
+#: a staging or discarded copy this old belongs to a process that did not finish (a copy takes
+#: under a second)
+_ABANDONED_SECONDS = 3600
 #: files a DC writes for itself (its configuration names its directory) or logs: never kept
 _OWN = ("etc/smb.conf", "krb5.conf", "samba-tool.log", "samba.log")
 
@@ -70,12 +74,15 @@ def restore(root: pathlib.Path, key: str, directory: pathlib.Path) -> dict | Non
     returns what the template recorded (``admin_password``, ``users``), or None when there is
     no such template."""
     source = root / key
+    if not source.is_dir():
+        return None
     try:
         meta = json.loads((source / _META).read_text())
         age = time.time() - (source / _META).stat().st_mtime
-    except (OSError, ValueError):
-        return None
-    if not 0 <= age <= MAX_AGE_SECONDS:
+        broken = not isinstance(meta, dict)
+    except (OSError, ValueError):  # a template is renamed into place whole: this one is damaged
+        broken = True
+    if broken or not 0 <= age <= MAX_AGE_SECONDS:
         discard(root, key)
         return None
     # copy2 keeps the NT ACLs provisioning wrote in security.* extended attributes (as root)
@@ -93,7 +100,8 @@ def keep(root: pathlib.Path, key: str, directory: pathlib.Path, *, admin_passwor
         return False
     try:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        staging = pathlib.Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+        _sweep(root)
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=_STAGING, dir=root))
     except OSError:
         return False
     try:
@@ -115,11 +123,31 @@ def keep(root: pathlib.Path, key: str, directory: pathlib.Path, *, admin_passwor
 
 
 def discard(root: pathlib.Path, key: str) -> None:
-    """Remove template ``key`` (a DC made from it did not start)."""
+    """Remove template ``key`` (damaged, expired, or a DC made from it did not start)."""
     target = root / key
+    if not target.exists():
+        return
     try:
-        graveyard = pathlib.Path(tempfile.mkdtemp(prefix=".old-", dir=root))
-        os.rename(target, graveyard / key)  # out of sight at once, then removed
+        graveyard = pathlib.Path(tempfile.mkdtemp(prefix=_DISCARDED, dir=root))
     except OSError:
         return
+    try:
+        os.rename(target, graveyard / key)  # out of sight at once, then removed
+    except OSError:
+        pass
     shutil.rmtree(graveyard, ignore_errors=True)
+
+
+def _sweep(root: pathlib.Path) -> None:
+    """Remove what no DC will use again: templates past their age (another Samba version's or
+    shape's among them), and the staging or discarded copies of a process that was killed."""
+    now = time.time()
+    for entry in root.iterdir():
+        try:
+            if entry.name.startswith((_STAGING, _DISCARDED)):
+                if now - entry.stat().st_mtime > _ABANDONED_SECONDS:
+                    shutil.rmtree(entry, ignore_errors=True)
+            elif now - (entry / _META).stat().st_mtime > MAX_AGE_SECONDS:
+                discard(root, entry.name)
+        except OSError:
+            continue

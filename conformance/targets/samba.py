@@ -162,6 +162,8 @@ class SambaDC:
     setup: tuple[str, Callable[["SambaDC"], None]] | None = dataclasses.field(default=None, repr=False)
     #: whether this DC's database is a copy of a kept template rather than a provision of its own
     from_template: bool = dataclasses.field(default=False, init=False)
+    _fresh: bool = dataclasses.field(default=False, init=False, repr=False)  # retrying: no template
+    _template_key: str | None = dataclasses.field(default=None, init=False, repr=False)
     provision_seconds: float | None = dataclasses.field(default=None, init=False)
     start_seconds: float | None = dataclasses.field(default=None, init=False)
     _scratch: tempfile.TemporaryDirectory | None = dataclasses.field(default=None, init=False, repr=False)
@@ -230,36 +232,41 @@ class SambaDC:
             raise SambaError("a Samba AD DC needs root (ports 88, 135, 389; NT ACLs in security.* xattrs)")
         self._check_ports_free()
         self._scratch = tempfile.TemporaryDirectory(prefix="wcce-samba-")
+        self.from_template = False
         try:
             self._write_config()
             began = time.monotonic()
-            key = self._provisioned()
-            for name, password in list(self.users.items()):
-                if name not in self.user_names:
-                    self.add_user(name, password)
-            self.provision_seconds = time.monotonic() - began
-            began = time.monotonic()
             try:
+                self._provisioned()
+                for name, password in list(self.users.items()):
+                    if name not in self.user_names:
+                        self.add_user(name, password)
+                self.provision_seconds = time.monotonic() - began
+                began = time.monotonic()
                 self._start_samba()
             except SambaError:
-                if key is None:
+                if not self.from_template:
                     raise
-                # a template that does not start: forget it, and provision as if it had never been
-                provisions.discard(self.templates, key)
+                # a kept provision that does not restore or start: drop it and provision this DC
+                # afresh, once, without looking for a template again (the drop may fail: read-only)
+                provisions.discard(self.templates, self._template_key)
                 self.stop()
-                self.from_template = False
+                self.from_template, self._fresh = False, True
                 return self.start()
             self.start_seconds = time.monotonic() - began
         except BaseException:
             self.stop()
             raise
+        finally:
+            self._fresh = False
         return self
 
-    def _provisioned(self) -> str | None:
+    def _provisioned(self) -> None:
         """Provision the domain and create ``user_names`` (from a template of the same shape
-        when one was kept, see :mod:`conformance.targets.provisions`); returns the template's
-        key when the DC came from one."""
-        key = None
+        when one was kept, see :mod:`conformance.targets.provisions`; ``from_template`` says
+        whether the DC came from it).  A template that does not restore is a SambaError with
+        ``from_template`` set: :meth:`start` drops it."""
+        key = self._template_key = None
         if self.templates is not None:
             masked = str(self.directory)
             key = provisions.template_key(
@@ -267,21 +274,26 @@ class SambaDC:
                 provision_args=[a.replace(masked, "{dir}") for a in self._provision_args("{password}")],
                 config=self.smb_conf.read_text().replace(masked, "{dir}"), user_names=self.user_names,
                 setup=self.setup[0] if self.setup is not None else "")
-            meta = provisions.restore(self.templates, key, self.directory)
-            if meta is not None:
+            self._template_key = key
+        if key is not None and not self._fresh:
+            try:
+                meta = provisions.restore(self.templates, key, self.directory)
+                if meta is not None:
+                    self.from_template = True
+                    self.admin_password = meta["admin_password"]
+                    self.users.update({name: meta["users"][name] for name in self.user_names})
+                    return
+            except (OSError, KeyError, TypeError, shutil.Error) as exc:
                 self.from_template = True
-                self.admin_password = meta["admin_password"]
-                self.users.update({name: meta["users"][name] for name in self.user_names})
-                return key
+                raise SambaError(f"the kept provision {key} did not restore: {exc}") from exc
         self._provision()
         for name in self.user_names:
             self.add_user(name)
         if self.setup is not None:
             self.setup[1](self)
-        if self.templates is not None:
+        if key is not None:
             provisions.keep(self.templates, key, self.directory, admin_password=self.admin_password,
                             users={name: self.users[name] for name in self.user_names})
-        return None
 
     def add_user(self, name: str, password: str | None = None) -> str:
         """Create a domain user (with a random password unless given); returns the password.

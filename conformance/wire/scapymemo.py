@@ -11,7 +11,7 @@
 * **A built packet's bytes** (:func:`remember_bytes`).  scapy builds a packet again each time
   its bytes are asked for — for the wire, and again for a MIC over the messages sent (~1 ms an
   NTLM CHALLENGE).  A packet that will not change is given its bytes once; changing a field
-  of it afterwards makes scapy build it again, as before.
+  of it afterwards (set, or changed in place) makes scapy build it again, as before.
 * **An OID's name.**  Every ``ASN1_OID`` scapy makes (each OID of every SPNEGO and Kerberos
   token it builds or dissects) looks its name up by scanning the whole MIB (~0.2 ms).  The
   name is a function of the OID and the MIB's contents; the cache is per MIB and starts again
@@ -61,11 +61,18 @@ def _cached_derive(derive):
 def remember_bytes(packet, data: bytes):
     """``packet`` (one layer, built by scapy from its fields) answers ``data`` — what it builds
     to — when asked for its bytes, without building itself again (scapy's own cache for a
-    dissected packet); a field set afterwards drops it.  Returns ``packet``."""
+    dissected packet); a field set or changed in place afterwards drops it.  Returns ``packet``."""
     if not isinstance(packet.payload, NoPayload):
         raise ValueError("remember_bytes takes one layer")
+    # as Packet.do_dissect does: a copy of each mutable field's value, so that a change made in
+    # place (a flag of a FlagValue, an item of a list) drops the bytes as an assignment does
+    watched = {}
+    for field in packet.fields_desc:
+        fld, value = packet.getfield_and_val(field.name)
+        if value is not None and (field.islist or field.holds_packets or field.ismutable):
+            watched[field.name] = packet._raw_packet_cache_field_value(fld, value, copy=True)
     packet.raw_packet_cache = data
-    packet.raw_packet_cache_fields = {}
+    packet.raw_packet_cache_fields = watched
     return packet
 
 

@@ -108,3 +108,18 @@ def test_the_activation_step_is_judged_by_the_ledger_s_accepted_activation():
     situation = shipped_ledger()[ACTIVATION_SITUATION]
     assert situation.windows == ("accept",)
     assert CATALOGUE[BINDINGS_REQUIREMENT].level.violation is Verdict.FAIL
+
+
+@pytest.mark.parametrize("target_wait, drops, wait", [
+    (0.05, True, 0.2),    # a drop the case expects is looked for at least the default window
+    (0.05, False, 0.05),  # a connection the case expects kept: the target's window
+    (0.05, None, 0.05),   # not judged: the target's window, for the evidence
+    (1.0, True, 1.0), (1.0, False, 1.0),  # a longer window of the profile's stands
+])
+def test_the_close_is_looked_for_the_targets_drop_wait_and_an_expected_one_at_least_the_default(
+        target_wait, drops, wait):
+    import dataclasses
+
+    engine = Engine(dataclasses.replace(TARGET, drop_wait=target_wait), CATALOGUE)
+    case = next(c for c in CASES.values() if c.connection_drops is drops)
+    assert engine.drop_wait_for(case) == wait

@@ -66,14 +66,37 @@ def _scapy_challenge(acceptor, flags: int, challenge: bytes, now: float) -> NTLM
        flags=FLAGS, first=st.binary(min_size=8, max_size=8), then=st.binary(min_size=8, max_size=8),
        times=st.tuples(TIMES, TIMES))
 def test_a_challenge_written_from_the_template_is_scapys(names, custom, flags, first, then, times):
+    """One set of templates across the examples, as the CA keeps one: an example's acceptor
+    finds the templates of earlier examples' shapes beside its own."""
     computer, domain, fqdn, domain_fqdn = names
     acceptor = NTLMSSP(IDENTITIES={}, COMPUTER_NB_NAME=computer, DOMAIN_NB_NAME=domain, COMPUTER_FQDN=fqdn,
                        DOMAIN_FQDN=domain_fqdn, NTLM_VALUES=custom or {})
-    templates = ChallengeTemplates()
     kept = _scapy_challenge(acceptor, flags, first, times[0])
-    assert templates.bytes_of(acceptor, kept) == bytes(kept)  # the first: scapy's build, kept
+    assert SHARED.bytes_of(acceptor, kept) == bytes(kept)  # the first of its shape: scapy's build, kept
     fresh = _scapy_challenge(acceptor, flags, then, times[1])
-    assert templates.bytes_of(acceptor, fresh) == bytes(fresh)  # the next: the template, filled
+    assert SHARED.bytes_of(acceptor, fresh) == bytes(fresh)  # the next: the template, filled
+
+
+SHARED = ChallengeTemplates()
+BASE = dict(IDENTITIES={}, COMPUTER_NB_NAME="CA01", DOMAIN_NB_NAME="LAB", COMPUTER_FQDN="ca01.lab.test",
+            DOMAIN_FQDN="lab.test", NTLM_VALUES={})
+
+
+@pytest.mark.parametrize("other", [
+    {"COMPUTER_NB_NAME": "CA02"}, {"DOMAIN_NB_NAME": "OTHERLAB"}, {"COMPUTER_FQDN": "ca02.lab.test"},
+    {"DOMAIN_FQDN": "other.test"}, {"NTLM_VALUES": {"DnsTreeName": "tree.test"}}, {"NTLM_VALUES": {"Timestamp": None}},
+    {"VARIANT": 0}, {"VARIANT": 1},
+])
+def test_an_acceptor_that_differs_in_one_input_has_its_own_template(other):
+    """Each input scapy builds a CHALLENGE from is in the template's key: after an acceptor's
+    template is kept, one that differs from it in that input alone gets scapy's bytes."""
+    templates = ChallengeTemplates()
+    first = NTLMSSP(**BASE)
+    templates.bytes_of(first, _scapy_challenge(first, 0x62088215, b"12345678", 1.7e9))
+    second = NTLMSSP(**{**BASE, **other})
+    for challenge, now in ((b"abcdefgh", 1.8e9), (b"ABCDEFGH", 1.9e9)):  # its first, then its template
+        token = _scapy_challenge(second, 0x62088215, challenge, now)
+        assert templates.bytes_of(second, token) == bytes(token)
 
 
 def test_each_shape_has_its_own_template():

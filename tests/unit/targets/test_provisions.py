@@ -101,3 +101,32 @@ def test_a_template_older_than_a_week_is_made_again(tmp_path):
     os.utime(root / "k" / "template.json", (old, old))
     assert provisions.restore(root, "k", tmp_path / "dc") is None
     assert not (root / "k").exists()
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"[]"])
+def test_a_damaged_template_is_dropped_so_it_can_be_kept_again(tmp_path, damage):
+    root = tmp_path / "templates"
+    provisions.keep(root, "k", provisioned(tmp_path / "one"), admin_password="x", users={})
+    (root / "k" / "template.json").write_bytes(damage)
+    assert provisions.restore(root, "k", tmp_path / "dc") is None
+    assert provisions.keep(root, "k", provisioned(tmp_path / "two"), admin_password="y", users={})
+    assert provisions.restore(root, "k", tmp_path / "dc2")["admin_password"] == "y"
+
+
+def test_discarding_nothing_leaves_nothing(tmp_path):
+    root = tmp_path / "templates"
+    root.mkdir()
+    provisions.discard(root, "absent")
+    assert list(root.iterdir()) == []
+
+
+def test_keeping_sweeps_expired_templates_and_copies_a_killed_process_left(tmp_path):
+    root = tmp_path / "templates"
+    provisions.keep(root, "old-shape", provisioned(tmp_path / "one"), admin_password="x", users={})
+    long_ago = time.time() - provisions.MAX_AGE_SECONDS - 60
+    os.utime(root / "old-shape" / "template.json", (long_ago, long_ago))
+    for name, age in ((".new-abandoned", 7200), (".old-abandoned", 7200), (".new-busy", 10)):
+        (root / name).mkdir()
+        os.utime(root / name, (time.time() - age, time.time() - age))
+    provisions.keep(root, "k", provisioned(tmp_path / "two"), admin_password="x", users={})
+    assert sorted(p.name for p in root.iterdir()) == [".new-busy", "k"]  # another process's copy in progress stays

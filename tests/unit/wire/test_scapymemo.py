@@ -137,3 +137,31 @@ def test_a_remembered_packet_answers_its_bytes_until_a_field_changes():
         NegotiateFlags=0x62088215, ProductBuild=1)) != built
     with pytest.raises(ValueError, match="one layer"):
         scapymemo.remember_bytes(DceRpc5() / DceRpc5Bind(), b"x")
+
+
+def test_a_remembered_packet_changed_in_place_is_what_a_dissected_one_is():
+    """scapy's own cache for a dissected packet, field for field: a flag changed in place drops
+    the bytes of both; whatever scapy does not watch (an item inside the payload's list) it does
+    not watch for either."""
+    from scapy.layers.ntlm import AV_PAIR, NTLM_CHALLENGE, NTLM_Header
+
+    def challenge():
+        return NTLM_CHALLENGE(NegotiateFlags=0x62898215, ServerChallenge=b"12345678",
+                              Payload=[("TargetName", ""), ("TargetInfo", [AV_PAIR(AvId=2, Value="LAB"), AV_PAIR()])])
+
+    data = bytes(challenge())
+
+    def flag(p):
+        p.NegotiateFlags.NEGOTIATE_KEY_EXCH = False
+
+    def item(p):
+        p.TargetInfo[0].Value = "OTHERLAB"
+
+    for change in (flag, item):
+        remembered, dissected = scapymemo.remember_bytes(challenge(), data), NTLM_Header(data)
+        assert isinstance(dissected, NTLM_CHALLENGE) and bytes(remembered) == bytes(dissected) == data
+        change(remembered), change(dissected)
+        assert (bytes(remembered) == data) is (bytes(dissected) == data)  # both kept, or both built again
+    changed = scapymemo.remember_bytes(challenge(), data)
+    flag(changed)
+    assert bytes(changed) != data  # the flag: built again
