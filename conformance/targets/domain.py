@@ -108,16 +108,13 @@ class LabDomain:
         dc = self.dc
         self.info = DomainInfo(realm=dc.realm, netbios=dc.domain, dc_host=dc.host, dc_dns_name=dc.dns_name,
                                service_host=self.service_host, ca_account=f"{self._computer}$",
-                               keytab=str(self._keytab(dc)), users=dict(dc.users), admin_password=dc.admin_password,
-                               directory=str(dc.directory), owner_pid=os.getpid())
+                               keytab=str(dc.keytab_path(f"{self._computer}$")), users=dict(dc.users),
+                               admin_password=dc.admin_password, directory=str(dc.directory), owner_pid=os.getpid())
         return self.info
 
     @property
     def _computer(self) -> str:
         return self.service_host.split(".")[0].upper()
-
-    def _keytab(self, dc: SambaDC):
-        return dc.directory / f"{self._computer}$.keytab"
 
     def _join_ca(self, dc: SambaDC) -> None:
         short, computer = self.service_host.split(".")[0], self._computer
@@ -130,8 +127,8 @@ class LabDomain:
                       what=f"user setpassword {computer}$")
         dc.modify(f"CN={computer},CN=Computers,{dc.base_dn}", "msDS-SupportedEncryptionTypes", "28")
         keytab = dc.export_keytab(f"{computer}$")
-        if keytab != self._keytab(dc) or not keytab.exists():
-            raise SambaError(f"samba-tool domain exportkeytab {computer}$ wrote no keytab at {self._keytab(dc)}")
+        if not keytab.exists():
+            raise SambaError(f"samba-tool domain exportkeytab {computer}$ wrote no keytab")
 
     def stop(self) -> None:
         if self.dc is not None:

@@ -303,12 +303,17 @@ class SambaDC:
         self.users[name] = password
         return password
 
+    def keytab_path(self, principal: str) -> pathlib.Path:
+        """Where :meth:`export_keytab` writes ``principal``'s keys (a copy of a kept provision
+        has them there too)."""
+        return self.directory / f"{principal.replace('/', '_')}.keytab"
+
     def export_keytab(self, principal: str | None = None) -> pathlib.Path:
         """The keys of ``principal`` (default: the DC's own ``host/<dns name>``, the service
         the suite's Kerberos clients ask for) as a keytab in the DC's directory, so the
         protected PDUs of its Kerberos contexts can be read (``samba-tool domain exportkeytab``)."""
         principal = principal or f"host/{self.dns_name}"
-        path = self.directory / f"{principal.replace('/', '_')}.keytab"
+        path = self.keytab_path(principal)
         self.samba_tool("domain", "exportkeytab", str(path), f"--principal={principal}",
                          what=f"domain exportkeytab {principal}")
         return path
