@@ -16,8 +16,8 @@ import enum
 import functools
 import pathlib
 
-__all__ = ["ServiceKeys", "GssFlag", "ApReqFacts", "find_ap_req", "inspect_ap_req", "keytab_entries",
-           "keytab_bytes", "KERBEROS_OIDS"]
+__all__ = ["ServiceKeys", "GssFlag", "ApReqFacts", "find_ap_req", "inspect_ap_req", "open_ap_req",
+           "keytab_entries", "keytab_bytes", "KERBEROS_OIDS"]
 
 KERBEROS_OIDS = ("1.2.840.48018.1.2.2", "1.2.840.113554.1.2.2")
 _AP_REQ_TAG = 0x6E  # [APPLICATION 14]
@@ -135,12 +135,18 @@ def find_ap_req(token: bytes, dissected=None):
     from scapy.layers.kerberos import KRB_AP_REQ
 
     if dissected is not None:
-        try:
-            candidate = dissected[KRB_AP_REQ] if KRB_AP_REQ in dissected else None
-        except Exception:  # a dissection scapy cannot walk: search the bytes
-            candidate = None
-        if candidate is not None and candidate.ticket is not None and candidate.authenticator is not None:
-            return candidate
+        from conformance.wire.gss import mechanism_token, negotiation_token
+
+        # scapy's layer walk does not enter a SPNEGO token's mechToken: the mechanism token is
+        # asked first (the packet scapy's SPNEGO hands its Kerberos acceptor)
+        inner = mechanism_token(negotiation_token(dissected))
+        for layer in (inner, dissected):
+            try:
+                candidate = layer.getlayer(KRB_AP_REQ) if hasattr(layer, "getlayer") else None
+            except Exception:  # a dissection scapy cannot walk: search the bytes
+                candidate = None
+            if candidate is not None and candidate.ticket is not None and candidate.authenticator is not None:
+                return candidate
     at = token.find(bytes([_AP_REQ_TAG]))
     while 0 <= at < len(token):
         try:
@@ -172,10 +178,22 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _open_ticket(enc_part, key):
-    """The ticket's EncTicketPart (key usage 2, RFC 4120 7.5.1, as scapy's own ``decrypt``
-    takes it for a ticket)."""
-    return _ticket_part(bytes(enc_part.cipher.val), key.etype, bytes(key.key))
+def open_ap_req(ap_req, key):
+    """(EncTicketPart, KRB_Authenticator) of ``ap_req``, the ticket opened with the service's
+    ``key`` and the authenticator with the ticket's session key, as scapy's ``decrypt`` makes them
+    (key usages 2 and 11, RFC 4120 7.5.1).  The AP-REQ remembers both, so scapy's acceptor (or
+    its passive reading) handed this same packet decrypts neither again.  Raises what scapy's
+    decryption raises (a wrong key, a damaged ticket)."""
+    from scapy.layers.kerberos import EncTicketPart
+
+    from conformance.wire.scapymemo import remember_decryption
+
+    enc_part = ap_req.ticket.encPart
+    enc = remember_decryption(enc_part, key, _ticket_part(bytes(enc_part.cipher.val), key.etype, bytes(key.key)),
+                              made_as=(2, EncTicketPart))
+    session = enc.key.toKey()
+    authenticator = remember_decryption(ap_req.authenticator, session, ap_req.authenticator.decrypt(session))
+    return enc, authenticator
 
 
 @functools.lru_cache(maxsize=32)
@@ -200,9 +218,7 @@ def inspect_ap_req(ap_req, keys: ServiceKeys | None) -> ApReqFacts:
     if key is None:
         return ApReqFacts(**base)
     try:
-        enc = _open_ticket(ticket.encPart, key)
-        session = enc.key.toKey()
-        authenticator = ap_req.authenticator.decrypt(session)
+        enc, authenticator = open_ap_req(ap_req, key)
     except Exception:  # wrong key or a damaged ticket
         return ApReqFacts(**base)
     cname = "/".join(_text(s) for s in enc.cname.nameString) + "@" + _text(enc.crealm)

@@ -23,7 +23,7 @@ from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
 
 from conformance.model.verdicts import Direction
-from conformance.wire.gss import mechanism_token, negotiation_token, token_packet
+from conformance.wire.gss import mechanism_token, mic_over_received_bytes, negotiation_token, token_packet
 from conformance.wire.kerberos import ApReqFacts, ServiceKeys, find_ap_req, inspect_ap_req
 from conformance.wire.protection import ProtectionContext
 
@@ -165,6 +165,8 @@ class PassiveContext:
             elif kind != 2 or direction is not Direction.TO_CLIENT:
                 return
             if not facts_only:
+                if kind == 3:
+                    mic_over_received_bytes(pkt)  # scapy's check builds the AUTHENTICATE again
                 self._passive(pkt)
         except Exception:  # a malformed message: keep what was read so far
             return

@@ -23,7 +23,7 @@ import datetime
 from scapy.layers.gssapi import GSS_S_DEFECTIVE_CREDENTIAL, GSS_S_DEFECTIVE_TOKEN
 from scapy.layers.kerberos import KRB_AP_REP, EncryptionType, KerberosSSP
 
-from conformance.wire.kerberos import ServiceKeys, find_ap_req
+from conformance.wire.kerberos import ServiceKeys, find_ap_req, open_ap_req
 from conformance.wire.pac import (
     SERVER_CHECKSUM, PacError, buffers, find_pac, read_pac, server_signature_verifies,
 )
@@ -80,7 +80,9 @@ class KeytabKerberosSSP(KerberosSSP):
     def GSS_Accept_sec_context(self, Context, input_token=None, **kwargs):
         first = Context is None or Context.state == self.STATE.INIT
         if first:
-            ap_req = find_ap_req(bytes(input_token)) if input_token is not None else None
+            # the AP-REQ scapy's acceptor reads below, so that the one admitted is the one accepted
+            # (and its decryptions are made once: open_ap_req)
+            ap_req = find_ap_req(bytes(input_token), input_token) if input_token is not None else None
             if ap_req is None:
                 self.refusal = "no AP-REQ in the token"
                 return Context, None, GSS_S_DEFECTIVE_TOKEN
@@ -113,8 +115,7 @@ class KeytabKerberosSSP(KerberosSSP):
         if key is None:
             return f"no key for {sname} (etype {etype})"
         try:
-            enc = ticket.encPart.decrypt(key)
-            authenticator = ap_req.authenticator.decrypt(enc.key.toKey())
+            enc, authenticator = open_ap_req(ap_req, key)
         except Exception as exc:
             return f"ticket or authenticator does not decrypt: {exc}"
         now = datetime.datetime.now(datetime.timezone.utc)

@@ -13,7 +13,7 @@ import dataclasses
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE
 from scapy.layers.ntlm import AV_PAIR, NTLM_AUTHENTICATE_V2, NTLM_CHALLENGE, NTLMSSP
 
-from conformance.wire.gss import anonymous_ntlm_keys
+from conformance.wire.gss import anonymous_ntlm_keys, mic_over_received_bytes
 from conformance.wire.scapymemo import remember_bytes
 
 __all__ = ["NtlmBehaviour", "NtlmAcceptor", "ChallengeTemplates"]
@@ -46,6 +46,8 @@ class NtlmAcceptor(NTLMSSP):
             anonymous_ntlm_keys(Context, auth.NegotiateFlags, initiator=False)
             Context.flags |= GSS_C_FLAGS.GSS_C_INTEG_FLAG | GSS_C_FLAGS.GSS_C_CONF_FLAG
             return Context, None, GSS_S_COMPLETE
+        if input_token is not None:
+            mic_over_received_bytes(input_token)  # scapy's check builds the AUTHENTICATE again
         Context, token, status = super().GSS_Accept_sec_context(Context, input_token, **kwargs)
         if isinstance(token, NTLM_CHALLENGE) and token is Context.chall_tok:
             # The CHALLENGE is serialized for the wire and again for the AUTHENTICATE's MIC, and
