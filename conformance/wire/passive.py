@@ -23,7 +23,7 @@ from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
 
 from conformance.model.verdicts import Direction
-from conformance.wire.gss import mechanism_token, mic_over_received_bytes, negotiation_token, token_packet
+from conformance.wire.gss import dissected, mechanism_token, mic_over_received_bytes, negotiation_token, token_packet
 from conformance.wire.kerberos import ApReqFacts, ServiceKeys, find_ap_req, inspect_ap_req
 from conformance.wire.protection import ProtectionContext
 
@@ -132,7 +132,7 @@ class PassiveContext:
         """Record the SPNEGO facts; return the inner mechanism token (bytes or packet) and the
         token's dissection (None for both when it does not dissect)."""
         try:
-            blob = GSSAPI_BLOB(token)
+            blob = dissected(GSSAPI_BLOB, token)  # the receiver's dissection of these bytes
             body = negotiation_token(blob)
         except Exception:  # garbage: nothing to learn
             return None, None
@@ -151,7 +151,7 @@ class PassiveContext:
     def _ntlm_token(self, message, direction: Direction, *, facts_only: bool = False) -> None:
         """``message``: the exact NTLM message (bytes or scapy's dissection of it)."""
         try:
-            pkt = message if not isinstance(message, bytes) else NTLM_Header(message)
+            pkt = message if not isinstance(message, bytes) else dissected(NTLM_Header, message)
             kind = int(pkt.MessageType)
             if kind == 1 and direction is Direction.TO_SERVER:
                 self._facts["ntlm_negotiate_flags"] = int(pkt.NegotiateFlags)

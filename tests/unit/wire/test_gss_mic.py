@@ -70,7 +70,11 @@ def test_over_the_bytes_received_says_what_scapys_check_says(user, domain, at):
     assert scapys is _scapy_builds_back(auth)
     assert _verdicts(auth, negotiate, challenge, bytes(16)) == (False, False)  # another session key
     changed = _flip(auth, MIC.stop + (at - MIC.stop) % (len(auth) - MIC.stop) if at >= MIC.stop else at)
-    assert _verdicts(changed, negotiate, challenge, key) == (False, False)
+    ours, scapys = _verdicts(changed, negotiate, challenge, key)
+    assert ours is False
+    # scapy's check takes the message it rebuilt from what it read: a change it does not read
+    # back (a byte of a name it decodes lossily) passes there
+    assert scapys is False or not _scapy_builds_back(changed)
     assert _verdicts(auth, _flip(negotiate, 20), challenge, key) == (False, False)
     assert _verdicts(auth, negotiate, _flip(challenge, 24), key) == (False, False)
 

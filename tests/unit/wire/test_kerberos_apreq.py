@@ -4,52 +4,25 @@ one) with them; ``find_ap_req`` finds the AP-REQ scapy's SPNEGO hands its Kerber
 
 from __future__ import annotations
 
-import datetime
-import os
-
 import pytest
-from scapy.asn1.asn1 import ASN1_GENERAL_STRING, ASN1_GENERALIZED_TIME
-from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_CONTINUE_NEEDED, GSSAPI_BLOB
-from scapy.layers.kerberos import (
-    KRB_AP_REQ, EncryptedData, EncryptionKey, EncTicketPart, Kerberos, KerberosSSP, KRB_Authenticator, KRB_Ticket,
-    PrincipalName, TransitedEncoding,
-)
+from scapy.layers.gssapi import GSS_S_CONTINUE_NEEDED, GSSAPI_BLOB
+from scapy.layers.kerberos import KRB_AP_REQ, EncryptedData, EncTicketPart, Kerberos, KRB_Authenticator
 from scapy.layers.spnego import SPNEGOSSP
-from scapy.libs.rfc3961 import EncryptionType, Key
+from scapy.libs.rfc3961 import Key
 
 from conformance.model.verdicts import Direction
 from conformance.refca.rpc.kerberos import KeytabKerberosSSP
 from conformance.wire import kerberos as wire_kerberos
 from conformance.wire.gss import mechanism_token, negotiation_token
-from conformance.wire.kerberos import ServiceKeys, find_ap_req, open_ap_req
+from conformance.wire.kerberos import find_ap_req, open_ap_req
 from conformance.wire.passive import PassiveContext
 from conformance.wire.scapymemo import remember_decryption
-
-SPN, UPN = "RPCSS/ca01.lab.test", "alice@LAB.TEST"
-FLAGS = GSS_C_FLAGS.GSS_C_MUTUAL_FLAG | GSS_C_FLAGS.GSS_C_DCE_STYLE
-
-
-def _time(moment: datetime.datetime):
-    return ASN1_GENERALIZED_TIME(moment.strftime("%Y%m%d%H%M%SZ"))
+from tests.unit.wire.kerberos_lab import FLAGS, SPN, UPN, kerberos_lab
 
 
 @pytest.fixture
 def lab():
-    """A service key, a ticket for SPN made with it (as a KDC would), and a SPNEGO token whose
-    AP-REQ presents it (scapy's initiator given the ticket and its session key)."""
-    service = Key(EncryptionType.AES256_CTS_HMAC_SHA1_96, key=os.urandom(32))
-    session = Key(EncryptionType.AES256_CTS_HMAC_SHA1_96, key=os.urandom(32))
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ticket = KRB_Ticket(realm=ASN1_GENERAL_STRING("LAB.TEST"), sname=PrincipalName.fromSPN(SPN),
-                        encPart=EncryptedData())
-    ticket.encPart.encrypt(service, EncTicketPart(
-        key=EncryptionKey.fromKey(session), crealm=ASN1_GENERAL_STRING("LAB.TEST"),
-        cname=PrincipalName.fromUPN(UPN), transited=TransitedEncoding(), authtime=_time(now),
-        endtime=_time(now + datetime.timedelta(hours=1))))
-    initiator = SPNEGOSSP([KerberosSSP(ST=KRB_Ticket(bytes(ticket)), KEY=session, UPN=UPN, SPN=SPN)])
-    _, token, _ = initiator.GSS_Init_sec_context(None, req_flags=FLAGS)
-    keys = ServiceKeys(keys={(SPN.lower(), int(service.etype)): service}, realm="LAB.TEST")
-    return dict(service=service, session=session, token=bytes(token), keys=keys)
+    return kerberos_lab()
 
 
 @pytest.fixture
