@@ -324,7 +324,7 @@ class WcceRun:
     def claims(self) -> Claims:
         if self.profile_target is not None:
             return self.profile_target.claims
-        from conformance.targets.embedded import embedded_claims
+        from conformance.targets.claims import embedded_claims  # the reference CA itself is not imported
 
         return embedded_claims()
 

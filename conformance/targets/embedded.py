@@ -23,7 +23,7 @@ from conformance.refca.listener import PortInUse
 from conformance.refca.rpc.association import AssociationPolicy
 from conformance.wire.rpc import BindTimeFeature
 
-__all__ = ["embedded_target", "embedded_claims", "lab_realm", "LAB_USER"]
+__all__ = ["embedded_target", "lab_realm", "LAB_USER"]
 
 LAB_USER = "wcce-suite"
 SECOND_USER = "wcce-other"  # the second account of the cross-client (foreign IPID) cases
@@ -45,14 +45,6 @@ def _claims(policy, kerberos: bool, pac: bool = False) -> Claims:
                   pending_template=True, kerberos=kerberos, second_identity=True, dcom=True, sole_requester=True,
                   security_context_multiplexing=bool(
                       AssociationPolicy().bind_time_features & BindTimeFeature.SECURITY_CONTEXT_MULTIPLEXING))
-
-
-def embedded_claims() -> Claims:
-    """What every embedded CA (and each of its mutants: they lie, not their claims) claims.
-    Kerberos in the lab's AD domain (Samba, root) or an MIT realm (Debian krb5-kdc,
-    krb5-admin-server); the PAC where the domain is."""
-    domain = domain_wanted()
-    return _claims(load_config(None).policy, domain or kdc_available(), pac=domain)
 
 
 def lab_realm(users: dict[str, str]) -> MitRealm:
