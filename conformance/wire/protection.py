@@ -14,6 +14,7 @@ all of that per security context.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import struct
@@ -23,6 +24,7 @@ from scapy.layers.ntlm import NTLMSSP, NTLMSSP_MESSAGE_SIGNATURE
 
 from conformance.wire.framing import CommonHeader
 from conformance.wire.rpc import COMMON_HEADER_LEN, SEC_TRAILER_LEN, PfcFlag, PType
+
 
 __all__ = [
     "without_verifier",
@@ -35,6 +37,17 @@ __all__ = [
     "AUTH_PAD_ALIGNMENT",
     "signature_bit_flipped",
 ]
+
+
+@dataclasses.dataclass
+class _WrapMessage(SSP.WRAP_MSG):
+    """scapy's WRAP_MSG (two flags and bytes, all immutable) whose deep copy is a copy: scapy's
+    NTLM wrap and unwrap deep-copy their messages to sign them, through ``copy``'s generic
+    reduction (~0.1 ms a PDU, a tenth of the reference CA's work on a Request)."""
+
+    def __deepcopy__(self, memo):
+        return copy.copy(self)
+
 
 #: [MS-RPCE] 2.2.2.11: the sec_trailer is 16-byte aligned relative to the body.
 AUTH_PAD_ALIGNMENT = 16
@@ -274,9 +287,9 @@ class ProtectionContext:
                 msgs = self.ssp.GSS_UnwrapEx(
                     self.context,
                     [
-                        SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=head),
-                        SSP.WRAP_MSG(conf_req_flag=True, sign=True, data=body),
-                        SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=sec_trailer),
+                        _WrapMessage(conf_req_flag=False, sign=self.signs_header, data=head),
+                        _WrapMessage(conf_req_flag=True, sign=True, data=body),
+                        _WrapMessage(conf_req_flag=False, sign=self.signs_header, data=sec_trailer),
                     ],
                     signature,
                 )
@@ -320,9 +333,9 @@ class ProtectionContext:
             msgs, signature = self.ssp.GSS_WrapEx(
                 self.context,
                 [
-                    SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=head),
-                    SSP.WRAP_MSG(conf_req_flag=True, sign=True, data=body),
-                    SSP.WRAP_MSG(conf_req_flag=False, sign=self.signs_header, data=sec_trailer),
+                    _WrapMessage(conf_req_flag=False, sign=self.signs_header, data=head),
+                    _WrapMessage(conf_req_flag=True, sign=True, data=body),
+                    _WrapMessage(conf_req_flag=False, sign=self.signs_header, data=sec_trailer),
                 ],
             )
             body = msgs[1].data

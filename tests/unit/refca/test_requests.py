@@ -6,6 +6,8 @@ import datetime
 
 import pytest
 from cryptography import x509
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -92,3 +94,33 @@ def test_attribute_rules():
     text = "Certificate-Template :  User  \nno colon here\n\nSAN:upn=a@b\r\nCertificateTemplate:Machine"
     assert parse_attributes(text) == {"certificatetemplate": "Machine", "san": "upn=a@b"}
     assert parse_attributes(None) == {}
+
+
+def _pyasn1_signed_data(der: bytes):
+    """_signed_data as pyasn1 alone answers it (before the first bytes were looked at)."""
+    from pyasn1.error import PyAsn1Error
+
+    try:
+        info, rest = der_decode(der, asn1Spec=rfc5652.ContentInfo())
+        if rest or info["contentType"] != rfc5652.id_signedData:
+            return None
+        signed, _ = der_decode(info["content"], asn1Spec=rfc5652.SignedData())
+        encap = signed["encapContentInfo"]
+        if not encap["eContent"].isValue:
+            return None
+        return str(encap["eContentType"]), bytes(encap["eContent"])
+    except PyAsn1Error:
+        return None
+
+
+WRAPPED = [CSR, cms_wrapped(CSR), cmc(CSR)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(blob=st.one_of(st.sampled_from(WRAPPED), st.binary(max_size=64),
+                      st.tuples(st.sampled_from(WRAPPED), st.integers(0, 40), st.integers(0, 255)).map(
+                          lambda t: t[0][:t[1]] + bytes([t[2]]) + t[0][t[1] + 1:])))
+def test_a_blob_is_a_signed_data_exactly_when_pyasn1_says_so(blob):
+    from conformance.refca.requests import _signed_data
+
+    assert _signed_data(blob) == _pyasn1_signed_data(blob)

@@ -120,3 +120,19 @@ def test_the_sequence_number_a_verifier_carries_in_clear():
     wrap = b"\x05\x04\x06\xff\x00\x00\x00\x1c" + (3).to_bytes(8, "big") + b"\xcc" * 60
     assert [verifier_sequence(t) for t in (ntlm, mic, wrap)] == [7, 9, 3]
     assert verifier_sequence(b"\x60\x33" + bytes(40)) is None  # RFC 1964/4757: encrypted
+
+
+def test_a_wrap_message_copies_deeply_as_scapys_does():
+    """scapy's NTLM wrap deep-copies the messages it signs: the copy of ours is equal, of
+    scapy's class, and changing it leaves the original (bytes and flags are immutable)."""
+    import copy
+
+    from scapy.layers.gssapi import SSP
+
+    from conformance.wire.protection import _WrapMessage
+
+    message = _WrapMessage(conf_req_flag=True, sign=True, data=b"stub")
+    copied = copy.deepcopy([message])[0]
+    assert copied == message and copied is not message and isinstance(copied, SSP.WRAP_MSG)
+    copied.data = b"sealed"
+    assert message.data == b"stub"
