@@ -23,6 +23,10 @@ import threading
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_BAD_MIC, GSS_S_COMPLETE
 from scapy.layers.kerberos import EncryptionType, KerberosSSP
 from scapy.layers.spnego import SPNEGO_MechListMIC, SPNEGO_negTokenResp, SPNEGOSSP
+from scapy.libs.rfc3961 import Key
+from scapy.packet import Packet
+
+from conformance.wire.scapymemo import built_as_is
 
 __all__ = ["KerberosError", "TicketCache", "KerberosInitiator", "FlagKerberosSSP", "MicAnsweringSPNEGOSSP"]
 
@@ -82,8 +86,21 @@ class TicketCache:
             raise KerberosError(f"KDC {self.kdc_host}:{self.kdc_port}: {exc}") from exc
         if result is None:
             raise KerberosError(f"the KDC gave no service ticket for {spn}")
-        self._tickets[key] = (result.tgsrep.ticket, result.sessionkey)
+        session = result.sessionkey
+        self._tickets[key] = (result.tgsrep.ticket, _SessionKey(session.etype, key=session.key,
+                                                                cksumtype=session.cksumtype))
         return self._tickets[key]
+
+
+class _SessionKey(Key):
+    """A service ticket's session key, which encrypts what scapy's initiator makes with it (the
+    authenticator of each AP-REQ, the DCE-style AP-REP) as scapy builds a packet without first
+    copying it (``scapymemo.built_as_is``: ~3 ms an authenticator); the ciphertext is scapy's."""
+
+    def encrypt(self, keyusage, plaintext, confounder=None, **kwargs):
+        if isinstance(plaintext, Packet):
+            built_as_is(plaintext)
+        return super().encrypt(keyusage, plaintext, confounder, **kwargs)
 
 
 class FlagKerberosSSP(KerberosSSP):

@@ -32,6 +32,7 @@ from conformance.wire import pdu as build
 from conformance.wire.framing import CommonHeader, FramingError, PduFramer
 from conformance.wire.gss import token_packet
 from conformance.wire.protection import ProtectionContext, ProtectionError, SecTrailer, without_verifier
+from conformance.wire.scapymemo import built_as_is
 from conformance.wire.rpc import BTFN_PREFIX, NDR20, SEC_TRAILER_LEN, BindTimeFeature, ContextResult, PfcFlag, PType
 
 __all__ = ["Credentials", "Security", "Outcome", "RpcConnection", "RpcError", "gss_flags"]
@@ -410,7 +411,7 @@ class RpcConnection:
         flags = gss_flags(sec.level, sec.impersonation)
         self._gss, token, status = self._ssp.GSS_Init_sec_context(None, req_flags=flags,
                                                                   target_name=target)
-        outcome = self.exchange(self._bind_pdu(elems, alter=alter, token=bytes(token),
+        outcome = self.exchange(self._bind_pdu(elems, alter=alter, token=_wire(token),
                                                first_leg=True))
         if outcome.ptype not in (PType.BIND_ACK, PType.ALTER_CONTEXT_RESP):
             return outcome
@@ -440,7 +441,7 @@ class RpcConnection:
                 tampered = True
             if self._ssp.LegsAmount(self._gss) % 2 == 1 or sec.spnego_auth3:
                 # NTLM: rpc_auth3 carries the last leg; "the server MUST NOT respond"
-                self.send(self._auth3_pdu(bytes(token)))
+                self.send(self._auth3_pdu(_wire(token)))
                 break
             elems = [e for e in elems if e.cont_id == self.contexts.get(interface)] or elems
             if "transfer_syntaxes" in self.next_leg:  # the accepted context, other syntaxes
@@ -448,7 +449,7 @@ class RpcConnection:
                                         transfer_syntaxes=[DceRpc5TransferSyntax(if_uuid=s, if_version=v)
                                                            for s, v in self.next_leg["transfer_syntaxes"]])
                          for e in elems]
-            outcome = self.exchange(self._bind_pdu(elems, alter=True, token=bytes(token),
+            outcome = self.exchange(self._bind_pdu(elems, alter=True, token=_wire(token),
                                                    first_leg=False))
             if outcome.ptype != PType.ALTER_CONTEXT_RESP:
                 return outcome
@@ -562,6 +563,12 @@ class RpcConnection:
             return pdu[24:end]
         return self.protection.unprotect(pdu, header, trailer,
                                          privacy=trailer.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY)
+
+
+def _wire(token) -> bytes:
+    """The bytes of a token an SSP made (scapy's build, without the copy it makes first:
+    scapymemo.built_as_is)."""
+    return bytes(built_as_is(token))
 
 
 def _auth_token(pdu: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""Four of scapy's pure computations, remembered: scapy makes them again on every call.
+"""Four of scapy's pure computations, remembered: scapy makes them again on every call
+(and one it makes for nothing: :func:`built_as_is`).
 
 * **RFC 3961/8009 key derivation.**  Every Kerberos encryption, decryption and checksum
   scapy makes derives its keys first — DK(key, usage | 0xAA / 0x55 / 0x99), or RFC 8009's
@@ -31,10 +32,12 @@ from __future__ import annotations
 import weakref
 
 from scapy.asn1.mib import MIBDict
+from scapy.base_classes import Gen
 from scapy.libs import rfc3961
-from scapy.packet import NoPayload
+from scapy.packet import NoPayload, Packet
+from scapy.volatile import VolatileValue
 
-__all__ = ["install", "remember_bytes", "remember_decryption", "MAX_ENTRIES"]
+__all__ = ["install", "remember_bytes", "remember_decryption", "built_as_is", "MAX_ENTRIES"]
 
 #: Entries kept per cache (a derived key, an OID's name); past it a cache starts again empty.
 MAX_ENTRIES = 4096
@@ -107,6 +110,65 @@ def remember_decryption(encrypted, key, plain, *, made_as: tuple[int, type] | No
     # packet alone, and no copy of it, answers from memory
     encrypted.decrypt = decrypt
     return plain
+
+
+def built_as_is(packet):
+    """``packet``, which scapy builds as it is: returns it.
+
+    A packet made from fields (not dissected) is not "explicit", and scapy builds one by first
+    taking the first packet it generates (``next(iter(packet))``): a copy with each random value
+    fixed and each set of values taken at its first — made again for every packet inside it as
+    that one is built, ~2 ms of a SPNEGO token or a Kerberos authenticator.  A packet with
+    neither (no volatile value in any field or default, no set of values in a field that holds
+    one value) generates exactly one packet, equal to itself; it and every packet inside it are
+    marked explicit, as scapy marks that copy, so scapy builds them without it.  A packet with
+    either is left as it is (scapy copies it).  Setting a field later makes it non-explicit
+    again (scapy's ``setfieldval``)."""
+    marked: list = []
+    if _as_is(packet, marked):
+        for node in marked:
+            node.explicit = 1
+    return packet
+
+
+def _as_is(packet, marked: list) -> bool:
+    """Whether ``packet`` and what it holds generate only themselves; collects the packets to mark."""
+    while packet is not None and not isinstance(packet, NoPayload):
+        if not isinstance(packet, Packet):
+            return True  # raw bytes as a payload or field value
+        if not packet.explicit and packet.raw_packet_cache is None:
+            if any(isinstance(v, VolatileValue) for v in packet.default_fields.values()) or any(
+                    isinstance(v, VolatileValue) for v in packet.overloaded_fields.values()):
+                return False
+            marked.append(packet)
+        for name, value in packet.fields.items():
+            if not _value_as_is(packet, name, value, marked):
+                return False
+        packet = packet.payload
+    return True
+
+
+def _value_as_is(packet, name: str, value, marked: list) -> bool:
+    if isinstance(value, Packet):
+        return _as_is(value, marked)
+    if isinstance(value, (VolatileValue, Gen)):
+        return False
+    if isinstance(value, (list, tuple)):
+        field = packet.fieldtype.get(name)
+        if field is None or not field.islist:
+            return False  # scapy would take a set of values (or a range) here
+        return all(_item_as_is(item, marked) for item in value)
+    return True
+
+
+def _item_as_is(item, marked: list) -> bool:
+    """An item of a list field (scapy takes the list as one value): packets in it, also inside
+    tuples (NTLM's payload is (name, value) pairs), are built by themselves."""
+    if isinstance(item, Packet):
+        return _as_is(item, marked)
+    if isinstance(item, (list, tuple)):
+        return all(_item_as_is(inner, marked) for inner in item)
+    return not isinstance(item, (VolatileValue, Gen))
 
 
 #: per MIB: (its size when the names were made, {OID: name})

@@ -18,6 +18,7 @@ from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE, GSS_S_CONTINUE_NEED
 
 from conformance.wire.gss import ntlm_user_of, token_packet
 from conformance.wire.protection import Mechanism, ProtectionContext, mechanism_of
+from conformance.wire.scapymemo import built_as_is
 
 __all__ = ["ContextState", "SecurityContext", "AcceptorFactory", "SecurityContexts", "GssFailure"]
 
@@ -70,7 +71,7 @@ class SecurityContext:
         user = ntlm_user_of(packet) or _kerberos_user(self.ssp)
         if user is not None:
             self.user = user
-        out = bytes(output) if output is not None else None
+        out = bytes(built_as_is(output)) if output is not None else None
         if status == GSS_S_COMPLETE:
             flags = int(getattr(getattr(self.gss_context, "ssp_context", None) or self.gss_context, "flags", 0) or 0)
             if (self.mechanism is Mechanism.KERBEROS and self.auth_level == RPC_C_AUTHN_LEVEL.PKT_PRIVACY

@@ -165,3 +165,64 @@ def test_a_remembered_packet_changed_in_place_is_what_a_dissected_one_is():
     changed = scapymemo.remember_bytes(challenge(), data)
     flag(changed)
     assert bytes(changed) != data  # the flag: built again
+
+
+# -- built_as_is ------------------------------------------------------------------------------
+
+
+def _tokens_made_by_scapy():
+    """Packets scapy's SSPs make (not dissected): a SPNEGO NegTokenInit around an NTLM
+    NEGOTIATE, the NegTokenResp around the AUTHENTICATE and its mechListMIC, a Kerberos AP-REQ
+    in SPNEGO, and an authenticator as scapy's initiator writes one."""
+    from scapy.layers.kerberos import KRB_Authenticator
+    from scapy.layers.ntlm import NTLMSSP
+    from scapy.layers.spnego import SPNEGOSSP
+
+    from conformance.wire.gss import nt_hash, token_packet
+    from tests.unit.wire.kerberos_lab import SPN, UPN, kerberos_lab
+
+    client = SPNEGOSSP([NTLMSSP(UPN="alice@LAB", PASSWORD="Passw0rd!")])
+    server = SPNEGOSSP([NTLMSSP(IDENTITIES={"alice": nt_hash("Passw0rd!")}, DOMAIN_NB_NAME="LAB")])
+    ctx, init, _ = client.GSS_Init_sec_context(None, target_name="host/ca")
+    _, challenge, _ = server.GSS_Accept_sec_context(None, token_packet(9, bytes(init.copy())))
+    _, resp, _ = client.GSS_Init_sec_context(ctx, input_token=token_packet(9, bytes(challenge.copy())),
+                                             target_name="host/ca")
+    from scapy.layers.kerberos import KerberosSSP, KRB_Ticket
+    from scapy.layers.spnego import SPNEGOSSP as Spnego
+
+    lab = kerberos_lab()
+    ticket = lab["initiator"].ssps[0].ST
+    _, ap_req, _ = Spnego([KerberosSSP(ST=KRB_Ticket(bytes(ticket)), KEY=lab["session"], UPN=UPN, SPN=SPN)]) \
+        .GSS_Init_sec_context(None, req_flags=0x1032)
+    authenticator = KRB_Authenticator(crealm="LAB.TEST", cusec=0, seqNumber=12345)
+    return {"spnego-negotiate": init, "spnego-authenticate": resp, "spnego-ap-req": ap_req,
+            "authenticator": authenticator}
+
+
+@pytest.mark.parametrize("name", ["spnego-negotiate", "spnego-authenticate", "spnego-ap-req", "authenticator"])
+def test_a_packet_built_as_is_is_what_scapy_builds(name, monkeypatch):
+    from scapy.packet import Packet
+
+    packet = _tokens_made_by_scapy()[name]
+    assert not packet.explicit
+    expected = bytes(packet.copy())  # scapy's way: a copy (not explicit) built after its first generated packet
+    clones: list = []
+    real = Packet.clone_with
+    monkeypatch.setattr(Packet, "clone_with", lambda self, *a, **k: clones.append(self) or real(self, *a, **k))
+    assert bytes(scapymemo.built_as_is(packet)) == expected
+    assert clones == []  # no copy made on the way
+    assert bytes(packet) == expected  # and again
+
+
+def test_a_packet_with_random_values_or_a_set_of_values_is_left_to_scapy():
+    from scapy.layers.inet import IP, TCP
+    from scapy.volatile import RandShort
+
+    for packet in [IP(dst="127.0.0.1") / TCP(sport=RandShort()), IP(dst="127.0.0.1", ttl=[1, 2]) / TCP(),
+                   IP(dst="127.0.0.1", ttl=(1, 3)), IP(dst="127.0.0.1", id=RandShort())]:
+        scapymemo.built_as_is(packet)
+        assert not packet.explicit and not any(layer.explicit for layer in packet.iterpayloads())
+    fixed = scapymemo.built_as_is(IP(dst="127.0.0.1") / TCP(sport=1234))
+    assert all(layer.explicit for layer in fixed.iterpayloads())
+    fixed.ttl = 9  # a field set afterwards: scapy's way again
+    assert not fixed.explicit
