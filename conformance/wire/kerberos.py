@@ -184,7 +184,7 @@ def open_ap_req(ap_req, key):
     (key usages 2 and 11, RFC 4120 7.5.1).  The AP-REQ remembers both, so scapy's acceptor (or
     its passive reading) handed this same packet decrypts neither again.  Raises what scapy's
     decryption raises (a wrong key, a damaged ticket)."""
-    from scapy.layers.kerberos import EncTicketPart
+    from scapy.layers.kerberos import EncTicketPart, KRB_Authenticator
 
     from conformance.wire.scapymemo import remember_decryption
 
@@ -192,7 +192,10 @@ def open_ap_req(ap_req, key):
     enc = remember_decryption(enc_part, key, _ticket_part(bytes(enc_part.cipher.val), key.etype, bytes(key.key)),
                               made_as=(2, EncTicketPart))
     session = enc.key.toKey()
-    authenticator = remember_decryption(ap_req.authenticator, session, ap_req.authenticator.decrypt(session))
+    sealed = ap_req.authenticator
+    authenticator = remember_decryption(
+        sealed, session, _authenticator_part(bytes(sealed.cipher.val), session.etype, bytes(session.key)),
+        made_as=(11, KRB_Authenticator))
     return enc, authenticator
 
 
@@ -205,6 +208,16 @@ def _ticket_part(cipher: bytes, key_etype: int, key: bytes):
     from scapy.libs.rfc3961 import Key
 
     return EncTicketPart(Key(key_etype, key=key).decrypt(2, cipher))
+
+
+@functools.lru_cache(maxsize=32)
+def _authenticator_part(cipher: bytes, key_etype: int, key: bytes):
+    """An AP-REQ's authenticator (key usage 11, RFC 4120 7.5.1), decrypted once for the
+    parties that open the same AP-REQ in this process (the reference CA, the transcript)."""
+    from scapy.layers.kerberos import KRB_Authenticator
+    from scapy.libs.rfc3961 import Key
+
+    return KRB_Authenticator(Key(key_etype, key=key).decrypt(11, cipher))
 
 
 def inspect_ap_req(ap_req, keys: ServiceKeys | None) -> ApReqFacts:
