@@ -51,15 +51,16 @@ def _load_csr(der: bytes) -> x509.CertificateSigningRequest:
 
 
 def _not_content_info(der: bytes) -> bool:
-    """Whether ``der`` cannot be a ContentInfo, read from its first bytes: a ContentInfo is a
-    SEQUENCE whose first component is an OBJECT IDENTIFIER (RFC 5652 3), where a PKCS#10's is
-    a SEQUENCE.  Saves pyasn1 failing to decode every PKCS#10 as one (~0.2 ms a Request);
-    anything this does not recognise is left to pyasn1."""
+    """Whether ``der`` cannot be a ContentInfo, read from its first bytes: a SEQUENCE whose first
+    component is itself a SEQUENCE (a PKCS#10's CertificationRequestInfo), where a
+    ContentInfo's is an OBJECT IDENTIFIER (RFC 5652 3).  Saves pyasn1 failing to decode every
+    PKCS#10 as one (~0.2 ms a Request); anything else, even an OID tag pyasn1 takes in a
+    form DER does not allow, is left to pyasn1."""
     if len(der) < 2 or der[0] != 0x30:
         return False
     length = der[1]
     at = 2 if length < 0x80 else 2 + (length & 0x7F) if length != 0x80 else None
-    return at is not None and len(der) > at and der[at] != 0x06
+    return at is not None and len(der) > at and der[at] == 0x30
 
 
 def _signed_data(der: bytes) -> tuple[str, bytes] | None:

@@ -39,8 +39,9 @@ def mic_over_received_bytes(message) -> bool:
     over the bytes received, as [MS-NLMP] 3.2.5.1.2 computes it: HMAC_MD5(ExportedSessionKey,
     NEGOTIATE + CHALLENGE + AUTHENTICATE with the MIC field zeroed).  scapy's ``verify_mic``
     copies the packet, zeroes the field and builds the message again (~1.4 ms); for a message
-    scapy builds back to its own bytes the two agree, and where it would not (a layout of
-    another implementation) the bytes received are what the MIC was made over.
+    scapy builds back to its own bytes the two agree.  Where it does not (a user or domain
+    name it reads back otherwise, e.g. 'Ā'), scapy refused a valid MIC, and took one over bytes
+    changed where its reading loses them: the bytes received are what the MIC is over.
 
     Only this packet changes (an attribute of the instance), and only when it is a dissection
     left as received whose MIC field lies at offset 72; otherwise scapy's check stands.
@@ -68,10 +69,13 @@ _DISSECTIONS_MAX = 128
 def dissected(cls, token: bytes):
     """scapy's ``cls(token)``, made once for the same bytes in this process: the party that
     receives a token (the driven client, the reference CA) and the transcript that reads it
-    afterwards take the same dissection (~0.5-2 ms a token).  Every reader only reads it — the
-    SSPs' acceptors and initiators build their answers as new packets, and what this package
-    gives a received packet (``mic_over_received_bytes``, ``scapymemo.remember_decryption``)
-    answers as scapy would.  A token scapy cannot dissect raises each time."""
+    afterwards take the same dissection (~0.5-2 ms a token).  No reader changes what it says:
+    the SSPs' acceptors and initiators build their answers as new packets, and what this
+    package gives a received packet (``mic_over_received_bytes``,
+    ``scapymemo.remember_decryption``) answers as scapy would.  (scapy re-links the ``parent``
+    of a packet it puts into a new one — the client's AUTHENTICATE takes the CHALLENGE's AV
+    pairs — which no reader of a dissection consults.)  A token scapy cannot dissect raises
+    each time."""
     key = (cls, bytes(token))
     packet = _DISSECTIONS.get(key)
     if packet is None:

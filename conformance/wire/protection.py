@@ -42,8 +42,8 @@ __all__ = [
 @dataclasses.dataclass
 class _WrapMessage(SSP.WRAP_MSG):
     """scapy's WRAP_MSG (two flags and bytes, all immutable) whose deep copy is a copy: scapy's
-    NTLM wrap and unwrap deep-copy their messages to sign them, through ``copy``'s generic
-    reduction (~0.1 ms a PDU, a tenth of the reference CA's work on a Request)."""
+    NTLM wrap deep-copies its messages to sign them, through ``copy``'s generic reduction
+    (~0.1 ms a sealed PDU)."""
 
     def __deepcopy__(self, memo):
         return copy.copy(self)

@@ -73,7 +73,8 @@ def _exchange_through(client, acceptor, first: bytes, client_ctx, *, flags=None)
 @pytest.mark.parametrize("mechanism", ["ntlm", "kerberos"])
 def test_no_reader_changes_the_dissection_it_shares(mechanism, monkeypatch):
     """The acceptor (the reference CA's), the initiator and the passive reading take the same
-    packets: each is, after all of them, what scapy's dissection of its bytes shows."""
+    packets: each is, after all of them, what scapy's dissection of its bytes shows (every field
+    and the bytes; scapy's ``parent`` links, which the initiator re-links, are not read)."""
     snapshots: dict[bytes, str] = {}
     keep = gss.dissected
 

@@ -13,7 +13,7 @@ from scapy.libs.rfc3961 import Key
 from conformance.model.verdicts import Direction
 from conformance.refca.rpc.kerberos import KeytabKerberosSSP
 from conformance.wire import kerberos as wire_kerberos
-from conformance.wire.gss import mechanism_token, negotiation_token
+from conformance.wire.gss import mechanism_token, negotiation_token, token_packet
 from conformance.wire.kerberos import find_ap_req, open_ap_req
 from conformance.wire.passive import PassiveContext
 from conformance.wire.scapymemo import remember_decryption
@@ -88,7 +88,8 @@ def test_the_ap_req_found_in_a_spnego_token_is_the_one_scapys_spnego_hands_its_a
 
 def test_the_acceptor_and_the_passive_reading_each_decrypt_the_ap_req_once(lab, decryptions):
     acceptor = SPNEGOSSP([KeytabKerberosSSP(lab["keys"])])
-    _, reply, status = acceptor.GSS_Accept_sec_context(None, GSSAPI_BLOB(lab["token"]), req_flags=FLAGS)
+    shared = token_packet(9, lab["token"])  # the dissection the CA and the transcript share
+    _, reply, status = acceptor.GSS_Accept_sec_context(None, shared, req_flags=FLAGS)
     assert status == GSS_S_CONTINUE_NEEDED and reply is not None
     assert acceptor.ssps[0].client_principal == UPN
     # the ticket and authenticator once each (scapy's acceptor decrypted both again before);
@@ -99,6 +100,8 @@ def test_the_acceptor_and_the_passive_reading_each_decrypt_the_ap_req_once(lab, 
     passive.feed(lab["token"], Direction.TO_SERVER)
     facts = passive.facts.kerberos
     assert facts.opened and facts.cname == UPN and facts.sname == SPN
-    # the ticket and the authenticator are the ones the acceptor opened (remembered by their
-    # bytes and key), for the facts and the passive context both
+    # the packet is the one the acceptor opened: the facts and scapy's passive context take the
+    # decryptions it remembers (and the process's, by ciphertext and key), nothing decrypted again
     assert [u for u in decryptions if u in (2, 11)] == []
+    ap_req = find_ap_req(lab["token"], shared)
+    assert "decrypt" in vars(ap_req.ticket.encPart) and "decrypt" in vars(ap_req.authenticator)

@@ -173,13 +173,15 @@ def test_a_remembered_packet_changed_in_place_is_what_a_dissected_one_is():
 def _tokens_made_by_scapy():
     """Packets scapy's SSPs make (not dissected): a SPNEGO NegTokenInit around an NTLM
     NEGOTIATE, the NegTokenResp around the AUTHENTICATE and its mechListMIC, a Kerberos AP-REQ
-    in SPNEGO, and an authenticator as scapy's initiator writes one."""
-    from scapy.layers.kerberos import KRB_Authenticator
+    in SPNEGO, and the authenticator scapy's initiator encrypts into it."""
+    from scapy.layers.kerberos import KerberosSSP, KRB_Ticket
     from scapy.layers.ntlm import NTLMSSP
     from scapy.layers.spnego import SPNEGOSSP
+    from scapy.libs.rfc3961 import Key
+    from scapy.packet import Packet
 
     from conformance.wire.gss import nt_hash, token_packet
-    from tests.unit.wire.kerberos_lab import SPN, UPN, kerberos_lab
+    from tests.unit.wire.kerberos_lab import FLAGS, SPN, UPN, kerberos_lab
 
     client = SPNEGOSSP([NTLMSSP(UPN="alice@LAB", PASSWORD="Passw0rd!")])
     server = SPNEGOSSP([NTLMSSP(IDENTITIES={"alice": nt_hash("Passw0rd!")}, DOMAIN_NB_NAME="LAB")])
@@ -187,14 +189,21 @@ def _tokens_made_by_scapy():
     _, challenge, _ = server.GSS_Accept_sec_context(None, token_packet(9, bytes(init.copy())))
     _, resp, _ = client.GSS_Init_sec_context(ctx, input_token=token_packet(9, bytes(challenge.copy())),
                                              target_name="host/ca")
-    from scapy.layers.kerberos import KerberosSSP, KRB_Ticket
-    from scapy.layers.spnego import SPNEGOSSP as Spnego
+    encrypted: list = []
+
+    class Recording(Key):  # the session key, keeping what scapy's initiator encrypts with it
+        def encrypt(self, keyusage, plaintext, confounder=None, **kwargs):
+            if isinstance(plaintext, Packet):
+                encrypted.append(plaintext)
+            return super().encrypt(keyusage, plaintext, confounder, **kwargs)
 
     lab = kerberos_lab()
-    ticket = lab["initiator"].ssps[0].ST
-    _, ap_req, _ = Spnego([KerberosSSP(ST=KRB_Ticket(bytes(ticket)), KEY=lab["session"], UPN=UPN, SPN=SPN)]) \
-        .GSS_Init_sec_context(None, req_flags=0x1032)
-    authenticator = KRB_Authenticator(crealm="LAB.TEST", cusec=0, seqNumber=12345)
+    session = Recording(lab["session"].etype, key=lab["session"].key)
+    ticket = KRB_Ticket(bytes(lab["initiator"].ssps[0].ST))
+    _, ap_req, _ = SPNEGOSSP([KerberosSSP(ST=ticket, KEY=session, UPN=UPN, SPN=SPN)]).GSS_Init_sec_context(
+        None, req_flags=FLAGS)
+    (authenticator,) = encrypted
+    assert authenticator.cksum is not None and authenticator.subkey is not None  # the one scapy writes
     return {"spnego-negotiate": init, "spnego-authenticate": resp, "spnego-ap-req": ap_req,
             "authenticator": authenticator}
 
