@@ -32,9 +32,24 @@ from conformance.wire.rpc import NDR20, NDR64, BindTimeFeature, PfcFlag, PType
 __all__ = ["RAW_ACTIONS"]
 
 FIRST, LAST = PfcFlag.FIRST_FRAG, PfcFlag.LAST_FRAG
+
+
 def _send(conn, *pdus: bytes) -> None:
     for pdu in pdus:
         conn.send(pdu)
+
+
+# each with the case's close window (Engine.drop_wait_for: the target's drop_wait)
+def _answer(engine, case, conn) -> tuple[str, bool]:
+    return answer(conn, engine.drop_wait_for(case))
+
+
+def _closed(engine, case, conn) -> bool:
+    return not conn.is_connected(engine.drop_wait_for(case))
+
+
+def _dropped(engine, case, conn) -> bool | None:
+    return dropped(case, conn, engine.drop_wait_for(case))
 
 
 def pfc_flags(extra: int):
@@ -43,7 +58,7 @@ def pfc_flags(extra: int):
         conn, ipid, cont = endpoint.bound()
         _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid,
                                      pfc_flags=FIRST | LAST | extra))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
     return action
 
 
@@ -65,7 +80,7 @@ def fragments(shape: str):
             _send(conn, frag(stub[half:], LAST))
         elif shape == "new-call-inside":
             _send(conn, frag(stub[:half], FIRST), frag(stub, FIRST | LAST, conn.next_call_id()))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
     return action
 
 
@@ -75,7 +90,7 @@ def trailer(**fields: int):
         conn, ipid, cont = endpoint.bound()
         pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
         _send(conn, SecTrailer.patched(pdu, **fields))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
     return action
 
 
@@ -87,7 +102,7 @@ def signed_trailer(**fields: int):
         conn, ipid, cont = endpoint.bound()
         _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid,
                                      trailer=fields))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
     return action
 
 
@@ -97,18 +112,18 @@ def tamper_signature(engine, case, settings, endpoint, tap):
     conn, ipid, cont = endpoint.bound()
     pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     _send(conn, pdu[:-3] + bytes([pdu[-3] ^ 0x40]) + pdu[-2:])
-    return answer(conn, engine.drop_wait_for(case))
+    return _answer(engine, case, conn)
 
 
 def replay(engine, case, settings, endpoint, tap):
     conn, ipid, cont = endpoint.bound()
     pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     _send(conn, pdu)
-    first, _ = answer(conn, engine.drop_wait_for(case))
+    first, _ = _answer(engine, case, conn)
     if first != "accept":
-        return f"first call: {first}", not conn.is_connected(engine.drop_wait_for(case))
+        return f"first call: {first}", _closed(engine, case, conn)
     _send(conn, pdu)
-    return answer(conn, engine.drop_wait_for(case))
+    return _answer(engine, case, conn)
 
 
 def missing_verifier(engine, case, settings, endpoint, tap):
@@ -117,7 +132,7 @@ def missing_verifier(engine, case, settings, endpoint, tap):
     pdu = conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=ipid)
     conn.protection = protection
     _send(conn, pdu)
-    return answer(conn, engine.drop_wait_for(case))
+    return _answer(engine, case, conn)
 
 
 def downgrade_signed(engine, case, settings, endpoint, tap):
@@ -131,7 +146,7 @@ def downgrade_signed(engine, case, settings, endpoint, tap):
     finally:
         conn.security = sealed
     _send(conn, pdu)
-    return answer(conn, engine.drop_wait_for(case))
+    return _answer(engine, case, conn)
 
 
 def second_context(engine, case, settings, endpoint, tap):
@@ -159,7 +174,7 @@ def second_context(engine, case, settings, endpoint, tap):
                            f"second context at PKT_INTEGRITY ({of_reply(bound)})")
     # the call goes on the presentation context just bound, under the new auth context
     request, interface = engine.method_call(case, "Request")
-    return of_call(session.call(request, interface=interface)), dropped(case, conn, engine.drop_wait_for(case))
+    return of_call(session.call(request, interface=interface)), _dropped(engine, case, conn)
 
 
 def foreign_ipid(engine, case, settings, endpoint, tap):
@@ -178,21 +193,21 @@ def foreign_ipid(engine, case, settings, endpoint, tap):
         if own == victim:
             return "both clients were given the same IPID", None
         _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=cont, object_uuid=victim))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
 
 
 def opnum(number: int):
     def action(engine, case, settings, endpoint, tap):
         conn, ipid, cont = endpoint.bound()
         _send(conn, conn.request_pdu(number, endpoint.stub(), cont_id=cont, object_uuid=ipid))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
     return action
 
 
 def unknown_context(engine, case, settings, endpoint, tap):
     conn, ipid, _ = endpoint.bound()
     _send(conn, conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=0x77, object_uuid=ipid))
-    return answer(conn, engine.drop_wait_for(case))
+    return _answer(engine, case, conn)
 
 
 def unknown_assoc_group(engine, case, settings, endpoint, tap):
@@ -201,7 +216,7 @@ def unknown_assoc_group(engine, case, settings, endpoint, tap):
         elems = conn.contexts_for(endpoint.interface, endpoint.if_version)
         conn.send(bytes(DceRpc5(call_id=conn.next_call_id())
                         / DceRpc5Bind(assoc_group_id=0x7EADBEEF, context_elem=elems)))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
 
 
 def bind_auth_none(level: int):
@@ -216,7 +231,7 @@ def bind_auth_none(level: int):
             pkt.auth_verifier.auth_pad_length = None
             conn.send(bytes(pkt / DceRpc5Bind(max_xmit_frag=conn.max_frag, max_recv_frag=conn.max_frag,
                                               context_elem=conn.contexts_for(endpoint.interface, endpoint.if_version))))
-            return answer(conn, engine.drop_wait_for(case))
+            return _answer(engine, case, conn)
     return action
 
 
@@ -229,7 +244,7 @@ def alter_change(**changed):
         with endpoint.connection() as conn:
             conn.next_leg = dict(changed)
             outcome = conn.bind(endpoint.interface, endpoint.if_version)
-            return of_reply(outcome), not conn.is_connected(engine.drop_wait_for(case))
+            return of_reply(outcome), _closed(engine, case, conn)
     return action
 
 
@@ -275,8 +290,8 @@ def _calls(engine, case, conn, call, contexts):
                 raise Inconclusive(f"the first call on security context {security.context_id} was answered "
                                    f"{observed}: the target does not serve it at level {security.level}, so "
                                    f"there is no protected response to verify")
-            return observed, dropped(case, conn, engine.drop_wait_for(case))
-    return outcomes.ACCEPT, dropped(case, conn, engine.drop_wait_for(case))
+            return observed, _dropped(engine, case, conn)
+    return outcomes.ACCEPT, _dropped(engine, case, conn)
 
 
 def responses_one_context(engine, case, settings, endpoint, tap):
@@ -315,7 +330,7 @@ def request_before_bind(engine, case, settings, endpoint, tap):
     host, port = endpoint.address()
     with RpcConnection(host, port, tap=tap) as conn:
         conn.send(conn.request_pdu(endpoint.opnum, endpoint.stub(), cont_id=0, object_uuid=endpoint.object_uuid()))
-        return answer(conn, engine.drop_wait_for(case))
+        return _answer(engine, case, conn)
 
 
 RAW_ACTIONS = {

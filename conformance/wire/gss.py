@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 
 from scapy.layers.dcerpc import RPC_C_AUTHN
 from scapy.layers.gssapi import GSSAPI_BLOB
-from scapy.layers.ntlm import HMAC_MD5, MD4le, NTLM_AUTHENTICATE, NTLM_AUTHENTICATE_V2, NTLM_Header
+from scapy.layers.ntlm import HMAC_MD5, MD4le, NTLM_AUTHENTICATE, NTLM_AUTHENTICATE_V2, NTLM_Header, NTLMSSP
 
 __all__ = ["token_packet", "negotiation_token", "mechanism_token", "ntlm_user", "ntlm_user_of", "anonymous_ntlm_keys",
-           "nt_hash", "mic_over_received_bytes", "dissected"]
+           "nt_hash", "mic_over_received_bytes", "ReceivedBytesNTLMSSP", "dissected"]
 
 _NTLM_AUTHENTICATE_MARK = b"NTLMSSP\x00\x03\x00\x00\x00"
 #: where an AUTHENTICATE's MIC lies when it has one: after the Version ([MS-NLMP] 2.2.1.3)
@@ -61,9 +62,15 @@ def mic_over_received_bytes(message) -> bool:
     return True
 
 
-#: scapy's dissections of tokens, by (class, bytes); past the bound it starts again empty
-_DISSECTIONS: dict[tuple[type, bytes], object] = {}
-_DISSECTIONS_MAX = 128
+class ReceivedBytesNTLMSSP(NTLMSSP):
+    """scapy's NTLMSSP whose acceptor — and so its passive reading, which accepts through it —
+    checks an AUTHENTICATE's MIC over the bytes received (:func:`mic_over_received_bytes`).
+    The reference CA's acceptor and the transcript's passive NTLM are made from it."""
+
+    def GSS_Accept_sec_context(self, Context, input_token=None, **kwargs):
+        if input_token is not None:
+            mic_over_received_bytes(input_token)
+        return super().GSS_Accept_sec_context(Context, input_token, **kwargs)
 
 
 def dissected(cls, token: bytes):
@@ -76,14 +83,12 @@ def dissected(cls, token: bytes):
     of a packet it puts into a new one — the client's AUTHENTICATE takes the CHALLENGE's AV
     pairs — which no reader of a dissection consults.)  A token scapy cannot dissect raises
     each time."""
-    key = (cls, bytes(token))
-    packet = _DISSECTIONS.get(key)
-    if packet is None:
-        packet = cls(key[1])
-        if len(_DISSECTIONS) >= _DISSECTIONS_MAX:
-            _DISSECTIONS.clear()
-        _DISSECTIONS[key] = packet
-    return packet
+    return _dissection(cls, bytes(token))
+
+
+@functools.lru_cache(maxsize=128)
+def _dissection(cls, token: bytes):
+    return cls(token)
 
 
 def token_packet(auth_type: int, token: bytes):

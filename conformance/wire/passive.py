@@ -23,7 +23,7 @@ from scapy.layers.gssapi import GSS_S_COMPLETE, GSSAPI_BLOB
 from scapy.layers.ntlm import NTLM_Header, NTLMSSP, RC4Init
 
 from conformance.model.verdicts import Direction
-from conformance.wire.gss import dissected, mechanism_token, mic_over_received_bytes, negotiation_token, token_packet
+from conformance.wire.gss import ReceivedBytesNTLMSSP, dissected, mechanism_token, negotiation_token, token_packet
 from conformance.wire.kerberos import ApReqFacts, ServiceKeys, find_ap_req, inspect_ap_req
 from conformance.wire.protection import ProtectionContext
 
@@ -100,7 +100,7 @@ class PassiveContext:
     def __init__(self, *, auth_type: int, identities: Mapping[str, bytes],
                  service_keys: ServiceKeys | None = None) -> None:
         self.auth_type = auth_type
-        self._ntlm = NTLMSSP(IDENTITIES=dict(identities)) if identities else None
+        self._ntlm = ReceivedBytesNTLMSSP(IDENTITIES=dict(identities)) if identities else None
         self._service_keys = service_keys
         self._kerberos = None  # the passive KerberosSSP (or SPNEGO around it), once an AP-REQ is seen
         self._ctx = None
@@ -165,8 +165,6 @@ class PassiveContext:
             elif kind != 2 or direction is not Direction.TO_CLIENT:
                 return
             if not facts_only:
-                if kind == 3:
-                    mic_over_received_bytes(pkt)  # scapy's check builds the AUTHENTICATE again
                 self._passive(pkt)
         except Exception:  # a malformed message: keep what was read so far
             return

@@ -3,7 +3,8 @@
 The same acceptor serves raw NTLM (RPC_C_AUTHN_WINNT) and NTLM inside SPNEGO.  Where
 a server mutant (conformance.mutation.server) makes it deviate, it does so because a
 field of :class:`NtlmBehaviour` says so; with the defaults every call goes to scapy's
-NTLMSSP unchanged.
+NTLMSSP, whose MIC check reads the AUTHENTICATE as received
+(:class:`conformance.wire.gss.ReceivedBytesNTLMSSP`, as [MS-NLMP] computes it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 from scapy.layers.gssapi import GSS_C_FLAGS, GSS_S_COMPLETE
 from scapy.layers.ntlm import AV_PAIR, NTLM_AUTHENTICATE_V2, NTLM_CHALLENGE, NTLMSSP
 
-from conformance.wire.gss import anonymous_ntlm_keys, mic_over_received_bytes
+from conformance.wire.gss import ReceivedBytesNTLMSSP, anonymous_ntlm_keys
 from conformance.wire.scapymemo import remember_bytes
 
 __all__ = ["NtlmBehaviour", "NtlmAcceptor", "ChallengeTemplates"]
@@ -32,7 +33,7 @@ class NtlmBehaviour:
     verify_mech_list_mic: bool = True
 
 
-class NtlmAcceptor(NTLMSSP):
+class NtlmAcceptor(ReceivedBytesNTLMSSP):
     """scapy's NTLMSSP, deviating only where ``behaviour`` declares it."""
 
     def __init__(self, *, behaviour: NtlmBehaviour, **kwargs) -> None:
@@ -46,8 +47,6 @@ class NtlmAcceptor(NTLMSSP):
             anonymous_ntlm_keys(Context, auth.NegotiateFlags, initiator=False)
             Context.flags |= GSS_C_FLAGS.GSS_C_INTEG_FLAG | GSS_C_FLAGS.GSS_C_CONF_FLAG
             return Context, None, GSS_S_COMPLETE
-        if input_token is not None:
-            mic_over_received_bytes(input_token)  # scapy's check builds the AUTHENTICATE again
         Context, token, status = super().GSS_Accept_sec_context(Context, input_token, **kwargs)
         if isinstance(token, NTLM_CHALLENGE) and token is Context.chall_tok:
             # The CHALLENGE is serialized for the wire and again for the AUTHENTICATE's MIC, and

@@ -35,21 +35,21 @@ def test_the_same_bytes_give_the_same_packet_which_is_scapys():
 
 
 def test_what_does_not_dissect_raises_each_time_and_is_not_kept():
-    with pytest.raises(Exception):
-        dissected(GSSAPI_BLOB, b"\x60\x82\xff\xff")
-    assert (GSSAPI_BLOB, b"\x60\x82\xff\xff") not in gss._DISSECTIONS
-    with pytest.raises(Exception):
-        dissected(GSSAPI_BLOB, b"\x60\x82\xff\xff")
+    gss._dissection.cache_clear()
+    for _ in range(2):
+        with pytest.raises(Exception):
+            dissected(GSSAPI_BLOB, b"\x60\x82\xff\xff")
+    assert gss._dissection.cache_info().currsize == 0
 
 
-def test_the_dissections_kept_are_bounded(monkeypatch):
-    monkeypatch.setattr(gss, "_DISSECTIONS", {})
-    monkeypatch.setattr(gss, "_DISSECTIONS_MAX", 4)
-    tokens = [_negotiate(spnego=False) for _ in range(3)]  # NEGOTIATEs are alike: vary a byte
-    tokens = [tokens[0][:-1] + bytes([n]) for n in range(9)]
+def test_the_dissections_kept_are_bounded():
+    gss._dissection.cache_clear()
+    token = _negotiate(spnego=False)
+    tokens = [token[:-1] + bytes([n]) for n in range(200)]  # 200 NEGOTIATEs, each its own bytes
     packets = [dissected(NTLM_Header, t) for t in tokens]
-    assert len(gss._DISSECTIONS) <= 4
-    assert dissected(NTLM_Header, tokens[-1]) is packets[-1]
+    assert gss._dissection.cache_info().currsize == gss._dissection.cache_info().maxsize == 128
+    assert dissected(NTLM_Header, tokens[-1]) is packets[-1]  # the latest are kept
+    assert dissected(NTLM_Header, tokens[0]) is not packets[0]  # the oldest were dropped
 
 
 def _exchange_through(client, acceptor, first: bytes, client_ctx, *, flags=None):
@@ -83,7 +83,7 @@ def test_no_reader_changes_the_dissection_it_shares(mechanism, monkeypatch):
         snapshots.setdefault(bytes(token), cls(bytes(token)).show(dump=True))
         return packet
 
-    monkeypatch.setattr(gss, "_DISSECTIONS", {})
+    gss._dissection.cache_clear()
     monkeypatch.setattr(gss, "dissected", snapshot)
     monkeypatch.setattr(passive_module, "dissected", snapshot)
     if mechanism == "ntlm":
@@ -102,5 +102,5 @@ def test_no_reader_changes_the_dissection_it_shares(mechanism, monkeypatch):
         reading.feed(token, direction)
     assert len(legs) >= 3 and reading.facts.keys  # the handshake completed and was read
     for token, _ in legs:
-        packet = gss._DISSECTIONS[(GSSAPI_BLOB, token)]
+        packet = keep(GSSAPI_BLOB, token)  # the one kept: a hit, not a dissection
         assert packet.show(dump=True) == snapshots[token] and bytes(packet) == token
